@@ -1,0 +1,34 @@
+//! Pure domain types for tlink.
+//!
+//! This crate holds the vocabulary that every other part of tlink speaks:
+//! typed identifiers, roles and plans, asset values that have already been
+//! parsed and normalised at the edge, and the partial ISO-8601 time bounds used
+//! by `from`/`until` query parameters. It performs no I/O, so the rules it
+//! encodes can be tested exhaustively and shared by the store, the server and
+//! the command-line client without any of them re-implementing them.
+//!
+//! - [`ids`] exists so that a user id can never be passed where an
+//!   organisation id is expected, and so that every id on the wire and in
+//!   storage has one textual form (a lower-case hyphenated UUIDv7).
+//! - [`role`] exists so that authorisation decisions (who may write, who may
+//!   manage members) and plan limits live in one place instead of being
+//!   scattered across handlers.
+//! - [`asset`] exists to parse, not validate: an [`AssetValue`] can only be
+//!   built through [`AssetValue::parse`], so holding one proves the value is
+//!   well-formed and in its canonical form, which keeps deduplication and
+//!   look-ups exact.
+//! - [`time`] exists so that `from`/`until` bounds of differing precision turn
+//!   into one half-open millisecond range, and so that timestamps are stored
+//!   and rendered the same way everywhere.
+
+#![forbid(unsafe_code)]
+
+pub mod asset;
+pub mod ids;
+pub mod role;
+pub mod time;
+
+pub use asset::*;
+pub use ids::*;
+pub use role::*;
+pub use time::*;

@@ -1,0 +1,142 @@
+//! Routes: one module per resource, assembled here with the middleware stack and the OpenAPI document.
+
+pub mod assets;
+pub mod auth;
+pub mod orgs;
+pub mod system;
+pub mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, header};
+use axum::response::IntoResponse;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tlink API",
+        description = "Self-hosted threat intelligence and security monitoring. Every response is an envelope \
+            `{success, data, message, meta}`. Authenticate with `Authorization: Bearer <accessToken>` \
+            (from `/api/auth/login`) or `X-API-Key: tlpro_…`. Lists take `limit` (1–100, default 50), \
+            `token` (from `meta.nextToken`), and `from`/`until` on `createdAt` in UTC: `yyyy-mm-dd`, \
+            `yyyy-mm-ddThh`, `yyyy-mm-ddThh:mm`, `yyyy-mm-ddThh:mm:ss` or RFC 3339. A partial value names \
+            its whole period: `from` starts at the period's first instant and `until` includes all of it \
+            (`until=2026-01-31` includes that whole day)."
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Sessions: login, refresh, logout"),
+        (name = "users", description = "The signed-in user and their API keys"),
+        (name = "orgs", description = "Organizations and members"),
+        (name = "assets", description = "Monitored assets"),
+        (name = "system", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    }
+}
+
+/// The route table with its OpenAPI document.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::me))
+        .routes(routes!(users::list_api_keys, users::create_api_key))
+        .routes(routes!(users::revoke_api_key))
+        .routes(routes!(orgs::list_orgs, orgs::create_org))
+        .routes(routes!(orgs::get_org))
+        .routes(routes!(orgs::list_members, orgs::add_member))
+        .routes(routes!(orgs::update_member, orgs::remove_member))
+        .routes(routes!(assets::list_assets, assets::create_asset))
+        .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
+        .routes(routes!(assets::monitor_now))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+pub fn router(state: AppState) -> Router {
+    crate::telemetry::prometheus();
+    let (api, doc) = api_routes();
+    let max_body = state.config.max_body_bytes;
+    let request_id = HeaderName::from_static("x-request-id");
+
+    let app = api
+        .merge(system::routes(doc))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("method not allowed on this route".into())
+        })
+        .layer(axum::middleware::from_fn(crate::telemetry::track))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state);
+
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+                HeaderName::from_static("x-api-key"),
+            ]))
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request<_>| {
+                        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(tower_http::LatencyUnit::Micros)),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+            })),
+    )
+}
+
+/// The parameters every list takes (documentation only; parsed by [`crate::pagination`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListQueryDoc {
+    /// Page size, 1–100 (default 50).
+    limit: Option<u32>,
+    /// `meta.nextToken` of the previous page; repeat the same filters with it.
+    token: Option<String>,
+    /// Only items created at or after the start of this period (UTC; `yyyy-mm-dd`, `yyyy-mm-ddThh`,
+    /// `yyyy-mm-ddThh:mm`, `yyyy-mm-ddThh:mm:ss` or RFC 3339).
+    from: Option<String>,
+    /// Only items created before the end of this period: `until=2026-01-31` includes that whole day.
+    until: Option<String>,
+}

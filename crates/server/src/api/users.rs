@@ -1,0 +1,185 @@
+//! The signed-in user and their API keys.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tlink_domain::{ApiKeyId, OrgId, format_millis};
+use tlink_store::{ApiKeyRow, DbError, NewApiKey, NewUser, UserRow};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::orgs::OrgOut;
+use crate::auth::{Caller, generate_api_key, hash_password};
+use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, created, list, ok};
+use crate::extract::{ApiJson, QueryMap, path_id};
+use crate::pagination;
+
+/// Orgs listed inline in `/api/users/me`; `/api/orgs` pages through all of them.
+const ME_ORGS_MAX: u32 = 100;
+pub const MIN_PASSWORD_LEN: usize = 8;
+const MAX_PASSWORD_LEN: usize = 1024;
+const MAX_NAME_LEN: usize = 200;
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOut {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+impl UserOut {
+    pub fn from_row(u: &UserRow) -> Self {
+        UserOut { id: u.id.to_string(), email: u.email.clone(), name: u.name.clone(), created_at: format_millis(u.created_at) }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeOut {
+    #[serde(flatten)]
+    pub user: UserOut,
+    /// The organizations the user belongs to, with the user's role in each (up to 100; see `/api/orgs`).
+    pub organizations: Vec<OrgOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyOut {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<ApiKeyRow> for ApiKeyOut {
+    fn from(k: ApiKeyRow) -> Self {
+        ApiKeyOut {
+            id: k.id.to_string(),
+            name: k.name,
+            prefix: k.prefix,
+            created_at: format_millis(k.created_at),
+            last_used_at: k.last_used_at.map(format_millis),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub meta: ApiKeyOut,
+    /// The full key. Shown only in this response; store it now.
+    pub key: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// What the key is for (1–200 characters).
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    pub id: String,
+    pub revoked: bool,
+}
+
+/// Trims and lower-cases an email address and checks its shape.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let v = tlink_domain::parse(tlink_domain::AssetType::Email, raw).map_err(|e| e.to_string())?;
+    Ok(v.value().to_lowercase())
+}
+
+/// Creates a user (and optionally a first organization it owns) after checking the inputs.
+pub async fn create_user(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    name: Option<String>,
+    org: Option<&str>,
+) -> ApiResult<(UserRow, Option<OrgId>)> {
+    let mut errors = Vec::new();
+    let email = normalize_email(email).map_err(|m| errors.push(crate::error::FieldError::new("email", m))).ok();
+    if password.chars().count() < MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_LEN {
+        errors.push(crate::error::FieldError::new("password", format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters")));
+    }
+    if let Some(o) = org {
+        if let Err(m) = crate::api::orgs::check_name(o) {
+            errors.push(crate::error::FieldError::new("org", m));
+        }
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::fields(errors));
+    };
+    let password_hash = hash_password(password.to_string()).await?;
+    state
+        .store
+        .create_user(NewUser { email, name, password_hash }, org.map(str::trim))
+        .await
+        .map_err(|e| match e {
+            DbError::Unique(_) => ApiError::Conflict("a user with this email already exists".into()),
+            other => other.into(),
+        })
+}
+
+/// The signed-in user and their organizations.
+#[utoipa::path(get, path = "/api/users/me", tag = "users",
+    security(("bearer" = []), ("apiKey" = [])),
+    responses((status = 200, body = Envelope<MeOut>), (status = 401, body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let user = state.store.user_by_id(&caller.user_id).await?.ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))?;
+    let orgs = state.store.all_orgs_for_user(&caller.user_id, ME_ORGS_MAX).await?;
+    Ok(ok(MeOut { user: UserOut::from_row(&user), organizations: orgs.into_iter().map(OrgOut::from).collect() }))
+}
+
+/// List your API keys (never the keys themselves).
+#[utoipa::path(get, path = "/api/users/me/api-keys", tag = "users",
+    security(("bearer" = []), ("apiKey" = [])),
+    params(crate::api::ListQueryDoc),
+    responses((status = 200, body = Envelope<Vec<ApiKeyOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list_api_keys(State(state): State<AppState>, caller: Caller, q: QueryMap) -> ApiResult<Response> {
+    let params = pagination::parse(&q, &state.keys.cursor_key, &format!("api-keys:{}", caller.user_id), &[])?;
+    let page = state.store.list_api_keys(&caller.user_id, &params.page).await?;
+    let token = params.token(page.next);
+    Ok(list(page.items.into_iter().map(ApiKeyOut::from).collect(), params.page.limit, token))
+}
+
+/// Create an API key. The full key is in this response only.
+#[utoipa::path(post, path = "/api/users/me/api-keys", tag = "users", request_body = CreateApiKey,
+    security(("bearer" = []), ("apiKey" = [])),
+    responses((status = 201, body = Envelope<CreatedApiKey>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateApiKey>,
+) -> ApiResult<Response> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::field("name", format!("must be 1 to {MAX_NAME_LEN} characters")));
+    }
+    let generated = generate_api_key();
+    let row = state
+        .store
+        .create_api_key(&caller.user_id, NewApiKey { name: name.to_string(), prefix: generated.prefix, key_hash: generated.hash })
+        .await?;
+    Ok(created(CreatedApiKey { meta: row.into(), key: generated.key }))
+}
+
+/// Revoke an API key; it stops working at once.
+#[utoipa::path(delete, path = "/api/users/me/api-keys/{keyId}", tag = "users",
+    security(("bearer" = []), ("apiKey" = [])),
+    params(("keyId" = String, Path, description = "API key id")),
+    responses((status = 200, body = Envelope<Revoked>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_api_key(State(state): State<AppState>, caller: Caller, Path(key_id): Path<String>) -> ApiResult<Response> {
+    let id = path_id("keyId", &key_id, ApiKeyId::parse)?;
+    if !state.store.revoke_api_key(&caller.user_id, &id).await? {
+        return Err(ApiError::not_found("API key"));
+    }
+    Ok(ok(Revoked { id: id.to_string(), revoked: true }))
+}

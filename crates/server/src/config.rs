@@ -1,0 +1,147 @@
+//! Configuration: built-in defaults, then a TOML file, then `TLINK_*` environment variables.
+//!
+//! `config.default.toml` at the repository root is the documented default; `tlink config default` prints
+//! it, and a test checks that it parses to exactly [`Config::default`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The documented default configuration file.
+pub const DEFAULT_TOML: &str = include_str!("../../../config.default.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database and generated secrets.
+    pub data_dir: PathBuf,
+    /// `sqlite://path` or `postgres://user@host/db`; empty means `<data_dir>/tlink.db`.
+    pub database_url: String,
+    /// PostgreSQL pool size, or the number of SQLite reader connections.
+    pub database_pool_size: usize,
+    /// When both are set, this user (and a first organization) is created at start if missing.
+    pub admin_email: String,
+    pub admin_password: String,
+    /// Name of the organization created with the admin user.
+    pub admin_org: String,
+    /// HMAC secret for access tokens and list cursors; empty means generated once and kept in
+    /// `<data_dir>/jwt_secret`.
+    pub jwt_secret: String,
+    /// Lifetime of access tokens, seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, days.
+    pub refresh_token_ttl_days: u64,
+    /// Failed logins allowed per account and per client IP within `login_window_secs`.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Log filter, in `RUST_LOG` syntax (`RUST_LOG` wins when set).
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./tlink-data"),
+            database_url: String::new(),
+            database_pool_size: 8,
+            admin_email: String::new(),
+            admin_password: String::new(),
+            admin_org: "Default".to_string(),
+            jwt_secret: String::new(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            login_max_failures: 10,
+            login_window_secs: 15 * 60,
+            max_body_bytes: 1024 * 1024,
+            log_format: "text".to_string(),
+            log_level: "info".to_string(),
+        }
+    }
+}
+
+/// Environment variables that are not configuration keys but share the prefix.
+const NOT_CONFIG: &[&str] = &["TEST_DATABASE_URL", "BENCH_"];
+
+impl Config {
+    /// Loads defaults, then `file` (or `./tlink.toml` if it exists), then `TLINK_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+                fig = fig.merge(Toml::file(path));
+            }
+            None if Path::new("tlink.toml").exists() => fig = fig.merge(Toml::file("tlink.toml")),
+            None => {}
+        }
+        fig = fig.merge(Env::prefixed("TLINK_").filter(|k| {
+            let k = k.as_str().to_ascii_uppercase();
+            !NOT_CONFIG.iter().any(|p| k.starts_with(p))
+        }));
+        fig.extract().context("invalid configuration")
+    }
+
+    /// The database URL to use: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("tlink.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The token secret: configured, or read from (or generated into) `<data_dir>/jwt_secret`.
+    pub fn resolve_jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
+        if !self.jwt_secret.is_empty() {
+            anyhow::ensure!(self.jwt_secret.len() >= 32, "jwt_secret must be at least 32 characters");
+            return Ok(self.jwt_secret.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("jwt_secret");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let s = existing.trim();
+            anyhow::ensure!(s.len() >= 32, "{} is too short; delete it to regenerate", path.display());
+            return Ok(s.as_bytes().to_vec());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+        let secret = crate::auth::random_token(48);
+        write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!(path = %path.display(), "generated a new token secret");
+        Ok(secret.into_bytes())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_default_matches_built_in_default() {
+        let parsed: Config = toml::from_str(DEFAULT_TOML).expect("config.default.toml parses");
+        assert_eq!(parsed, Config::default());
+    }
+}

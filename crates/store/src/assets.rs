@@ -1,0 +1,149 @@
+//! Assets: the things an organization monitors. Values arrive parsed and normalised by the domain crate.
+
+use tlink_domain::{AssetId, AssetType, AssetValue, HashKind, OrgId};
+
+use crate::db::{Row, Value, now_millis};
+use crate::{Page, PageQuery, Result, Store, params};
+
+#[derive(Debug, Clone)]
+pub struct AssetRow {
+    pub id: AssetId,
+    pub org_id: OrgId,
+    pub kind: AssetType,
+    pub value: String,
+    pub hash_kind: Option<HashKind>,
+    pub label: Option<String>,
+    pub is_monitored: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAsset {
+    pub value: AssetValue,
+    pub label: Option<String>,
+    pub is_monitored: bool,
+}
+
+/// Changes to an asset; `None` leaves a field as it is, `label: Some(None)` clears the label.
+#[derive(Debug, Clone, Default)]
+pub struct AssetPatch {
+    pub label: Option<Option<String>>,
+    pub is_monitored: Option<bool>,
+}
+
+/// List filters beyond paging.
+#[derive(Debug, Clone, Default)]
+pub struct AssetFilter {
+    pub kind: Option<AssetType>,
+    pub is_monitored: Option<bool>,
+    /// Case-insensitive substring of the value or the label.
+    pub q: Option<String>,
+}
+
+fn asset_row(r: &Row) -> Result<AssetRow> {
+    Ok(AssetRow {
+        id: AssetId::from_trusted(r.text(0)?),
+        org_id: OrgId::from_trusted(r.text(1)?),
+        kind: r.text(2)?.parse().map_err(|_| crate::DbError::Decode { index: 2, expected: "asset type" })?,
+        value: r.text(3)?,
+        hash_kind: r.opt_text(4)?.and_then(|s| s.parse().ok()),
+        label: r.opt_text(5)?,
+        is_monitored: r.bool(6)?,
+        created_at: r.i64(7)?,
+        updated_at: r.i64(8)?,
+    })
+}
+
+/// Escapes LIKE metacharacters so user text matches literally (with `ESCAPE '\'`).
+fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// Creates an asset. The same (type, normalised value) twice in one org is a [`crate::DbError::Unique`].
+    pub async fn create_asset(&self, org: &OrgId, asset: NewAsset) -> Result<AssetRow> {
+        let id = AssetId::new();
+        let now = now_millis();
+        let hash_kind = asset.value.hash_kind().map(|h| h.as_str());
+        self.db
+            .execute(
+                "INSERT INTO assets (id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                &params![
+                    id.as_str(),
+                    org.as_str(),
+                    asset.value.kind().as_str(),
+                    asset.value.value(),
+                    hash_kind,
+                    asset.label.clone(),
+                    asset.is_monitored,
+                    now
+                ],
+            )
+            .await?;
+        Ok(AssetRow {
+            id,
+            org_id: org.clone(),
+            kind: asset.value.kind(),
+            value: asset.value.value().to_string(),
+            hash_kind: asset.value.hash_kind(),
+            label: asset.label,
+            is_monitored: asset.is_monitored,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub async fn get_asset(&self, org: &OrgId, id: &AssetId) -> Result<Option<AssetRow>> {
+        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at \
+            FROM assets WHERE org_id = $1 AND id = $2";
+        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(asset_row).transpose()
+    }
+
+    /// The org's assets, newest first.
+    pub async fn list_assets(&self, org: &OrgId, filter: &AssetFilter, page: &PageQuery) -> Result<Page<AssetRow>> {
+        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at \
+            FROM assets WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
+            AND ($7 IS NULL OR type = $7) AND ($8 IS NULL OR is_monitored = $8) \
+            AND ($9 IS NULL OR LOWER(value) LIKE $9 ESCAPE '\\' OR LOWER(COALESCE(label, '')) LIKE $9 ESCAPE '\\') \
+            ORDER BY created_at DESC, id DESC LIMIT $6";
+        let mut p: Vec<Value> = params![org.as_str()];
+        p.extend(page.bounds());
+        p.push(filter.kind.map(|k| k.as_str()).into());
+        p.push(filter.is_monitored.into());
+        p.push(filter.q.as_deref().map(like_pattern).into());
+        let rows = self.db.query(SQL, &p).await?;
+        let items = rows.iter().map(asset_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |a| (a.created_at, a.id.as_str().to_string())))
+    }
+
+    /// Applies a patch; `None` if the org has no such asset.
+    pub async fn update_asset(&self, org: &OrgId, id: &AssetId, patch: AssetPatch) -> Result<Option<AssetRow>> {
+        const SQL: &str = "UPDATE assets SET \
+            label = CASE WHEN $3 THEN $4 ELSE label END, \
+            is_monitored = COALESCE($5, is_monitored), updated_at = $6 \
+            WHERE org_id = $1 AND id = $2 \
+            RETURNING id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at";
+        let (set_label, label) = match patch.label {
+            Some(l) => (true, l),
+            None => (false, None),
+        };
+        let p = params![org.as_str(), id.as_str(), set_label, label, patch.is_monitored, now_millis()];
+        self.db.query_opt(SQL, &p).await?.as_ref().map(asset_row).transpose()
+    }
+
+    pub async fn delete_asset(&self, org: &OrgId, id: &AssetId) -> Result<bool> {
+        let n = self.db.execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", &params![org.as_str(), id.as_str()]).await?;
+        Ok(n == 1)
+    }
+}

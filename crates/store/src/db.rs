@@ -1,0 +1,561 @@
+//! The database handle: one small executor over two engines.
+//!
+//! Every query in this crate is written once, with PostgreSQL-style `$1…$n` placeholders, and runs on
+//! either engine. SQLite is reached through `rusqlite` *inline*, on the calling thread: on a small machine a
+//! hand-off to another thread or pool costs more than a primary-key read, so readers take one of a few
+//! mutex-guarded connections and writers share one write connection (in-process writers queue on its mutex
+//! instead of spinning in SQLite's busy handler). PostgreSQL is reached through `tokio-postgres` with a
+//! `deadpool` pool and per-connection prepared-statement caches.
+//!
+//! Parameters and results use a tiny value model ([`Value`], [`Row`]): integers, text, booleans, floats and
+//! NULL. Times are stored as unix milliseconds, ids and JSON as text, so both engines agree on every value.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+/// A failed database operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A unique constraint rejected the write; the payload names the constraint or index when known.
+    #[error("unique constraint violated ({0})")]
+    Unique(String),
+    /// A foreign key rejected the write.
+    #[error("foreign key constraint violated")]
+    ForeignKey,
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("postgres pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("postgres configuration: {0}")]
+    PoolConfig(String),
+    #[error("unexpected column type at index {index}: expected {expected}")]
+    Decode { index: usize, expected: &'static str },
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: Box<DbError>,
+    },
+    #[error("unsupported database url `{0}`: expected sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database worker failed: {0}")]
+    Join(String),
+}
+
+impl DbError {
+    fn classify_sqlite(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(code, msg) = &e {
+            match code.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    return DbError::Unique(msg.clone().unwrap_or_default());
+                }
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return DbError::ForeignKey,
+                _ => {}
+            }
+        }
+        DbError::Sqlite(e)
+    }
+
+    fn classify_pg(e: tokio_postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            if *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
+                return DbError::Unique(db.constraint().unwrap_or_default().to_string());
+            }
+            if *db.code() == tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION {
+                return DbError::ForeignKey;
+            }
+        }
+        DbError::Postgres(e)
+    }
+}
+
+/// A parameter or column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(v)
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// Builds a `Vec<Value>` from heterogeneous arguments.
+#[macro_export]
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { vec![$($crate::db::Value::from($v)),*] };
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Real(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+        })
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) => match *ty {
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::BOOL => (*i != 0).to_sql(ty, out),
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
+                _ => i.to_sql(ty, out),
+            },
+            Value::Real(f) => f.to_sql(ty, out),
+            Value::Text(s) => s.to_sql(ty, out),
+            Value::Bool(b) => match *ty {
+                Type::INT2 | Type::INT4 | Type::INT8 => i64::from(*b).to_sql(&Type::INT8, out),
+                _ => b.to_sql(ty, out),
+            },
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// One result row.
+#[derive(Debug, Clone)]
+pub struct Row(Vec<Value>);
+
+impl Row {
+    fn at(&self, i: usize) -> &Value {
+        self.0.get(i).unwrap_or(&Value::Null)
+    }
+
+    pub fn i64(&self, i: usize) -> Result<i64, DbError> {
+        match self.at(i) {
+            Value::Int(v) => Ok(*v),
+            Value::Bool(b) => Ok(i64::from(*b)),
+            _ => Err(DbError::Decode { index: i, expected: "integer" }),
+        }
+    }
+
+    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>, DbError> {
+        match self.at(i) {
+            Value::Null => Ok(None),
+            _ => self.i64(i).map(Some),
+        }
+    }
+
+    pub fn f64(&self, i: usize) -> Result<f64, DbError> {
+        match self.at(i) {
+            Value::Real(v) => Ok(*v),
+            Value::Int(v) => Ok(*v as f64),
+            _ => Err(DbError::Decode { index: i, expected: "real" }),
+        }
+    }
+
+    pub fn bool(&self, i: usize) -> Result<bool, DbError> {
+        match self.at(i) {
+            Value::Bool(b) => Ok(*b),
+            Value::Int(v) => Ok(*v != 0),
+            _ => Err(DbError::Decode { index: i, expected: "boolean" }),
+        }
+    }
+
+    pub fn text(&self, i: usize) -> Result<String, DbError> {
+        match self.at(i) {
+            Value::Text(s) => Ok(s.clone()),
+            _ => Err(DbError::Decode { index: i, expected: "text" }),
+        }
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, DbError> {
+        match self.at(i) {
+            Value::Null => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+}
+
+/// Which SQL dialect a statement must be written in, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A statement with its parameters, for [`Db::transaction`].
+pub struct Stmt {
+    pub sql: &'static str,
+    pub params: Vec<Value>,
+}
+
+impl Stmt {
+    pub fn new(sql: &'static str, params: Vec<Value>) -> Self {
+        Self { sql, params }
+    }
+}
+
+/// A cloneable handle to the database.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(Arc<SqliteDb>),
+    Postgres(deadpool_postgres::Pool),
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Db::Sqlite(s) => write!(f, "Db::Sqlite({})", s.path),
+            Db::Postgres(_) => write!(f, "Db::Postgres"),
+        }
+    }
+}
+
+/// SQLite: a few reader connections and one writer, all used inline.
+pub struct SqliteDb {
+    path: String,
+    readers: Vec<Mutex<rusqlite::Connection>>,
+    writer: Mutex<rusqlite::Connection>,
+    next: AtomicUsize,
+}
+
+/// Rewrites `$n` placeholders to SQLite's numbered `?n` form.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn open_sqlite(path: &str) -> Result<rusqlite::Connection, DbError> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+fn sqlite_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Row>, DbError> {
+    let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(DbError::classify_sqlite)?;
+    let ncols = stmt.column_count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(DbError::classify_sqlite)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(DbError::classify_sqlite)? {
+        let mut vals = Vec::with_capacity(ncols);
+        for i in 0..ncols {
+            use rusqlite::types::ValueRef;
+            vals.push(match r.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(v) => Value::Int(v),
+                ValueRef::Real(v) => Value::Real(v),
+                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Value::Text(String::from_utf8_lossy(b).into_owned()),
+            });
+        }
+        out.push(Row(vals));
+    }
+    Ok(out)
+}
+
+fn sqlite_exec(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+    let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(DbError::classify_sqlite)?;
+    let n = stmt
+        .execute(rusqlite::params_from_iter(params.iter()))
+        .map_err(DbError::classify_sqlite)?;
+    Ok(n as u64)
+}
+
+/// Whether a statement may change the database (and so must go through the writer).
+fn is_write(sql: &str) -> bool {
+    let head = sql.trim_start();
+    let first = head.split_whitespace().next().unwrap_or("");
+    !first.eq_ignore_ascii_case("SELECT") && !first.eq_ignore_ascii_case("WITH")
+}
+
+impl SqliteDb {
+    fn open(path: &str, readers: usize) -> Result<Self, DbError> {
+        if let Some(parent) = Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+                })?;
+            }
+        }
+        let writer = open_sqlite(path)?;
+        let readers = (0..readers.max(1))
+            .map(|_| open_sqlite(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { path: path.to_string(), readers, writer: Mutex::new(writer), next: AtomicUsize::new(0) })
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+        let n = self.readers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            if let Some(conn) = self.readers[(start + i) % n].try_lock() {
+                return f(&conn);
+            }
+        }
+        let conn = self.readers[start % n].lock();
+        f(&conn)
+    }
+}
+
+impl Db {
+    /// Opens the database named by `url`: `sqlite://path` (or `sqlite:path`) or `postgres://…`.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Db, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = path.split('?').next().unwrap_or(path).to_string();
+            let db = SqliteDb::open(&path, pool_size.clamp(1, 16))?;
+            return Ok(Db::Sqlite(Arc::new(db)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let cfg: tokio_postgres::Config =
+                url.parse().map_err(|e: tokio_postgres::Error| DbError::PoolConfig(e.to_string()))?;
+            return Self::connect_pg(cfg, pool_size);
+        }
+        Err(DbError::UnsupportedUrl(url.to_string()))
+    }
+
+    /// Opens a PostgreSQL pool from an explicit configuration (tests use it to pin a schema).
+    pub fn connect_pg(cfg: tokio_postgres::Config, pool_size: usize) -> Result<Db, DbError> {
+        let mgr = deadpool_postgres::Manager::from_config(
+            cfg,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+        );
+        let pool = deadpool_postgres::Pool::builder(mgr)
+            .max_size(pool_size.max(1))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::PoolConfig(e.to_string()))?;
+        Ok(Db::Postgres(pool))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs a statement and returns all rows.
+    pub async fn query(&self, sql: &'static str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        match self {
+            Db::Sqlite(db) => {
+                if is_write(sql) {
+                    sqlite_rows(&db.writer.lock(), sql, params)
+                } else {
+                    db.with_reader(|c| sqlite_rows(c, sql, params))
+                }
+            }
+            Db::Postgres(pool) => {
+                let client = pool.get().await?;
+                let stmt = client.prepare_cached(sql).await.map_err(DbError::classify_pg)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let rows = client.query(&stmt, &refs).await.map_err(DbError::classify_pg)?;
+                rows.iter().map(pg_row).collect()
+            }
+        }
+    }
+
+    /// Runs a statement and returns its first row, if any.
+    pub async fn query_opt(&self, sql: &'static str, params: &[Value]) -> Result<Option<Row>, DbError> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    /// Runs a statement and returns the number of rows it changed.
+    pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DbError> {
+        match self {
+            Db::Sqlite(db) => sqlite_exec(&db.writer.lock(), sql, params),
+            Db::Postgres(pool) => {
+                let client = pool.get().await?;
+                let stmt = client.prepare_cached(sql).await.map_err(DbError::classify_pg)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                client.execute(&stmt, &refs).await.map_err(DbError::classify_pg)
+            }
+        }
+    }
+
+    /// Runs statements atomically, in order; all of them take effect or none. Returns each one's
+    /// changed-row count.
+    pub async fn transaction(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
+        match self {
+            Db::Sqlite(db) => {
+                let mut conn = db.writer.lock();
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(DbError::classify_sqlite)?;
+                let mut counts = Vec::with_capacity(stmts.len());
+                for s in &stmts {
+                    counts.push(sqlite_exec(&tx, s.sql, &s.params)?);
+                }
+                tx.commit().map_err(DbError::classify_sqlite)?;
+                Ok(counts)
+            }
+            Db::Postgres(pool) => {
+                let mut client = pool.get().await?;
+                let tx = client.transaction().await.map_err(DbError::classify_pg)?;
+                let mut counts = Vec::with_capacity(stmts.len());
+                for s in &stmts {
+                    let stmt = tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?;
+                    let refs: Vec<&(dyn ToSql + Sync)> =
+                        s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    counts.push(tx.execute(&stmt, &refs).await.map_err(DbError::classify_pg)?);
+                }
+                tx.commit().await.map_err(DbError::classify_pg)?;
+                Ok(counts)
+            }
+        }
+    }
+
+    /// Applies the migrations not yet recorded in `schema_migrations`, each in its own transaction.
+    /// Several processes may start at once: SQLite serialises them with an immediate transaction,
+    /// PostgreSQL with an advisory lock held for the whole run. Returns the versions applied.
+    pub(crate) async fn migrate(&self, migrations: &[(i64, &str)]) -> Result<Vec<i64>, DbError> {
+        const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+        let now = now_millis();
+        let mut applied = Vec::new();
+        match self {
+            Db::Sqlite(db) => {
+                let mut conn = db.writer.lock();
+                conn.execute_batch(CREATE).map_err(DbError::classify_sqlite)?;
+                for (version, script) in migrations {
+                    let tx = conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map_err(DbError::classify_sqlite)?;
+                    let done: i64 = tx
+                        .query_row("SELECT COUNT(*) FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+                        .map_err(DbError::classify_sqlite)?;
+                    if done > 0 {
+                        continue;
+                    }
+                    tx.execute_batch(script).map_err(|e| DbError::Migration {
+                        version: *version,
+                        source: Box::new(DbError::classify_sqlite(e)),
+                    })?;
+                    tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", [*version, now])
+                        .map_err(DbError::classify_sqlite)?;
+                    tx.commit().map_err(DbError::classify_sqlite)?;
+                    applied.push(*version);
+                }
+            }
+            Db::Postgres(pool) => {
+                const LOCK: i64 = 0x746c_696e_6b; // "tlink"
+                let mut client = pool.get().await?;
+                client.execute("SELECT pg_advisory_lock($1)", &[&LOCK]).await.map_err(DbError::classify_pg)?;
+                let result = async {
+                    client.batch_execute(CREATE).await.map_err(DbError::classify_pg)?;
+                    for (version, script) in migrations {
+                        let tx = client.transaction().await.map_err(DbError::classify_pg)?;
+                        let done: i64 = tx
+                            .query_one("SELECT COUNT(*) FROM schema_migrations WHERE version = $1", &[version])
+                            .await
+                            .map_err(DbError::classify_pg)?
+                            .get(0);
+                        if done > 0 {
+                            continue;
+                        }
+                        tx.batch_execute(script).await.map_err(|e| DbError::Migration {
+                            version: *version,
+                            source: Box::new(DbError::classify_pg(e)),
+                        })?;
+                        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", &[version, &now])
+                            .await
+                            .map_err(DbError::classify_pg)?;
+                        tx.commit().await.map_err(DbError::classify_pg)?;
+                        applied.push(*version);
+                    }
+                    Ok::<_, DbError>(())
+                }
+                .await;
+                client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK]).await.map_err(DbError::classify_pg)?;
+                result?;
+            }
+        }
+        Ok(applied)
+    }
+}
+
+/// The current time as unix milliseconds.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn pg_row(r: &tokio_postgres::Row) -> Result<Row, DbError> {
+    let mut vals = Vec::with_capacity(r.len());
+    for (i, col) in r.columns().iter().enumerate() {
+        let v = match *col.type_() {
+            Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::Int),
+            Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map_or(Value::Null, |v| Value::Int(v.into())),
+            Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map_or(Value::Null, |v| Value::Int(v.into())),
+            Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map_or(Value::Null, Value::Bool),
+            Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map_or(Value::Null, Value::Real),
+            Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map_or(Value::Null, |v| Value::Real(v.into())),
+            _ => r.try_get::<_, Option<String>>(i)?.map_or(Value::Null, Value::Text),
+        };
+        vals.push(v);
+    }
+    Ok(Row(vals))
+}

@@ -1,0 +1,110 @@
+//! API keys: stored as a SHA-256 hash with a short visible prefix; the key itself is never stored.
+
+use tlink_domain::{ApiKeyId, OrgId, Role, UserId};
+
+use crate::db::{Row, Value, now_millis};
+use crate::users::stored_role;
+use crate::{Page, PageQuery, Result, Store, params};
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub prefix: String,
+    /// Hex SHA-256 of the full key.
+    pub key_hash: String,
+}
+
+/// A live key whose prefix matched, for the caller to compare hashes in constant time.
+#[derive(Debug, Clone)]
+pub struct ApiKeyCandidate {
+    pub id: ApiKeyId,
+    pub user_id: UserId,
+    pub key_hash: String,
+    pub last_used_at: Option<i64>,
+    /// The owner's role in the organization asked about, if one was and the owner is a member.
+    pub role: Option<Role>,
+}
+
+fn key_row(r: &Row) -> Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: ApiKeyId::from_trusted(r.text(0)?),
+        name: r.text(1)?,
+        prefix: r.text(2)?,
+        created_at: r.i64(3)?,
+        last_used_at: r.opt_i64(4)?,
+    })
+}
+
+impl Store {
+    pub async fn create_api_key(&self, user: &UserId, key: NewApiKey) -> Result<ApiKeyRow> {
+        let id = ApiKeyId::new();
+        let now = now_millis();
+        self.db
+            .execute(
+                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &params![id.as_str(), user.as_str(), &key.name, &key.prefix, &key.key_hash, now],
+            )
+            .await?;
+        Ok(ApiKeyRow { id, name: key.name, prefix: key.prefix, created_at: now, last_used_at: None })
+    }
+
+    /// The user's live (unrevoked) keys, newest first.
+    pub async fn list_api_keys(&self, user: &UserId, page: &PageQuery) -> Result<Page<ApiKeyRow>> {
+        const SQL: &str = "SELECT id, name, prefix, created_at, last_used_at FROM api_keys \
+            WHERE user_id = $1 AND revoked_at IS NULL AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
+            ORDER BY created_at DESC, id DESC LIMIT $6";
+        let mut p: Vec<Value> = params![user.as_str()];
+        p.extend(page.bounds());
+        let rows = self.db.query(SQL, &p).await?;
+        let items = rows.iter().map(key_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |k| (k.created_at, k.id.as_str().to_string())))
+    }
+
+    /// Revokes one of the user's keys; false if the user has no such live key.
+    pub async fn revoke_api_key(&self, user: &UserId, id: &ApiKeyId) -> Result<bool> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                &params![id.as_str(), user.as_str(), now_millis()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Live keys with this prefix, with the owner's role in `org` when one is given: authentication and
+    /// the membership check in one round trip.
+    pub async fn api_key_candidates(&self, prefix: &str, org: Option<&OrgId>) -> Result<Vec<ApiKeyCandidate>> {
+        const SQL: &str = "SELECT k.id, k.user_id, k.key_hash, k.last_used_at, m.role FROM api_keys k \
+            LEFT JOIN memberships m ON m.user_id = k.user_id AND m.org_id = $2 \
+            WHERE k.prefix = $1 AND k.revoked_at IS NULL";
+        let org = org.map(|o| o.as_str());
+        let rows = self.db.query(SQL, &params![prefix, org]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiKeyCandidate {
+                    id: ApiKeyId::from_trusted(r.text(0)?),
+                    user_id: UserId::from_trusted(r.text(1)?),
+                    key_hash: r.text(2)?,
+                    last_used_at: r.opt_i64(3)?,
+                    role: r.opt_text(4)?.map(|s| stored_role(&s)),
+                })
+            })
+            .collect()
+    }
+
+    /// Records a key's use.
+    pub async fn touch_api_key(&self, id: &ApiKeyId, at: i64) -> Result<()> {
+        self.db.execute("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", &params![id.as_str(), at]).await?;
+        Ok(())
+    }
+}

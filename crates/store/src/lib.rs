@@ -1,0 +1,123 @@
+//! Storage for tlink.
+//!
+//! [`Store`] is the one storage interface; it runs on SQLite (embedded default) or PostgreSQL, chosen by
+//! the database URL's scheme. This is the only crate that writes SQL. Every statement is written once in
+//! the common subset of both dialects (see [`db`]); DDL lives in one migration tree per engine.
+//!
+//! Tenant scoping: every method on an org-scoped resource takes the [`OrgId`] and filters on it, so a
+//! handler cannot fetch another organization's row by id without saying which organization it acts for.
+
+#![forbid(unsafe_code)]
+
+pub mod db;
+mod migrations;
+
+mod assets;
+mod keys;
+mod orgs;
+mod sessions;
+mod users;
+
+pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
+pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};
+pub use keys::{ApiKeyCandidate, ApiKeyRow, NewApiKey};
+pub use orgs::{MemberChange, MemberRow, OrgRow};
+pub use sessions::{RefreshRow, RotateOutcome};
+pub use users::{NewUser, UserRow};
+
+pub use tlink_domain::{OrgId, UserId};
+
+/// Shorthand for store results.
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// One page of a keyset-paginated list, newest first.
+#[derive(Debug, Clone)]
+pub struct PageQuery {
+    /// Rows to return (the store fetches one more to know whether another page follows).
+    pub limit: u32,
+    /// Continue after this `(created_at, id)` key, exclusive.
+    pub after: Option<(i64, String)>,
+    /// Only rows with `created_at >= from`.
+    pub from: Option<i64>,
+    /// Only rows with `created_at < until`.
+    pub until: Option<i64>,
+}
+
+impl PageQuery {
+    pub fn first(limit: u32) -> Self {
+        Self { limit, after: None, from: None, until: None }
+    }
+
+    /// The keyset and time-window parameters, in the order every list query expects them:
+    /// after-created_at, after-id, from, until, limit+1.
+    fn bounds(&self) -> [Value; 5] {
+        let (after_ts, after_id) = match &self.after {
+            Some((ts, id)) => (*ts, id.clone()),
+            // (MAX, "") sorts after every real key, so the first page needs no special query.
+            None => (i64::MAX, String::new()),
+        };
+        [
+            Value::Int(after_ts),
+            Value::Text(after_id),
+            Value::Int(self.from.unwrap_or(i64::MIN)),
+            Value::Int(self.until.unwrap_or(i64::MAX)),
+            Value::Int(i64::from(self.limit) + 1),
+        ]
+    }
+}
+
+/// A page of rows and the key to continue after, when another page follows.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<(i64, String)>,
+}
+
+impl<T> Page<T> {
+    /// Trims the extra look-ahead row and derives the continuation key.
+    fn from_rows(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> (i64, String)) -> Self {
+        let limit = limit as usize;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(&key)
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}
+
+/// The storage interface. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`). Does not migrate.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Store> {
+        Ok(Store { db: Db::connect(url, pool_size).await? })
+    }
+
+    pub fn from_db(db: Db) -> Store {
+        Store { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Applies pending migrations for this engine; returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let list = match self.db.dialect() {
+            Dialect::Sqlite => migrations::SQLITE,
+            Dialect::Postgres => migrations::POSTGRES,
+        };
+        self.db.migrate(list).await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.query("SELECT 1", &[]).await.map(|_| ())
+    }
+}

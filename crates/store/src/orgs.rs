@@ -1,0 +1,174 @@
+//! Organizations (tenants) and their memberships.
+
+use tlink_domain::{OrgId, Plan, Role, UserId};
+
+use crate::db::{Row, Stmt, Value, now_millis};
+use crate::users::stored_role;
+use crate::{Page, PageQuery, Result, Store, params};
+
+#[derive(Debug, Clone)]
+pub struct OrgRow {
+    pub id: OrgId,
+    pub name: String,
+    pub plan: Plan,
+    pub created_at: i64,
+    /// The role of the user the org was read for.
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+/// What a membership change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Done,
+    /// No such member in this organization.
+    NotFound,
+    /// Refused: it would leave the organization without an owner.
+    LastOwner,
+}
+
+pub(crate) fn create_org_stmts(id: &OrgId, name: &str, plan: Plan, owner: &UserId, now: i64) -> [Stmt; 2] {
+    [
+        Stmt::new(
+            "INSERT INTO orgs (id, name, plan, created_at) VALUES ($1, $2, $3, $4)",
+            params![id.as_str(), name, plan.as_str(), now],
+        ),
+        Stmt::new(
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+            params![id.as_str(), owner.as_str(), Role::Owner.as_str(), now],
+        ),
+    ]
+}
+
+fn org_row(r: &Row) -> Result<OrgRow> {
+    Ok(OrgRow {
+        id: OrgId::from_trusted(r.text(0)?),
+        name: r.text(1)?,
+        plan: r.text(2)?.parse().unwrap_or_default(),
+        created_at: r.i64(3)?,
+        role: stored_role(&r.text(4)?),
+    })
+}
+
+fn member_row(r: &Row) -> Result<MemberRow> {
+    Ok(MemberRow {
+        user_id: UserId::from_trusted(r.text(0)?),
+        email: r.text(1)?,
+        name: r.opt_text(2)?,
+        role: stored_role(&r.text(3)?),
+        created_at: r.i64(4)?,
+    })
+}
+
+impl Store {
+    /// Creates an organization owned by `owner`.
+    pub async fn create_org(&self, name: &str, plan: Plan, owner: &UserId) -> Result<OrgRow> {
+        let id = OrgId::new();
+        let now = now_millis();
+        self.db.transaction(create_org_stmts(&id, name, plan, owner, now).into()).await?;
+        Ok(OrgRow { id, name: name.to_string(), plan, created_at: now, role: Role::Owner })
+    }
+
+    /// The organization, if `user` is a member of it (with that member's role).
+    pub async fn org_for_member(&self, org: &OrgId, user: &UserId) -> Result<Option<OrgRow>> {
+        const SQL: &str = "SELECT o.id, o.name, o.plan, o.created_at, m.role FROM orgs o \
+            JOIN memberships m ON m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2";
+        self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?.as_ref().map(org_row).transpose()
+    }
+
+    /// The role of `user` in `org`, if a member.
+    pub async fn member_role(&self, org: &OrgId, user: &UserId) -> Result<Option<Role>> {
+        const SQL: &str = "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2";
+        let row = self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?;
+        row.map(|r| r.text(0).map(|s| stored_role(&s))).transpose()
+    }
+
+    /// The organizations `user` belongs to, by membership date, newest first.
+    pub async fn orgs_for_user(&self, user: &UserId, page: &PageQuery) -> Result<Page<OrgRow>> {
+        const SQL: &str = "SELECT o.id, o.name, o.plan, m.created_at, m.role FROM memberships m \
+            JOIN orgs o ON o.id = m.org_id \
+            WHERE m.user_id = $1 AND (m.created_at, m.org_id) < ($2, $3) AND m.created_at >= $4 AND m.created_at < $5 \
+            ORDER BY m.created_at DESC, m.org_id DESC LIMIT $6";
+        let mut p: Vec<Value> = params![user.as_str()];
+        p.extend(page.bounds());
+        let rows = self.db.query(SQL, &p).await?;
+        let items = rows.iter().map(org_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |o| (o.created_at, o.id.as_str().to_string())))
+    }
+
+    /// Every organization of `user` (for `/users/me`), capped at `max`.
+    pub async fn all_orgs_for_user(&self, user: &UserId, max: u32) -> Result<Vec<OrgRow>> {
+        Ok(self.orgs_for_user(user, &PageQuery::first(max)).await?.items)
+    }
+
+    pub async fn set_org_plan(&self, org: &OrgId, plan: Plan) -> Result<bool> {
+        let n = self.db.execute("UPDATE orgs SET plan = $2 WHERE id = $1", &params![org.as_str(), plan.as_str()]).await?;
+        Ok(n == 1)
+    }
+
+    /// The members of `org`, newest first.
+    pub async fn list_members(&self, org: &OrgId, page: &PageQuery) -> Result<Page<MemberRow>> {
+        const SQL: &str = "SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m \
+            JOIN users u ON u.id = m.user_id \
+            WHERE m.org_id = $1 AND (m.created_at, m.user_id) < ($2, $3) AND m.created_at >= $4 AND m.created_at < $5 \
+            ORDER BY m.created_at DESC, m.user_id DESC LIMIT $6";
+        let mut p: Vec<Value> = params![org.as_str()];
+        p.extend(page.bounds());
+        let rows = self.db.query(SQL, &p).await?;
+        let items = rows.iter().map(member_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |m| (m.created_at, m.user_id.as_str().to_string())))
+    }
+
+    pub async fn member(&self, org: &OrgId, user: &UserId) -> Result<Option<MemberRow>> {
+        const SQL: &str = "SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m \
+            JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2";
+        self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?.as_ref().map(member_row).transpose()
+    }
+
+    /// Adds `user` to `org`. Already a member is a [`crate::DbError::Unique`].
+    pub async fn add_member(&self, org: &OrgId, user: &UserId, role: Role) -> Result<()> {
+        self.db
+            .execute(
+                "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+                &params![org.as_str(), user.as_str(), role.as_str(), now_millis()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Changes a member's role, refusing to demote the last owner: the change applies only if the member
+    /// is not an owner, or another owner remains (checked in the same statement, so two concurrent
+    /// demotions cannot both pass).
+    pub async fn set_member_role(&self, org: &OrgId, user: &UserId, role: Role) -> Result<MemberChange> {
+        const SQL: &str = "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2 \
+            AND ($3 = 'OWNER' OR (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1))";
+        let n = self.db.execute(SQL, &params![org.as_str(), user.as_str(), role.as_str()]).await?;
+        self.member_change(org, user, n).await
+    }
+
+    /// Removes a member, refusing to remove the last owner.
+    pub async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<MemberChange> {
+        const SQL: &str = "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2 \
+            AND (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)";
+        let n = self.db.execute(SQL, &params![org.as_str(), user.as_str()]).await?;
+        self.member_change(org, user, n).await
+    }
+
+    async fn member_change(&self, org: &OrgId, user: &UserId, changed: u64) -> Result<MemberChange> {
+        if changed > 0 {
+            return Ok(MemberChange::Done);
+        }
+        Ok(match self.member_role(org, user).await? {
+            Some(_) => MemberChange::LastOwner,
+            None => MemberChange::NotFound,
+        })
+    }
+}

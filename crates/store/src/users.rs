@@ -1,0 +1,77 @@
+//! User accounts.
+
+use tlink_domain::{OrgId, Plan, Role, UserId};
+
+use crate::db::{Row, Stmt, now_millis};
+use crate::{Result, Store, params};
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// A user to create. `email` must already be normalised (trimmed, lower case).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+}
+
+fn user_row(r: &Row) -> Result<UserRow> {
+    Ok(UserRow {
+        id: UserId::from_trusted(r.text(0)?),
+        email: r.text(1)?,
+        name: r.opt_text(2)?,
+        password_hash: r.text(3)?,
+        created_at: r.i64(4)?,
+    })
+}
+
+impl Store {
+    /// Creates a user; with `first_org`, also an organization the user owns, atomically.
+    /// A taken email is a [`crate::DbError::Unique`].
+    pub async fn create_user(&self, user: NewUser, first_org: Option<&str>) -> Result<(UserRow, Option<OrgId>)> {
+        let id = UserId::new();
+        let now = now_millis();
+        let mut stmts = vec![Stmt::new(
+            "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            params![id.as_str(), &user.email, user.name.clone(), &user.password_hash, now],
+        )];
+        let org_id = first_org.map(|name| {
+            let org_id = OrgId::new();
+            stmts.extend(crate::orgs::create_org_stmts(&org_id, name, Plan::default(), &id, now));
+            org_id
+        });
+        self.db.transaction(stmts).await?;
+        let row = UserRow { id, email: user.email, name: user.name, password_hash: user.password_hash, created_at: now };
+        Ok((row, org_id))
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
+        const SQL: &str = "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1";
+        self.db.query_opt(SQL, &params![email]).await?.as_ref().map(user_row).transpose()
+    }
+
+    pub async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRow>> {
+        const SQL: &str = "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1";
+        self.db.query_opt(SQL, &params![id.as_str()]).await?.as_ref().map(user_row).transpose()
+    }
+
+    pub async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<bool> {
+        let n = self
+            .db
+            .execute("UPDATE users SET password_hash = $2 WHERE id = $1", &params![id.as_str(), hash])
+            .await?;
+        Ok(n == 1)
+    }
+}
+
+/// Parses a role stored by this crate; an unknown value means the database was edited by hand.
+pub(crate) fn stored_role(s: &str) -> Role {
+    s.parse().unwrap_or(Role::Viewer)
+}
