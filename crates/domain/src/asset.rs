@@ -31,17 +31,7 @@ pub const MAX_EMAIL_LOCAL_LEN: usize = 64;
 
 /// The kind of an observable.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AssetType {
@@ -110,17 +100,7 @@ impl FromStr for AssetType {
 
 /// The digest algorithm of a [`AssetType::Hash`] value, told apart by length.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HashKind {
@@ -136,12 +116,7 @@ pub enum HashKind {
 
 impl HashKind {
     /// Every hash kind, shortest digest first.
-    pub const ALL: &[HashKind] = &[
-        HashKind::Md5,
-        HashKind::Sha1,
-        HashKind::Sha256,
-        HashKind::Sha512,
-    ];
+    pub const ALL: &[HashKind] = &[HashKind::Md5, HashKind::Sha1, HashKind::Sha256, HashKind::Sha512];
 
     const NAMES: &[&str] = &["MD5", "SHA1", "SHA256", "SHA512"];
 
@@ -190,11 +165,7 @@ impl FromStr for HashKind {
     type Err = ParseEnumError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        HashKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str() == s)
-            .ok_or(ParseEnumError::new("hash kind", HashKind::NAMES))
+        HashKind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or(ParseEnumError::new("hash kind", HashKind::NAMES))
     }
 }
 
@@ -266,14 +237,10 @@ pub enum AssetError {
     #[error("the part of an e-mail address before `@` must be 1 to 64 characters long")]
     EmailLocalLength,
     /// The local part contained whitespace, control or non-ASCII characters.
-    #[error(
-        "the part of an e-mail address before `@` may contain only printable ASCII characters without spaces"
-    )]
+    #[error("the part of an e-mail address before `@` may contain only printable ASCII characters without spaces")]
     EmailLocalChars,
     /// The local part started or ended with a dot, or had two in a row.
-    #[error(
-        "the part of an e-mail address before `@` must not start or end with a dot or contain two dots in a row"
-    )]
+    #[error("the part of an e-mail address before `@` must not start or end with a dot or contain two dots in a row")]
     EmailLocalDots,
     /// The part after `@` is not a valid domain.
     #[error("the part of an e-mail address after `@` is not a valid domain: {0}")]
@@ -299,9 +266,7 @@ pub enum AssetError {
     #[error("hash must contain only hexadecimal characters (0-9, a-f)")]
     HashNotHex,
     /// A hash had a length that matches no supported digest.
-    #[error(
-        "hash must be 32 (MD5), 40 (SHA-1), 64 (SHA-256) or 128 (SHA-512) hexadecimal characters, not {0}"
-    )]
+    #[error("hash must be 32 (MD5), 40 (SHA-1), 64 (SHA-256) or 128 (SHA-512) hexadecimal characters, not {0}")]
     HashLength(usize),
 
     /// The ASN was not `AS` followed by digits, or digits alone.
@@ -369,11 +334,7 @@ impl AssetValue {
             AssetType::Asn => parse_asn(s)?,
             AssetType::Certificate => parse_certificate(s)?,
         };
-        Ok(AssetValue {
-            kind,
-            value,
-            hash_kind,
-        })
+        Ok(AssetValue { kind, value, hash_kind })
     }
 
     /// The asset type.
@@ -428,10 +389,7 @@ fn parse_domain(s: &str) -> Result<String, AssetError> {
     if s.chars().any(char::is_whitespace) {
         return Err(AssetError::DomainWhitespace);
     }
-    let unbracketed = s
-        .strip_prefix('[')
-        .and_then(|rest| rest.strip_suffix(']'))
-        .unwrap_or(s);
+    let unbracketed = s.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(s);
     if unbracketed.parse::<IpAddr>().is_ok() {
         return Err(AssetError::DomainIsIp);
     }
@@ -442,8 +400,8 @@ fn parse_domain(s: &str) -> Result<String, AssetError> {
         return Err(AssetError::DomainPort);
     }
 
-    let ascii = idna::domain_to_ascii_cow(s.as_bytes(), idna::AsciiDenyList::URL)
-        .map_err(|_| AssetError::DomainIdna)?;
+    let ascii =
+        idna::domain_to_ascii_cow(s.as_bytes(), idna::AsciiDenyList::URL).map_err(|_| AssetError::DomainIdna)?;
     let mut name = ascii.to_ascii_lowercase();
     if name.ends_with('.') {
         name.pop();
@@ -465,10 +423,7 @@ fn parse_domain(s: &str) -> Result<String, AssetError> {
         return Err(AssetError::DomainSingleLabel(name));
     }
     for label in &labels {
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(AssetError::DomainLabelChars((*label).to_owned()));
         }
         if label.len() > MAX_LABEL_LEN {
@@ -496,9 +451,7 @@ fn parse_ip(s: &str) -> Result<String, AssetError> {
     if s.contains('%') {
         return Err(AssetError::IpZone);
     }
-    s.parse::<IpAddr>()
-        .map(|ip| ip.to_string())
-        .map_err(|_| AssetError::IpInvalid)
+    s.parse::<IpAddr>().map(|ip| ip.to_string()).map_err(|_| AssetError::IpInvalid)
 }
 
 fn parse_email(s: &str) -> Result<String, AssetError> {
@@ -594,8 +547,8 @@ mod tests {
                 Ok(v) => {
                     assert_eq!(v.value(), *want, "{kind} {input:?}");
                     assert_eq!(v.kind(), kind);
-                    let again = AssetValue::parse(kind, v.value())
-                        .unwrap_or_else(|e| panic!("{kind} {want:?} re-parse: {e}"));
+                    let again =
+                        AssetValue::parse(kind, v.value()).unwrap_or_else(|e| panic!("{kind} {want:?} re-parse: {e}"));
                     assert_eq!(again, v, "{kind} {input:?} not idempotent");
                 }
                 Err(e) => panic!("{kind} {input:?} rejected: {e}"),
@@ -640,34 +593,16 @@ mod tests {
     #[test]
     fn empty_and_too_long() {
         for &kind in AssetType::ALL {
-            bad(
-                kind,
-                &[
-                    ("", "value must not be empty"),
-                    ("  \t\n ", "value must not be empty"),
-                ],
-            );
+            bad(kind, &[("", "value must not be empty"), ("  \t\n ", "value must not be empty")]);
             let long = "a".repeat(MAX_INPUT_LEN + 1);
-            bad(
-                kind,
-                &[(
-                    long.as_str(),
-                    "value is 2049 characters long; at most 2048 are allowed",
-                )],
-            );
+            bad(kind, &[(long.as_str(), "value is 2049 characters long; at most 2048 are allowed")]);
         }
     }
 
     #[test]
     fn domain_good() {
         let max_label = format!("{}.com", "a".repeat(63));
-        let max_name = format!(
-            "{}.{}.{}.{}",
-            "a".repeat(63),
-            "b".repeat(63),
-            "c".repeat(63),
-            "d".repeat(61)
-        );
+        let max_name = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61));
         ok(
             AssetType::Domain,
             &[
@@ -693,66 +628,24 @@ mod tests {
     #[test]
     fn domain_bad() {
         let long_label = format!("{}.com", "a".repeat(64));
-        let long_label_msg = format!(
-            "domain label `{}` is longer than 63 characters",
-            "a".repeat(64)
-        );
-        let long_name = format!(
-            "{}.{}.{}.{}",
-            "a".repeat(63),
-            "b".repeat(63),
-            "c".repeat(63),
-            "d".repeat(62)
-        );
+        let long_label_msg = format!("domain label `{}` is longer than 63 characters", "a".repeat(64));
+        let long_name = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(62));
         bad(
             AssetType::Domain,
             &[
-                (
-                    "-ab.com",
-                    "domain label `-ab` must not start or end with a hyphen",
-                ),
-                (
-                    "ab-.com",
-                    "domain label `ab-` must not start or end with a hyphen",
-                ),
-                (
-                    "com",
-                    "domain `com` must have at least two labels, such as `example.com`",
-                ),
-                (
-                    "localhost.",
-                    "domain `localhost` must have at least two labels, such as `example.com`",
-                ),
-                (
-                    "example..com",
-                    "domain must not contain empty labels (a leading dot or two dots in a row)",
-                ),
-                (
-                    ".example.com",
-                    "domain must not contain empty labels (a leading dot or two dots in a row)",
-                ),
-                (
-                    "example.com..",
-                    "domain must not contain empty labels (a leading dot or two dots in a row)",
-                ),
-                (
-                    ".",
-                    "domain must not contain empty labels (a leading dot or two dots in a row)",
-                ),
-                (
-                    "example.123",
-                    "top-level domain `123` must not be all digits",
-                ),
+                ("-ab.com", "domain label `-ab` must not start or end with a hyphen"),
+                ("ab-.com", "domain label `ab-` must not start or end with a hyphen"),
+                ("com", "domain `com` must have at least two labels, such as `example.com`"),
+                ("localhost.", "domain `localhost` must have at least two labels, such as `example.com`"),
+                ("example..com", "domain must not contain empty labels (a leading dot or two dots in a row)"),
+                (".example.com", "domain must not contain empty labels (a leading dot or two dots in a row)"),
+                ("example.com..", "domain must not contain empty labels (a leading dot or two dots in a row)"),
+                (".", "domain must not contain empty labels (a leading dot or two dots in a row)"),
+                ("example.123", "top-level domain `123` must not be all digits"),
                 ("1.2.3.4", "an IP address is not a domain; use type IP"),
                 ("::1", "an IP address is not a domain; use type IP"),
-                (
-                    "[2001:db8::1]",
-                    "an IP address is not a domain; use type IP",
-                ),
-                (
-                    "*.example.com",
-                    "wildcards (`*`) are not allowed in a domain; give a single name",
-                ),
+                ("[2001:db8::1]", "an IP address is not a domain; use type IP"),
+                ("*.example.com", "wildcards (`*`) are not allowed in a domain; give a single name"),
                 (
                     "https://example.com",
                     "a domain must not contain a scheme, path, query or fragment; use type URL for URLs",
@@ -761,33 +654,18 @@ mod tests {
                     "example.com/path",
                     "a domain must not contain a scheme, path, query or fragment; use type URL for URLs",
                 ),
-                (
-                    "example.com?q",
-                    "a domain must not contain a scheme, path, query or fragment; use type URL for URLs",
-                ),
+                ("example.com?q", "a domain must not contain a scheme, path, query or fragment; use type URL for URLs"),
                 ("example.com:443", "a domain must not contain a port"),
                 ("exa mple.com", "a domain must not contain whitespace"),
-                (
-                    "under_score.com",
-                    "domain label `under_score` may contain only letters, digits and hyphens",
-                ),
-                (
-                    "a!b.com",
-                    "domain label `a!b` may contain only letters, digits and hyphens",
-                ),
+                ("under_score.com", "domain label `under_score` may contain only letters, digits and hyphens"),
+                ("a!b.com", "domain label `a!b` may contain only letters, digits and hyphens"),
                 (
                     "user@example.com",
                     "not a valid domain name: it contains characters or Punycode that IDNA does not allow",
                 ),
-                (
-                    "xn--zz.com",
-                    "not a valid domain name: it contains characters or Punycode that IDNA does not allow",
-                ),
+                ("xn--zz.com", "not a valid domain name: it contains characters or Punycode that IDNA does not allow"),
                 (long_label.as_str(), long_label_msg.as_str()),
-                (
-                    long_name.as_str(),
-                    "domain is 254 characters long; at most 253 are allowed",
-                ),
+                (long_name.as_str(), "domain is 254 characters long; at most 253 are allowed"),
             ],
         );
     }
@@ -817,14 +695,8 @@ mod tests {
         bad(
             AssetType::Ip,
             &[
-                (
-                    "10.0.0.0/8",
-                    "a CIDR range is not a single IP address; give the address without `/prefix`",
-                ),
-                (
-                    "2001:db8::/32",
-                    "a CIDR range is not a single IP address; give the address without `/prefix`",
-                ),
+                ("10.0.0.0/8", "a CIDR range is not a single IP address; give the address without `/prefix`"),
+                ("2001:db8::/32", "a CIDR range is not a single IP address; give the address without `/prefix`"),
                 ("fe80::1%eth0", "IPv6 zone ids (`%...`) are not allowed"),
                 ("1.2.3.4:80", "not a valid IPv4 or IPv6 address"),
                 ("[::1]:80", "not a valid IPv4 or IPv6 address"),
@@ -864,18 +736,9 @@ mod tests {
             AssetType::Email,
             &[
                 ("alice", "an e-mail address must contain exactly one `@`"),
-                (
-                    "a@b@example.com",
-                    "an e-mail address must contain exactly one `@`",
-                ),
-                (
-                    "@example.com",
-                    "the part of an e-mail address before `@` must be 1 to 64 characters long",
-                ),
-                (
-                    long_local.as_str(),
-                    "the part of an e-mail address before `@` must be 1 to 64 characters long",
-                ),
+                ("a@b@example.com", "an e-mail address must contain exactly one `@`"),
+                ("@example.com", "the part of an e-mail address before `@` must be 1 to 64 characters long"),
+                (long_local.as_str(), "the part of an e-mail address before `@` must be 1 to 64 characters long"),
                 (
                     "al ice@example.com",
                     "the part of an e-mail address before `@` may contain only printable ASCII characters without spaces",
@@ -896,10 +759,7 @@ mod tests {
                     "al..ice@example.com",
                     "the part of an e-mail address before `@` must not start or end with a dot or contain two dots in a row",
                 ),
-                (
-                    "alice@",
-                    "the part of an e-mail address after `@` is not a valid domain: value must not be empty",
-                ),
+                ("alice@", "the part of an e-mail address after `@` is not a valid domain: value must not be empty"),
                 (
                     "alice@localhost",
                     "the part of an e-mail address after `@` is not a valid domain: domain `localhost` must have at least two labels, such as `example.com`",
@@ -922,14 +782,8 @@ mod tests {
             AssetType::Url,
             &[
                 ("https://example.com", "https://example.com/"),
-                (
-                    "HTTP://EXAMPLE.COM/Path?q=1#frag",
-                    "http://example.com/Path?q=1#frag",
-                ),
-                (
-                    "https://bücher.example/ä",
-                    "https://xn--bcher-kva.example/%C3%A4",
-                ),
+                ("HTTP://EXAMPLE.COM/Path?q=1#frag", "http://example.com/Path?q=1#frag"),
+                ("https://bücher.example/ä", "https://xn--bcher-kva.example/%C3%A4"),
                 ("http://1.2.3.4:8080/x", "http://1.2.3.4:8080/x"),
                 ("http://[2001:DB8::1]/", "http://[2001:db8::1]/"),
                 ("https://example.com:443/", "https://example.com/"),
@@ -944,30 +798,12 @@ mod tests {
         bad(
             AssetType::Url,
             &[
-                (
-                    "example.com",
-                    "not a valid URL: relative URL without a base",
-                ),
-                (
-                    "ftp://example.com/",
-                    "URL scheme `ftp` is not allowed; use http or https",
-                ),
-                (
-                    "javascript:alert(1)",
-                    "URL scheme `javascript` is not allowed; use http or https",
-                ),
-                (
-                    "file:///etc/passwd",
-                    "URL scheme `file` is not allowed; use http or https",
-                ),
-                (
-                    "https://user:pass@example.com/",
-                    "URL must not contain credentials (`user:password@`)",
-                ),
-                (
-                    "https://user@example.com/",
-                    "URL must not contain credentials (`user:password@`)",
-                ),
+                ("example.com", "not a valid URL: relative URL without a base"),
+                ("ftp://example.com/", "URL scheme `ftp` is not allowed; use http or https"),
+                ("javascript:alert(1)", "URL scheme `javascript` is not allowed; use http or https"),
+                ("file:///etc/passwd", "URL scheme `file` is not allowed; use http or https"),
+                ("https://user:pass@example.com/", "URL must not contain credentials (`user:password@`)"),
+                ("https://user@example.com/", "URL must not contain credentials (`user:password@`)"),
                 (
                     "https://localhost/",
                     "URL host is not a valid domain: domain `localhost` must have at least two labels, such as `example.com`",
@@ -991,22 +827,14 @@ mod tests {
         let sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
         let sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
         let sha512 = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
-        for (input, kind) in [
-            (md5, HashKind::Md5),
-            (sha1, HashKind::Sha1),
-            (sha256, HashKind::Sha256),
-            (sha512, HashKind::Sha512),
-        ] {
+        for (input, kind) in
+            [(md5, HashKind::Md5), (sha1, HashKind::Sha1), (sha256, HashKind::Sha256), (sha512, HashKind::Sha512)]
+        {
             let v = AssetValue::parse(AssetType::Hash, input).expect(input);
             assert_eq!(v.value(), input.to_ascii_lowercase());
             assert_eq!(v.hash_kind(), Some(kind));
         }
-        assert_eq!(
-            AssetValue::parse(AssetType::Domain, "example.com")
-                .expect("domain")
-                .hash_kind(),
-            None
-        );
+        assert_eq!(AssetValue::parse(AssetType::Domain, "example.com").expect("domain").hash_kind(), None);
     }
 
     #[test]
@@ -1022,18 +850,9 @@ mod tests {
                     "d41d8cd98f00b204e9800998ecf8427",
                     "hash must be 32 (MD5), 40 (SHA-1), 64 (SHA-256) or 128 (SHA-512) hexadecimal characters, not 31",
                 ),
-                (
-                    "g41d8cd98f00b204e9800998ecf8427e",
-                    "hash must contain only hexadecimal characters (0-9, a-f)",
-                ),
-                (
-                    "0xd41d8cd98f00b204e9800998ecf8427e",
-                    "hash must contain only hexadecimal characters (0-9, a-f)",
-                ),
-                (
-                    "d41d8cd9 8f00b204e9800998ecf8427e",
-                    "hash must contain only hexadecimal characters (0-9, a-f)",
-                ),
+                ("g41d8cd98f00b204e9800998ecf8427e", "hash must contain only hexadecimal characters (0-9, a-f)"),
+                ("0xd41d8cd98f00b204e9800998ecf8427e", "hash must contain only hexadecimal characters (0-9, a-f)"),
+                ("d41d8cd9 8f00b204e9800998ecf8427e", "hash must contain only hexadecimal characters (0-9, a-f)"),
             ],
         );
     }
@@ -1063,42 +882,15 @@ mod tests {
                 ("AS0", "ASN must be between 1 and 4294967295"),
                 ("0", "ASN must be between 1 and 4294967295"),
                 ("4294967296", "ASN must be between 1 and 4294967295"),
-                (
-                    "AS99999999999999999999999",
-                    "ASN must be between 1 and 4294967295",
-                ),
-                (
-                    "AS",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
-                (
-                    "+13335",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
-                (
-                    "AS+13335",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
-                (
-                    "AS 13335",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
-                (
-                    "-1",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
-                (
-                    "AS1.5",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
-                (
-                    "ASN13335",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
-                (
-                    "ü",
-                    "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`",
-                ),
+                ("AS99999999999999999999999", "ASN must be between 1 and 4294967295"),
+                ("AS", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
+                ("+13335", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
+                ("AS+13335", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
+                ("AS 13335", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
+                ("-1", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
+                ("AS1.5", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
+                ("ASN13335", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
+                ("ü", "ASN must be a number, optionally prefixed with `AS`, such as `AS13335` or `13335`"),
             ],
         );
     }
@@ -1107,20 +899,12 @@ mod tests {
     fn certificate_good() {
         let plain = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
         let want = plain.to_ascii_lowercase();
-        let colons = plain
-            .as_bytes()
-            .chunks(2)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(":");
+        let colons =
+            plain.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(":");
         assert_eq!(colons.len(), 95);
         ok(
             AssetType::Certificate,
-            &[
-                (plain, want.as_str()),
-                (colons.as_str(), want.as_str()),
-                (want.as_str(), want.as_str()),
-            ],
+            &[(plain, want.as_str()), (colons.as_str(), want.as_str()), (want.as_str(), want.as_str())],
         );
     }
 
@@ -1131,12 +915,8 @@ mod tests {
         let sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
         let trailing = format!("{plain}:");
         let uneven = format!("e3b:0{}", &plain[4..]);
-        let colons: String = plain
-            .as_bytes()
-            .chunks(2)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(":");
+        let colons: String =
+            plain.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(":");
         let partly = colons.replacen(':', "", 1);
         let non_hex = format!("zz{}", &plain[2..]);
         bad(

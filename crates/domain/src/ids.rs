@@ -137,22 +137,10 @@ mod tests {
     #[test]
     fn parse_normalises() {
         let cases = [
-            (
-                "0190F3C2-7B1E-7ABC-8DEF-0123456789AB",
-                "0190f3c2-7b1e-7abc-8def-0123456789ab",
-            ),
-            (
-                "0190f3c27b1e7abc8def0123456789ab",
-                "0190f3c2-7b1e-7abc-8def-0123456789ab",
-            ),
-            (
-                "{0190f3c2-7b1e-7abc-8def-0123456789ab}",
-                "0190f3c2-7b1e-7abc-8def-0123456789ab",
-            ),
-            (
-                "urn:uuid:0190f3c2-7b1e-7abc-8def-0123456789ab",
-                "0190f3c2-7b1e-7abc-8def-0123456789ab",
-            ),
+            ("0190F3C2-7B1E-7ABC-8DEF-0123456789AB", "0190f3c2-7b1e-7abc-8def-0123456789ab"),
+            ("0190f3c27b1e7abc8def0123456789ab", "0190f3c2-7b1e-7abc-8def-0123456789ab"),
+            ("{0190f3c2-7b1e-7abc-8def-0123456789ab}", "0190f3c2-7b1e-7abc-8def-0123456789ab"),
+            ("urn:uuid:0190f3c2-7b1e-7abc-8def-0123456789ab", "0190f3c2-7b1e-7abc-8def-0123456789ab"),
         ];
         for (input, want) in cases {
             assert_eq!(AssetId::parse(input).expect(input).as_str(), want);

@@ -42,9 +42,7 @@ impl ParseEnumError {
 }
 
 /// A member's role within an organisation, from most to least privileged.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     /// Full control, including deleting the organisation.
@@ -108,27 +106,12 @@ impl FromStr for Role {
     type Err = ParseEnumError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .iter()
-            .copied()
-            .find(|r| r.as_str() == s)
-            .ok_or(ParseEnumError::new("role", Role::NAMES))
+        Role::ALL.iter().copied().find(|r| r.as_str() == s).ok_or(ParseEnumError::new("role", Role::NAMES))
     }
 }
 
 /// An organisation's subscription plan.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Plan {
     /// The plan every new organisation starts on.
@@ -192,11 +175,7 @@ impl FromStr for Plan {
     type Err = ParseEnumError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Plan::ALL
-            .iter()
-            .copied()
-            .find(|p| p.as_str() == s)
-            .ok_or(ParseEnumError::new("plan", Plan::NAMES))
+        Plan::ALL.iter().copied().find(|p| p.as_str() == s).ok_or(ParseEnumError::new("plan", Plan::NAMES))
     }
 }
 
@@ -220,10 +199,7 @@ mod tests {
     fn role_parse_is_exact() {
         for bad in ["owner", "Owner", " OWNER", "OWNER ", "", "ROOT"] {
             let err = bad.parse::<Role>().expect_err(bad);
-            assert_eq!(
-                err.to_string(),
-                "role must be one of OWNER, ADMIN, MEMBER, VIEWER"
-            );
+            assert_eq!(err.to_string(), "role must be one of OWNER, ADMIN, MEMBER, VIEWER");
         }
     }
 
@@ -251,10 +227,7 @@ mod tests {
         }
         assert_eq!(Plan::default(), Plan::Free);
         let err = "free".parse::<Plan>().expect_err("lower case");
-        assert_eq!(
-            err.to_string(),
-            "plan must be one of FREE, PRO, BUSINESS, ENTERPRISE"
-        );
+        assert_eq!(err.to_string(), "plan must be one of FREE, PRO, BUSINESS, ENTERPRISE");
         assert_eq!(err.allowed(), Plan::NAMES);
     }
 
@@ -276,9 +249,6 @@ mod tests {
     fn schema_lists_upper_case_names() {
         let schema = <Role as utoipa::PartialSchema>::schema();
         let json = serde_json::to_value(&schema).expect("json");
-        assert_eq!(
-            json["enum"],
-            serde_json::json!(["OWNER", "ADMIN", "MEMBER", "VIEWER"])
-        );
+        assert_eq!(json["enum"], serde_json::json!(["OWNER", "ADMIN", "MEMBER", "VIEWER"]));
     }
 }

@@ -13,7 +13,8 @@
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 
-const EXPECTED: &str = "expected yyyy-mm-dd, yyyy-mm-ddThh, yyyy-mm-ddThh:mm, yyyy-mm-ddThh:mm:ss or an RFC 3339 timestamp";
+const EXPECTED: &str =
+    "expected yyyy-mm-dd, yyyy-mm-ddThh, yyyy-mm-ddThh:mm, yyyy-mm-ddThh:mm:ss or an RFC 3339 timestamp";
 
 /// Why a time bound was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,9 +70,7 @@ pub fn parse_period(s: &str) -> Result<Period, TimeError> {
     }
     let t = DateTime::parse_from_rfc3339(s).map_err(|_| TimeError::Format)?;
     let start = from_millis(t.timestamp_millis());
-    let end = start
-        .checked_add_signed(TimeDelta::milliseconds(1))
-        .ok_or(TimeError::Format)?;
+    let end = start.checked_add_signed(TimeDelta::milliseconds(1)).ok_or(TimeError::Format)?;
     Ok(Period { start, end })
 }
 
@@ -121,9 +120,7 @@ pub fn format_millis(ms: i64) -> String {
 /// Reads `n` ASCII digits at `pos`, or `None` if they are not all digits.
 fn digits(b: &[u8], pos: usize, n: usize) -> Option<u32> {
     let field = b.get(pos..pos + n)?;
-    field.iter().try_fold(0u32, |acc, &d| {
-        d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-    })
+    field.iter().try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
 }
 
 fn out_of_range(detail: String) -> TimeError {
@@ -146,9 +143,7 @@ fn parse_partial(s: &str) -> Result<Option<Period>, TimeError> {
         _ => return Ok(None),
     };
     let sep_ok = |i: usize, c: u8| body.get(i) == Some(&c);
-    let (Some(year), Some(month), Some(day)) =
-        (digits(body, 0, 4), digits(body, 5, 2), digits(body, 8, 2))
-    else {
+    let (Some(year), Some(month), Some(day)) = (digits(body, 0, 4), digits(body, 5, 2), digits(body, 8, 2)) else {
         return Ok(None);
     };
     if !sep_ok(4, b'-') || !sep_ok(7, b'-') {
@@ -157,59 +152,29 @@ fn parse_partial(s: &str) -> Result<Option<Period>, TimeError> {
     if has_hour && !(sep_ok(10, b'T') || sep_ok(10, b't')) {
         return Ok(None);
     }
-    let hour = if has_hour {
-        digits(body, 11, 2)
-    } else {
-        Some(0)
-    };
-    let minute = if has_minute {
-        if sep_ok(13, b':') {
-            digits(body, 14, 2)
-        } else {
-            None
-        }
-    } else {
-        Some(0)
-    };
-    let second = if has_second {
-        if sep_ok(16, b':') {
-            digits(body, 17, 2)
-        } else {
-            None
-        }
-    } else {
-        Some(0)
-    };
+    let hour = if has_hour { digits(body, 11, 2) } else { Some(0) };
+    let minute = if has_minute { if sep_ok(13, b':') { digits(body, 14, 2) } else { None } } else { Some(0) };
+    let second = if has_second { if sep_ok(16, b':') { digits(body, 17, 2) } else { None } } else { Some(0) };
     let (Some(hour), Some(minute), Some(second)) = (hour, minute, second) else {
         return Ok(None);
     };
 
     if !(1..=12).contains(&month) {
-        return Err(out_of_range(format!(
-            "month {month:02} is out of range (01-12)"
-        )));
+        return Err(out_of_range(format!("month {month:02} is out of range (01-12)")));
     }
     let year = i32::try_from(year).map_err(|_| TimeError::Format)?;
     let last_day = days_in_month(year, month).ok_or(TimeError::Format)?;
     if day < 1 || day > last_day {
-        return Err(out_of_range(format!(
-            "day {day:02} is out of range for {year:04}-{month:02} (01-{last_day:02})"
-        )));
+        return Err(out_of_range(format!("day {day:02} is out of range for {year:04}-{month:02} (01-{last_day:02})")));
     }
     if hour > 23 {
-        return Err(out_of_range(format!(
-            "hour {hour:02} is out of range (00-23)"
-        )));
+        return Err(out_of_range(format!("hour {hour:02} is out of range (00-23)")));
     }
     if minute > 59 {
-        return Err(out_of_range(format!(
-            "minute {minute:02} is out of range (00-59)"
-        )));
+        return Err(out_of_range(format!("minute {minute:02} is out of range (00-59)")));
     }
     if second > 59 {
-        return Err(out_of_range(format!(
-            "second {second:02} is out of range (00-59)"
-        )));
+        return Err(out_of_range(format!("second {second:02} is out of range (00-59)")));
     }
 
     let start = NaiveDate::from_ymd_opt(year, month, day)
@@ -245,70 +210,24 @@ mod tests {
     use proptest::prelude::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect(s)
-            .with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s).expect(s).with_timezone(&Utc)
     }
 
     #[test]
     fn each_precision() {
         let cases = [
             ("2026-01-31", "2026-01-31T00:00:00Z", "2026-02-01T00:00:00Z"),
-            (
-                "2026-01-31Z",
-                "2026-01-31T00:00:00Z",
-                "2026-02-01T00:00:00Z",
-            ),
-            (
-                "2026-01-31T10",
-                "2026-01-31T10:00:00Z",
-                "2026-01-31T11:00:00Z",
-            ),
-            (
-                "2026-01-31T10Z",
-                "2026-01-31T10:00:00Z",
-                "2026-01-31T11:00:00Z",
-            ),
-            (
-                "2026-01-31T23",
-                "2026-01-31T23:00:00Z",
-                "2026-02-01T00:00:00Z",
-            ),
-            (
-                "2026-01-31T10:30",
-                "2026-01-31T10:30:00Z",
-                "2026-01-31T10:31:00Z",
-            ),
-            (
-                "2026-01-31T10:30Z",
-                "2026-01-31T10:30:00Z",
-                "2026-01-31T10:31:00Z",
-            ),
-            (
-                "2026-01-31T10:30:15",
-                "2026-01-31T10:30:15Z",
-                "2026-01-31T10:30:16Z",
-            ),
-            (
-                "2026-01-31T10:30:15Z",
-                "2026-01-31T10:30:15Z",
-                "2026-01-31T10:30:16Z",
-            ),
-            (
-                "2026-01-31t10:30:15z",
-                "2026-01-31T10:30:15Z",
-                "2026-01-31T10:30:16Z",
-            ),
-            (
-                "2026-01-31T23:59:59",
-                "2026-01-31T23:59:59Z",
-                "2026-02-01T00:00:00Z",
-            ),
-            (
-                " 2026-01-31 ",
-                "2026-01-31T00:00:00Z",
-                "2026-02-01T00:00:00Z",
-            ),
+            ("2026-01-31Z", "2026-01-31T00:00:00Z", "2026-02-01T00:00:00Z"),
+            ("2026-01-31T10", "2026-01-31T10:00:00Z", "2026-01-31T11:00:00Z"),
+            ("2026-01-31T10Z", "2026-01-31T10:00:00Z", "2026-01-31T11:00:00Z"),
+            ("2026-01-31T23", "2026-01-31T23:00:00Z", "2026-02-01T00:00:00Z"),
+            ("2026-01-31T10:30", "2026-01-31T10:30:00Z", "2026-01-31T10:31:00Z"),
+            ("2026-01-31T10:30Z", "2026-01-31T10:30:00Z", "2026-01-31T10:31:00Z"),
+            ("2026-01-31T10:30:15", "2026-01-31T10:30:15Z", "2026-01-31T10:30:16Z"),
+            ("2026-01-31T10:30:15Z", "2026-01-31T10:30:15Z", "2026-01-31T10:30:16Z"),
+            ("2026-01-31t10:30:15z", "2026-01-31T10:30:15Z", "2026-01-31T10:30:16Z"),
+            ("2026-01-31T23:59:59", "2026-01-31T23:59:59Z", "2026-02-01T00:00:00Z"),
+            (" 2026-01-31 ", "2026-01-31T00:00:00Z", "2026-02-01T00:00:00Z"),
         ];
         for (input, start, end) in cases {
             let p = parse_period(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -322,31 +241,11 @@ mod tests {
     #[test]
     fn rfc3339_is_one_millisecond() {
         let cases = [
-            (
-                "2026-01-31T10:00:00.250+02:00",
-                "2026-01-31T08:00:00.250Z",
-                "2026-01-31T08:00:00.251Z",
-            ),
-            (
-                "2026-01-31T10:00:00.123456789Z",
-                "2026-01-31T10:00:00.123Z",
-                "2026-01-31T10:00:00.124Z",
-            ),
-            (
-                "2026-01-31T10:00:00+00:00",
-                "2026-01-31T10:00:00Z",
-                "2026-01-31T10:00:00.001Z",
-            ),
-            (
-                "2026-01-31T23:30:00-05:30",
-                "2026-02-01T05:00:00Z",
-                "2026-02-01T05:00:00.001Z",
-            ),
-            (
-                "2026-01-31T10:00:00.5Z",
-                "2026-01-31T10:00:00.500Z",
-                "2026-01-31T10:00:00.501Z",
-            ),
+            ("2026-01-31T10:00:00.250+02:00", "2026-01-31T08:00:00.250Z", "2026-01-31T08:00:00.251Z"),
+            ("2026-01-31T10:00:00.123456789Z", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+            ("2026-01-31T10:00:00+00:00", "2026-01-31T10:00:00Z", "2026-01-31T10:00:00.001Z"),
+            ("2026-01-31T23:30:00-05:30", "2026-02-01T05:00:00Z", "2026-02-01T05:00:00.001Z"),
+            ("2026-01-31T10:00:00.5Z", "2026-01-31T10:00:00.500Z", "2026-01-31T10:00:00.501Z"),
         ];
         for (input, start, end) in cases {
             let p = parse_period(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -362,9 +261,7 @@ mod tests {
         assert!(parse_period("2000-02-29").is_ok());
         assert_eq!(
             parse_period("2023-02-29").map_err(|e| e.to_string()),
-            Err(format!(
-                "{EXPECTED}; day 29 is out of range for 2023-02 (01-28)"
-            ))
+            Err(format!("{EXPECTED}; day 29 is out of range for 2023-02 (01-28)"))
         );
         assert!(parse_period("1900-02-29").is_err());
     }
@@ -383,10 +280,7 @@ mod tests {
         for (input, end) in cases {
             let want = if let Some(rest) = end.strip_prefix('+') {
                 assert_eq!(rest, "10000-01-01T00:00:00Z");
-                NaiveDate::from_ymd_opt(10000, 1, 1)
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .expect("date")
-                    .and_utc()
+                NaiveDate::from_ymd_opt(10000, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("date").and_utc()
             } else {
                 utc(end)
             };
@@ -406,17 +300,8 @@ mod tests {
             ("2026-01-31T10:00:60", "second 60 is out of range (00-59)"),
         ];
         for (input, detail) in cases {
-            assert_eq!(
-                parse_period(input),
-                Err(TimeError::OutOfRange {
-                    detail: detail.to_owned()
-                }),
-                "{input:?}"
-            );
-            assert_eq!(
-                parse_period(input).map_err(|e| e.to_string()),
-                Err(format!("{EXPECTED}; {detail}"))
-            );
+            assert_eq!(parse_period(input), Err(TimeError::OutOfRange { detail: detail.to_owned() }), "{input:?}");
+            assert_eq!(parse_period(input).map_err(|e| e.to_string()), Err(format!("{EXPECTED}; {detail}")));
         }
     }
 
@@ -449,20 +334,13 @@ mod tests {
             "1769853600000",
         ] {
             assert_eq!(parse_period(input), Err(TimeError::Format), "{input:?}");
-            assert_eq!(
-                parse_period(input).map_err(|e| e.to_string()),
-                Err(EXPECTED.to_owned())
-            );
+            assert_eq!(parse_period(input).map_err(|e| e.to_string()), Err(EXPECTED.to_owned()));
         }
     }
 
     #[test]
     fn space_separator_is_rejected() {
-        for input in [
-            "2026-01-31 10:00",
-            "2026-01-31 10:00:00Z",
-            "2026-01-31 10:00:00.5+02:00",
-        ] {
+        for input in ["2026-01-31 10:00", "2026-01-31 10:00:00Z", "2026-01-31 10:00:00.5+02:00"] {
             let err = parse_period(input).expect_err(input);
             assert_eq!(err, TimeError::SpaceSeparator);
             assert!(err.to_string().contains("with `T`, not a space"));

@@ -73,10 +73,7 @@ impl ApiError {
     pub fn fields(errors: Vec<FieldError>) -> Self {
         let message = match errors.as_slice() {
             [one] => format!("invalid {}: {}", one.field, one.message),
-            _ => format!(
-                "invalid fields: {}",
-                errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")
-            ),
+            _ => format!("invalid fields: {}", errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")),
         };
         ApiError::Validation { message, errors }
     }

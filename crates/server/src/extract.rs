@@ -126,7 +126,11 @@ impl QueryMap {
 }
 
 /// Parses an id from the path, naming the parameter when it is malformed.
-pub fn path_id<T>(name: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, tlink_domain::IdError>) -> Result<T, ApiError> {
+pub fn path_id<T>(
+    name: &str,
+    raw: &str,
+    parse: impl FnOnce(&str) -> Result<T, tlink_domain::IdError>,
+) -> Result<T, ApiError> {
     parse(raw).map_err(|e| ApiError::field(name, e.to_string()))
 }
 

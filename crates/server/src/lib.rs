@@ -64,8 +64,8 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     if cfg.admin_email.is_empty() || cfg.admin_password.is_empty() {
         return Ok(());
     }
-    let email = api::users::normalize_email(&cfg.admin_email)
-        .map_err(|m| anyhow::anyhow!("admin_email is invalid: {m}"))?;
+    let email =
+        api::users::normalize_email(&cfg.admin_email).map_err(|m| anyhow::anyhow!("admin_email is invalid: {m}"))?;
     if state.store.user_by_email(&email).await?.is_some() {
         return Ok(());
     }

@@ -28,7 +28,12 @@ pub struct ListParams {
 
 /// Parses `limit`, `from`, `until` and `token` for a list named `list` (resource and scope, e.g.
 /// `assets:<orgId>`) with the given extra filters (name, raw value), which the token is bound to.
-pub fn parse(q: &QueryMap, cursor_key: &[u8], list: &str, filters: &[(&str, Option<&str>)]) -> Result<ListParams, ApiError> {
+pub fn parse(
+    q: &QueryMap,
+    cursor_key: &[u8],
+    list: &str,
+    filters: &[(&str, Option<&str>)],
+) -> Result<ListParams, ApiError> {
     let mut errors = Vec::new();
     let limit = match q.get("limit").map(str::parse::<u32>) {
         None => DEFAULT_LIMIT,
@@ -38,14 +43,15 @@ pub fn parse(q: &QueryMap, cursor_key: &[u8], list: &str, filters: &[(&str, Opti
             DEFAULT_LIMIT
         }
     };
-    let mut bound = |name: &str, f: fn(&str) -> Result<chrono::DateTime<chrono::Utc>, tlink_domain::TimeError>| {
-        match q.get(name).map(f) {
-            None => None,
-            Some(Ok(t)) => Some(to_millis(t)),
-            Some(Err(e)) => {
-                errors.push(crate::error::FieldError::new(name, e.to_string()));
-                None
-            }
+    let mut bound = |name: &str, f: fn(&str) -> Result<chrono::DateTime<chrono::Utc>, tlink_domain::TimeError>| match q
+        .get(name)
+        .map(f)
+    {
+        None => None,
+        Some(Ok(t)) => Some(to_millis(t)),
+        Some(Err(e)) => {
+            errors.push(crate::error::FieldError::new(name, e.to_string()));
+            None
         }
     };
     let from = bound("from", from_bound);
@@ -60,9 +66,10 @@ pub fn parse(q: &QueryMap, cursor_key: &[u8], list: &str, filters: &[(&str, Opti
     }
 
     let mut h = Sha256::new();
-    for (k, v) in [("list", Some(list)), ("limit", Some(&*limit.to_string())), ("from", q.get("from")), ("until", q.get("until"))]
-        .into_iter()
-        .chain(filters.iter().copied())
+    for (k, v) in
+        [("list", Some(list)), ("limit", Some(&*limit.to_string())), ("from", q.get("from")), ("until", q.get("until"))]
+            .into_iter()
+            .chain(filters.iter().copied())
     {
         h.update(k.as_bytes());
         h.update([0]);
@@ -92,7 +99,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(data);
     m.finalize().into_bytes().to_vec()
 }
@@ -112,7 +120,10 @@ fn decode(token: &str, key: &[u8], fingerprint: &[u8; 8]) -> Result<(i64, String
     let id = parts.next().ok_or_else(invalid)?.to_string();
     let fp = parts.next().ok_or_else(invalid)?;
     if fp != hex(fingerprint) {
-        return Err(ApiError::field("token", "this token belongs to a different query; repeat the same filters and limit"));
+        return Err(ApiError::field(
+            "token",
+            "this token belongs to a different query; repeat the same filters and limit",
+        ));
     }
     Ok((ts, id))
 }
@@ -145,7 +156,12 @@ mod tests {
         let t = p.token(Some((42, "id".into()))).expect("token");
         let (payload, mac) = t.split_once('.').expect("two parts");
         let forged_payload = URL_SAFE_NO_PAD.encode(format!("41,id,{}", hex(&p.fingerprint)));
-        for bad in [format!("{forged_payload}.{mac}"), format!("{payload}.AAAA"), "garbage".into(), format!("{payload}x.{mac}")] {
+        for bad in [
+            format!("{forged_payload}.{mac}"),
+            format!("{payload}.AAAA"),
+            "garbage".into(),
+            format!("{payload}x.{mac}"),
+        ] {
             assert!(parse(&q(&[("token", &bad)]), &key, "l", &[]).is_err(), "{bad}");
         }
         assert!(parse(&q(&[("token", &t)]), &b"x".repeat(32), "l", &[]).is_err(), "other server key");

@@ -40,10 +40,8 @@ pub fn prometheus() -> &'static PrometheusHandle {
 pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];

@@ -143,7 +143,10 @@ impl Store {
     }
 
     pub async fn delete_asset(&self, org: &OrgId, id: &AssetId) -> Result<bool> {
-        let n = self.db.execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", &params![org.as_str(), id.as_str()]).await?;
+        let n = self
+            .db
+            .execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", &params![org.as_str(), id.as_str()])
+            .await?;
         Ok(n == 1)
     }
 }

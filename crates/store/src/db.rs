@@ -286,16 +286,10 @@ fn open_sqlite(path: &str) -> Result<rusqlite::Connection, DbError> {
     Ok(conn)
 }
 
-fn sqlite_rows(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    params: &[Value],
-) -> Result<Vec<Row>, DbError> {
+fn sqlite_rows(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
     let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(DbError::classify_sqlite)?;
     let ncols = stmt.column_count();
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(params.iter()))
-        .map_err(DbError::classify_sqlite)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(DbError::classify_sqlite)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(DbError::classify_sqlite)? {
         let mut vals = Vec::with_capacity(ncols);
@@ -316,9 +310,7 @@ fn sqlite_rows(
 
 fn sqlite_exec(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
     let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(DbError::classify_sqlite)?;
-    let n = stmt
-        .execute(rusqlite::params_from_iter(params.iter()))
-        .map_err(DbError::classify_sqlite)?;
+    let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(DbError::classify_sqlite)?;
     Ok(n as u64)
 }
 
@@ -333,15 +325,12 @@ impl SqliteDb {
     fn open(path: &str, readers: usize) -> Result<Self, DbError> {
         if let Some(parent) = Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    DbError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
             }
         }
         let writer = open_sqlite(path)?;
-        let readers = (0..readers.max(1))
-            .map(|_| open_sqlite(path).map(Mutex::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let readers = (0..readers.max(1)).map(|_| open_sqlite(path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self { path: path.to_string(), readers, writer: Mutex::new(writer), next: AtomicUsize::new(0) })
     }
 
@@ -458,8 +447,7 @@ impl Db {
                 let mut counts = Vec::with_capacity(stmts.len());
                 for s in &stmts {
                     let stmt = tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?;
-                    let refs: Vec<&(dyn ToSql + Sync)> =
-                        s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    let refs: Vec<&(dyn ToSql + Sync)> = s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                     counts.push(tx.execute(&stmt, &refs).await.map_err(DbError::classify_pg)?);
                 }
                 tx.commit().await.map_err(DbError::classify_pg)?;
@@ -472,7 +460,8 @@ impl Db {
     /// Several processes may start at once: SQLite serialises them with an immediate transaction,
     /// PostgreSQL with an advisory lock held for the whole run. Returns the versions applied.
     pub(crate) async fn migrate(&self, migrations: &[(i64, &str)]) -> Result<Vec<i64>, DbError> {
-        const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+        const CREATE: &str =
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
         let now = now_millis();
         let mut applied = Vec::new();
         match self {
@@ -519,9 +508,12 @@ impl Db {
                             version: *version,
                             source: Box::new(DbError::classify_pg(e)),
                         })?;
-                        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", &[version, &now])
-                            .await
-                            .map_err(DbError::classify_pg)?;
+                        tx.execute(
+                            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                            &[version, &now],
+                        )
+                        .await
+                        .map_err(DbError::classify_pg)?;
                         tx.commit().await.map_err(DbError::classify_pg)?;
                         applied.push(*version);
                     }

@@ -110,7 +110,8 @@ impl Store {
     }
 
     pub async fn set_org_plan(&self, org: &OrgId, plan: Plan) -> Result<bool> {
-        let n = self.db.execute("UPDATE orgs SET plan = $2 WHERE id = $1", &params![org.as_str(), plan.as_str()]).await?;
+        let n =
+            self.db.execute("UPDATE orgs SET plan = $2 WHERE id = $1", &params![org.as_str(), plan.as_str()]).await?;
         Ok(n == 1)
     }
 

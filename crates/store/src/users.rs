@@ -48,7 +48,8 @@ impl Store {
             org_id
         });
         self.db.transaction(stmts).await?;
-        let row = UserRow { id, email: user.email, name: user.name, password_hash: user.password_hash, created_at: now };
+        let row =
+            UserRow { id, email: user.email, name: user.name, password_hash: user.password_hash, created_at: now };
         Ok((row, org_id))
     }
 
@@ -63,10 +64,8 @@ impl Store {
     }
 
     pub async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<bool> {
-        let n = self
-            .db
-            .execute("UPDATE users SET password_hash = $2 WHERE id = $1", &params![id.as_str(), hash])
-            .await?;
+        let n =
+            self.db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &params![id.as_str(), hash]).await?;
         Ok(n == 1)
     }
 }

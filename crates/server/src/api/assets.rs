@@ -95,7 +95,9 @@ pub struct Deleted {
 fn check_label(label: Option<&str>) -> Result<Option<String>, FieldError> {
     match label.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(l) if l.chars().count() > MAX_LABEL => Err(FieldError::new("label", format!("must be at most {MAX_LABEL} characters"))),
+        Some(l) if l.chars().count() > MAX_LABEL => {
+            Err(FieldError::new("label", format!("must be at most {MAX_LABEL} characters")))
+        }
         Some(l) => Ok(Some(l.to_string())),
     }
 }
@@ -151,10 +153,16 @@ pub async fn list_assets(State(state): State<AppState>, caller: OrgCaller, q: Qu
     security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path)),
     responses((status = 201, body = Envelope<AssetOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Same type and value already exist")))]
-pub async fn create_asset(State(state): State<AppState>, caller: OrgCaller, ApiJson(req): ApiJson<CreateAsset>) -> ApiResult<Response> {
+pub async fn create_asset(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiJson(req): ApiJson<CreateAsset>,
+) -> ApiResult<Response> {
     caller.require_write()?;
     let mut errors = Vec::new();
-    let value = tlink_domain::parse(req.kind, &req.value).map_err(|e| errors.push(FieldError::new("value", e.to_string()))).ok();
+    let value = tlink_domain::parse(req.kind, &req.value)
+        .map_err(|e| errors.push(FieldError::new("value", e.to_string())))
+        .ok();
     let label = check_label(req.label.as_deref()).map_err(|e| errors.push(e)).ok().flatten();
     let Some(value) = value.filter(|_| errors.is_empty()) else {
         return Err(ApiError::fields(errors));
@@ -174,7 +182,11 @@ pub async fn create_asset(State(state): State<AppState>, caller: OrgCaller, ApiJ
 #[utoipa::path(get, path = "/api/orgs/{orgId}/assets/{assetId}", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
     params(("orgId" = String, Path), ("assetId" = String, Path)),
     responses((status = 200, body = Envelope<AssetDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_asset(State(state): State<AppState>, caller: OrgCaller, Path((_, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get_asset(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let id = asset_id(&id)?;
     let row = state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
     Ok(ok(AssetDetail { asset: row.into(), latest_results: BTreeMap::new(), last_scanned_at: None }))
@@ -197,7 +209,8 @@ pub async fn update_asset(
         Some(l) => Some(check_label(l.as_deref()).map_err(|e| ApiError::fields(vec![e]))?),
     };
     let patch = AssetPatch { label, is_monitored: req.is_monitored };
-    let row = state.store.update_asset(&caller.org_id, &id, patch).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    let row =
+        state.store.update_asset(&caller.org_id, &id, patch).await?.ok_or_else(|| ApiError::not_found("asset"))?;
     Ok(ok(AssetOut::from(row)))
 }
 
@@ -205,7 +218,11 @@ pub async fn update_asset(
 #[utoipa::path(delete, path = "/api/orgs/{orgId}/assets/{assetId}", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
     params(("orgId" = String, Path), ("assetId" = String, Path)),
     responses((status = 200, body = Envelope<Deleted>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_asset(State(state): State<AppState>, caller: OrgCaller, Path((_, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn delete_asset(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     caller.require_write()?;
     let id = asset_id(&id)?;
     if !state.store.delete_asset(&caller.org_id, &id).await? {
@@ -218,7 +235,11 @@ pub async fn delete_asset(State(state): State<AppState>, caller: OrgCaller, Path
 #[utoipa::path(post, path = "/api/orgs/{orgId}/assets/{assetId}/monitor-now", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
     params(("orgId" = String, Path), ("assetId" = String, Path)),
     responses((status = 501, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn monitor_now(State(state): State<AppState>, caller: OrgCaller, Path((_, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn monitor_now(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     caller.require_write()?;
     let id = asset_id(&id)?;
     state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;

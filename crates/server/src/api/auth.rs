@@ -102,7 +102,8 @@ pub async fn login(
 ))]
 pub async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Response> {
     let (new_refresh, expires_at) = new_refresh_token(&state);
-    let outcome = state.store.rotate_refresh(&sha256_hex(&req.refresh_token), &sha256_hex(&new_refresh), expires_at).await?;
+    let outcome =
+        state.store.rotate_refresh(&sha256_hex(&req.refresh_token), &sha256_hex(&new_refresh), expires_at).await?;
     match outcome {
         RotateOutcome::Rotated { user_id, .. } => Ok(ok(TokenPair {
             access_token: state.keys.issue_access(&user_id)?,

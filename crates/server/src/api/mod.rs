@@ -95,9 +95,7 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .merge(system::routes(doc))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::MethodNotAllowed("method not allowed on this route".into())
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
         .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);

@@ -29,7 +29,13 @@ pub struct OrgOut {
 
 impl From<OrgRow> for OrgOut {
     fn from(o: OrgRow) -> Self {
-        OrgOut { id: o.id.to_string(), name: o.name, plan: o.plan, role: o.role, created_at: format_millis(o.created_at) }
+        OrgOut {
+            id: o.id.to_string(),
+            name: o.name,
+            plan: o.plan,
+            role: o.role,
+            created_at: format_millis(o.created_at),
+        }
     }
 }
 
@@ -53,7 +59,13 @@ pub struct MemberOut {
 
 impl From<MemberRow> for MemberOut {
     fn from(m: MemberRow) -> Self {
-        MemberOut { user_id: m.user_id.to_string(), email: m.email, name: m.name, role: m.role, created_at: format_millis(m.created_at) }
+        MemberOut {
+            user_id: m.user_id.to_string(),
+            email: m.email,
+            name: m.name,
+            role: m.role,
+            created_at: format_millis(m.created_at),
+        }
     }
 }
 
@@ -117,7 +129,11 @@ pub async fn list_orgs(State(state): State<AppState>, caller: Caller, q: QueryMa
 /// Create an organization; you become its owner. New organizations are on the FREE plan.
 #[utoipa::path(post, path = "/api/orgs", tag = "orgs", request_body = CreateOrg, security(("bearer" = []), ("apiKey" = [])),
     responses((status = 201, body = Envelope<OrgOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn create_org(State(state): State<AppState>, caller: Caller, ApiJson(req): ApiJson<CreateOrg>) -> ApiResult<Response> {
+pub async fn create_org(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateOrg>,
+) -> ApiResult<Response> {
     check_name(&req.name).map_err(|m| ApiError::field("name", m))?;
     let org = state.store.create_org(req.name.trim(), Plan::default(), &caller.user_id).await?;
     Ok(created(OrgOut::from(org)))
@@ -128,7 +144,11 @@ pub async fn create_org(State(state): State<AppState>, caller: Caller, ApiJson(r
     params(("orgId" = String, Path)),
     responses((status = 200, body = Envelope<OrgOut>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_org(State(state): State<AppState>, caller: OrgCaller) -> ApiResult<Response> {
-    let org = state.store.org_for_member(&caller.org_id, &caller.user_id).await?.ok_or_else(|| ApiError::not_found("organization"))?;
+    let org = state
+        .store
+        .org_for_member(&caller.org_id, &caller.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
     Ok(ok(OrgOut::from(org)))
 }
 
@@ -149,7 +169,11 @@ pub async fn list_members(State(state): State<AppState>, caller: OrgCaller, q: Q
     responses((status = 201, body = Envelope<MemberOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such organization, or no user with that email"),
         (status = 409, body = ErrorBody, description = "Already a member")))]
-pub async fn add_member(State(state): State<AppState>, caller: OrgCaller, ApiJson(req): ApiJson<AddMember>) -> ApiResult<Response> {
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiJson(req): ApiJson<AddMember>,
+) -> ApiResult<Response> {
     caller.require_admin()?;
     check_owner_rules(&caller, None, Some(req.role))?;
     let email = crate::api::users::normalize_email(&req.email).map_err(|m| ApiError::field("email", m))?;
@@ -176,7 +200,8 @@ pub async fn update_member(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let user_id = path_id("userId", &user_id, UserId::parse)?;
-    let current = state.store.member_role(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let current =
+        state.store.member_role(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
     check_owner_rules(&caller, Some(current), Some(req.role))?;
     member_change(state.store.set_member_role(&caller.org_id, &user_id, req.role).await?)?;
     let member = state.store.member(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
@@ -197,7 +222,8 @@ pub async fn remove_member(
     if user_id != caller.user_id {
         caller.require_admin()?;
     }
-    let current = state.store.member_role(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let current =
+        state.store.member_role(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
     if user_id != caller.user_id {
         check_owner_rules(&caller, Some(current), None)?;
     }

@@ -39,15 +39,10 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
 
 /// Prometheus metrics in the text exposition format.
 async fn metrics() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        crate::telemetry::prometheus().render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::telemetry::prometheus().render())
 }
 
 /// `/metrics`, `/api/openapi.json` and `/docs`.
 pub fn routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc))
+    Router::new().route("/metrics", get(metrics)).merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc))
 }

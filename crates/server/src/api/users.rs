@@ -32,7 +32,12 @@ pub struct UserOut {
 
 impl UserOut {
     pub fn from_row(u: &UserRow) -> Self {
-        UserOut { id: u.id.to_string(), email: u.email.clone(), name: u.name.clone(), created_at: format_millis(u.created_at) }
+        UserOut {
+            id: u.id.to_string(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            created_at: format_millis(u.created_at),
+        }
     }
 }
 
@@ -107,7 +112,10 @@ pub async fn create_user(
     let mut errors = Vec::new();
     let email = normalize_email(email).map_err(|m| errors.push(crate::error::FieldError::new("email", m))).ok();
     if password.chars().count() < MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_LEN {
-        errors.push(crate::error::FieldError::new("password", format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters")));
+        errors.push(crate::error::FieldError::new(
+            "password",
+            format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
+        ));
     }
     if let Some(o) = org {
         if let Err(m) = crate::api::orgs::check_name(o) {
@@ -118,14 +126,10 @@ pub async fn create_user(
         return Err(ApiError::fields(errors));
     };
     let password_hash = hash_password(password.to_string()).await?;
-    state
-        .store
-        .create_user(NewUser { email, name, password_hash }, org.map(str::trim))
-        .await
-        .map_err(|e| match e {
-            DbError::Unique(_) => ApiError::Conflict("a user with this email already exists".into()),
-            other => other.into(),
-        })
+    state.store.create_user(NewUser { email, name, password_hash }, org.map(str::trim)).await.map_err(|e| match e {
+        DbError::Unique(_) => ApiError::Conflict("a user with this email already exists".into()),
+        other => other.into(),
+    })
 }
 
 /// The signed-in user and their organizations.
@@ -133,7 +137,11 @@ pub async fn create_user(
     security(("bearer" = []), ("apiKey" = [])),
     responses((status = 200, body = Envelope<MeOut>), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    let user = state.store.user_by_id(&caller.user_id).await?.ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))?;
+    let user = state
+        .store
+        .user_by_id(&caller.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))?;
     let orgs = state.store.all_orgs_for_user(&caller.user_id, ME_ORGS_MAX).await?;
     Ok(ok(MeOut { user: UserOut::from_row(&user), organizations: orgs.into_iter().map(OrgOut::from).collect() }))
 }
@@ -166,7 +174,10 @@ pub async fn create_api_key(
     let generated = generate_api_key();
     let row = state
         .store
-        .create_api_key(&caller.user_id, NewApiKey { name: name.to_string(), prefix: generated.prefix, key_hash: generated.hash })
+        .create_api_key(
+            &caller.user_id,
+            NewApiKey { name: name.to_string(), prefix: generated.prefix, key_hash: generated.hash },
+        )
         .await?;
     Ok(created(CreatedApiKey { meta: row.into(), key: generated.key }))
 }
@@ -176,7 +187,11 @@ pub async fn create_api_key(
     security(("bearer" = []), ("apiKey" = [])),
     params(("keyId" = String, Path, description = "API key id")),
     responses((status = 200, body = Envelope<Revoked>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn revoke_api_key(State(state): State<AppState>, caller: Caller, Path(key_id): Path<String>) -> ApiResult<Response> {
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key_id): Path<String>,
+) -> ApiResult<Response> {
     let id = path_id("keyId", &key_id, ApiKeyId::parse)?;
     if !state.store.revoke_api_key(&caller.user_id, &id).await? {
         return Err(ApiError::not_found("API key"));
