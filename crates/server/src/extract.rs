@@ -134,20 +134,6 @@ pub fn path_id<T>(
     parse(raw).map_err(|e| ApiError::field(name, e.to_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn field_names_come_from_path_and_message() {
-        assert_eq!(field_of(".", "missing field `value`"), "value");
-        assert_eq!(field_of("condition", "missing field `operator`"), "condition.operator");
-        assert_eq!(field_of("type", "unknown variant `FOO`, expected one of `DOMAIN`"), "type");
-        assert_eq!(field_of(".", "unknown field `labl`, expected one of `label`"), "labl");
-        assert_eq!(field_of(".", "invalid type: string, expected a map"), "body");
-    }
-}
-
 /// The client's address as seen on the socket (absent when the router is driven in-process).
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
@@ -160,5 +146,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|axum::extract::ConnectInfo(addr)| addr.ip());
         Ok(ClientIp(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_come_from_path_and_message() {
+        assert_eq!(field_of(".", "missing field `value`"), "value");
+        assert_eq!(field_of("condition", "missing field `operator`"), "condition.operator");
+        assert_eq!(field_of("type", "unknown variant `FOO`, expected one of `DOMAIN`"), "type");
+        assert_eq!(field_of(".", "unknown field `labl`, expected one of `label`"), "labl");
+        assert_eq!(field_of(".", "invalid type: string, expected a map"), "body");
     }
 }

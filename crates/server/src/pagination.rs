@@ -59,10 +59,10 @@ pub fn parse(
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    if let (Some(f), Some(u)) = (from, until) {
-        if f >= u {
-            return Err(ApiError::field("until", "must be later than from"));
-        }
+    if let (Some(f), Some(u)) = (from, until)
+        && f >= u
+    {
+        return Err(ApiError::field("until", "must be later than from"));
     }
 
     let mut h = Sha256::new();

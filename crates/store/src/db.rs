@@ -46,8 +46,8 @@ pub enum DbError {
     },
     #[error("unsupported database url `{0}`: expected sqlite://… or postgres://…")]
     UnsupportedUrl(String),
-    #[error("database worker failed: {0}")]
-    Join(String),
+    #[error("creating the database directory: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl DbError {
@@ -123,10 +123,10 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// Builds a `Vec<Value>` from heterogeneous arguments.
+/// Builds an array of [`Value`]s from heterogeneous arguments.
 #[macro_export]
 macro_rules! params {
-    ($($v:expr),* $(,)?) => { vec![$($crate::db::Value::from($v)),*] };
+    ($($v:expr),* $(,)?) => { [$($crate::db::Value::from($v)),*] };
 }
 
 impl rusqlite::ToSql for Value {
@@ -242,8 +242,8 @@ pub struct Stmt {
 }
 
 impl Stmt {
-    pub fn new(sql: &'static str, params: Vec<Value>) -> Self {
-        Self { sql, params }
+    pub fn new(sql: &'static str, params: impl Into<Vec<Value>>) -> Self {
+        Self { sql, params: params.into() }
     }
 }
 
@@ -323,11 +323,10 @@ fn is_write(sql: &str) -> bool {
 
 impl SqliteDb {
     fn open(path: &str, readers: usize) -> Result<Self, DbError> {
-        if let Some(parent) = Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| DbError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
-            }
+        if let Some(parent) = Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
         }
         let writer = open_sqlite(path)?;
         let readers = (0..readers.max(1)).map(|_| open_sqlite(path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
@@ -489,7 +488,7 @@ impl Db {
                 }
             }
             Db::Postgres(pool) => {
-                const LOCK: i64 = 0x746c_696e_6b; // "tlink"
+                const LOCK: i64 = 0x0074_6c69_6e6b; // "tlink"
                 let mut client = pool.get().await?;
                 client.execute("SELECT pg_advisory_lock($1)", &[&LOCK]).await.map_err(DbError::classify_pg)?;
                 let result = async {

@@ -2,7 +2,7 @@
 
 use tlink_domain::{ApiKeyId, OrgId, Role, UserId};
 
-use crate::db::{Row, Value, now_millis};
+use crate::db::{Row, now_millis};
 use crate::users::stored_role;
 use crate::{Page, PageQuery, Result, Store, params};
 
@@ -62,7 +62,7 @@ impl Store {
         const SQL: &str = "SELECT id, name, prefix, created_at, last_used_at FROM api_keys \
             WHERE user_id = $1 AND revoked_at IS NULL AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
             ORDER BY created_at DESC, id DESC LIMIT $6";
-        let mut p: Vec<Value> = params![user.as_str()];
+        let mut p = Vec::from(params![user.as_str()]);
         p.extend(page.bounds());
         let rows = self.db.query(SQL, &p).await?;
         let items = rows.iter().map(key_row).collect::<Result<Vec<_>>>()?;

@@ -2,7 +2,7 @@
 
 use tlink_domain::{OrgId, Plan, Role, UserId};
 
-use crate::db::{Row, Stmt, Value, now_millis};
+use crate::db::{Row, Stmt, now_millis};
 use crate::users::stored_role;
 use crate::{Page, PageQuery, Result, Store, params};
 
@@ -97,7 +97,7 @@ impl Store {
             JOIN orgs o ON o.id = m.org_id \
             WHERE m.user_id = $1 AND (m.created_at, m.org_id) < ($2, $3) AND m.created_at >= $4 AND m.created_at < $5 \
             ORDER BY m.created_at DESC, m.org_id DESC LIMIT $6";
-        let mut p: Vec<Value> = params![user.as_str()];
+        let mut p = Vec::from(params![user.as_str()]);
         p.extend(page.bounds());
         let rows = self.db.query(SQL, &p).await?;
         let items = rows.iter().map(org_row).collect::<Result<Vec<_>>>()?;
@@ -121,7 +121,7 @@ impl Store {
             JOIN users u ON u.id = m.user_id \
             WHERE m.org_id = $1 AND (m.created_at, m.user_id) < ($2, $3) AND m.created_at >= $4 AND m.created_at < $5 \
             ORDER BY m.created_at DESC, m.user_id DESC LIMIT $6";
-        let mut p: Vec<Value> = params![org.as_str()];
+        let mut p = Vec::from(params![org.as_str()]);
         p.extend(page.bounds());
         let rows = self.db.query(SQL, &p).await?;
         let items = rows.iter().map(member_row).collect::<Result<Vec<_>>>()?;

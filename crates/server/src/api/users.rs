@@ -117,10 +117,8 @@ pub async fn create_user(
             format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
         ));
     }
-    if let Some(o) = org {
-        if let Err(m) = crate::api::orgs::check_name(o) {
-            errors.push(crate::error::FieldError::new("org", m));
-        }
+    if let Some(Err(m)) = org.map(crate::api::orgs::check_name) {
+        errors.push(crate::error::FieldError::new("org", m));
     }
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return Err(ApiError::fields(errors));
