@@ -125,7 +125,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let (message, errors) = match self {
             ApiError::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
+                tracing::error!(error = %format!("{e:#}"), "internal error");
                 ("internal server error".to_string(), Vec::new())
             }
             ApiError::Validation { message, errors } => (message, errors),

@@ -151,8 +151,8 @@ impl Store {
     pub async fn list_assets(&self, org: &OrgId, filter: &AssetFilter, page: &PageQuery) -> Result<Page<AssetRow>> {
         const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at \
             FROM assets WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
-            AND ($7 IS NULL OR type = $7) AND ($8 IS NULL OR is_monitored = $8) \
-            AND ($9 IS NULL OR LOWER(value) LIKE $9 ESCAPE '\\' OR LOWER(COALESCE(label, '')) LIKE $9 ESCAPE '\\') \
+            AND (CAST($7 AS TEXT) IS NULL OR type = $7) AND (CAST($8 AS BOOLEAN) IS NULL OR is_monitored = $8) \
+            AND (CAST($9 AS TEXT) IS NULL OR LOWER(value) LIKE $9 ESCAPE '\\' OR LOWER(COALESCE(label, '')) LIKE $9 ESCAPE '\\') \
             ORDER BY created_at DESC, id DESC LIMIT $6";
         let mut p = Vec::from(params![org.as_str()]);
         p.extend(page.bounds());
