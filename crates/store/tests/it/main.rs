@@ -1,0 +1,162 @@
+//! Storage tests, run against SQLite always and against PostgreSQL when `TLINK_TEST_DATABASE_URL` is set
+//! (each test in its own schema).
+
+use tlink_domain::{AssetType, OrgId, Plan, Role, parse};
+use tlink_store::{AssetFilter, DbError, MemberChange, NewAsset, NewUser, PageQuery, RotateOutcome, Store, UserId};
+
+/// A fresh store on each backend that is available.
+async fn stores() -> Vec<(&'static str, Store)> {
+    let mut out = Vec::new();
+    let dir = std::env::temp_dir().join(format!("tlink-store-{}", uuid::Uuid::now_v7().simple()));
+    let sqlite = Store::connect(&format!("sqlite://{}", dir.join("t.db").display()), 2).await.expect("sqlite opens");
+    sqlite.migrate().await.expect("sqlite migrates");
+    out.push(("sqlite", sqlite));
+    if let Ok(url) = std::env::var("TLINK_TEST_DATABASE_URL") {
+        let schema = format!("s_{}", uuid::Uuid::now_v7().simple());
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres reachable");
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+        let mut cfg: tokio_postgres::Config = url.parse().expect("postgres url");
+        cfg.options(format!("-c search_path={schema}"));
+        let pg = Store::from_db(tlink_store::Db::connect_pg(cfg, 4).expect("pool"));
+        pg.migrate().await.expect("postgres migrates");
+        out.push(("postgres", pg));
+    }
+    out
+}
+
+async fn user(store: &Store, email: &str) -> (UserId, OrgId) {
+    let (u, org) = store
+        .create_user(NewUser { email: email.into(), name: None, password_hash: "x".into() }, Some("Org"))
+        .await
+        .expect("user created");
+    (u.id, org.expect("org created"))
+}
+
+fn asset(kind: AssetType, value: &str) -> NewAsset {
+    NewAsset { value: parse(kind, value).expect("valid asset"), label: None, is_monitored: false }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    for (name, store) in stores().await {
+        assert!(store.migrate().await.expect("second run").is_empty(), "{name}: nothing left to apply");
+        store.ping().await.expect("ping");
+    }
+}
+
+#[tokio::test]
+async fn duplicates_are_unique_violations() {
+    for (name, store) in stores().await {
+        user(&store, "a@example.com").await;
+        let err = store
+            .create_user(NewUser { email: "a@example.com".into(), name: None, password_hash: "y".into() }, Some("Org"))
+            .await
+            .expect_err("duplicate email");
+        assert!(matches!(err, DbError::Unique(_)), "{name}: {err:?}");
+        // The failed transaction left no orphan organization behind.
+        let (u, org) = user(&store, "b@example.com").await;
+        assert_eq!(store.all_orgs_for_user(&u, 10).await.expect("orgs").len(), 1, "{name}");
+        store.create_asset(&org, asset(AssetType::Ip, "10.0.0.1")).await.expect("asset");
+        let err = store.create_asset(&org, asset(AssetType::Ip, "10.0.0.1")).await.expect_err("duplicate asset");
+        assert!(matches!(err, DbError::Unique(_)), "{name}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn org_scoped_methods_never_cross_tenants() {
+    for (name, store) in stores().await {
+        let (_, org_a) = user(&store, "a@example.com").await;
+        let (_, org_b) = user(&store, "b@example.com").await;
+        let a = store.create_asset(&org_a, asset(AssetType::Domain, "example.com")).await.expect("asset");
+        assert!(store.get_asset(&org_b, &a.id).await.expect("get").is_none(), "{name}");
+        let patch = tlink_store::AssetPatch { label: Some(Some("x".into())), is_monitored: Some(true) };
+        assert!(store.update_asset(&org_b, &a.id, patch).await.expect("update").is_none(), "{name}");
+        assert!(!store.delete_asset(&org_b, &a.id).await.expect("delete"), "{name}");
+        let page = store.list_assets(&org_b, &AssetFilter::default(), &PageQuery::first(100)).await.expect("list");
+        assert!(page.items.is_empty(), "{name}");
+        assert!(store.get_asset(&org_a, &a.id).await.expect("get").is_some(), "{name}: untouched");
+    }
+}
+
+#[tokio::test]
+async fn keyset_pages_cover_every_row_once() {
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "a@example.com").await;
+        for i in 0..7 {
+            store.create_asset(&org, asset(AssetType::Ip, &format!("10.0.0.{i}"))).await.expect("asset");
+        }
+        let mut seen = Vec::new();
+        let mut page = PageQuery::first(3);
+        loop {
+            let p = store.list_assets(&org, &AssetFilter::default(), &page).await.expect("page");
+            assert!(p.items.len() <= 3);
+            seen.extend(p.items.iter().map(|a| a.value.clone()));
+            match p.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..7).rev().map(|i| format!("10.0.0.{i}")).collect();
+        assert_eq!(seen, expected, "{name}: newest first, each once");
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family() {
+    for (name, store) in stores().await {
+        let (u, _) = user(&store, "a@example.com").await;
+        let far = tlink_store::now_millis() + 60_000;
+        store.start_refresh_family(&u, "h1", far).await.expect("login");
+        assert!(matches!(store.rotate_refresh("h1", "h2", far).await.expect("rotate"), RotateOutcome::Rotated { .. }));
+        assert!(matches!(store.rotate_refresh("h1", "h3", far).await.expect("reuse"), RotateOutcome::Reused), "{name}");
+        // The reuse revoked the live successor too.
+        assert!(
+            matches!(store.rotate_refresh("h2", "h4", far).await.expect("after"), RotateOutcome::Invalid),
+            "{name}"
+        );
+        assert!(matches!(store.rotate_refresh("nope", "h5", far).await.expect("unknown"), RotateOutcome::Invalid));
+        store.start_refresh_family(&u, "old", tlink_store::now_millis() - 1).await.expect("expired");
+        assert!(matches!(store.rotate_refresh("old", "h6", far).await.expect("expired"), RotateOutcome::Invalid));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rotations_of_one_token_let_at_most_one_through() {
+    for (name, store) in stores().await {
+        let (u, _) = user(&store, "a@example.com").await;
+        let far = tlink_store::now_millis() + 60_000;
+        store.start_refresh_family(&u, "t0", far).await.expect("login");
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let s = store.clone();
+                tokio::spawn(async move { s.rotate_refresh("t0", &format!("n{i}"), far).await })
+            })
+            .collect();
+        let mut rotated = 0;
+        for t in tasks {
+            if matches!(t.await.expect("join").expect("rotate"), RotateOutcome::Rotated { .. }) {
+                rotated += 1;
+            }
+        }
+        assert!(rotated <= 1, "{name}: {rotated} concurrent rotations succeeded");
+    }
+}
+
+#[tokio::test]
+async fn the_last_owner_stays() {
+    for (name, store) in stores().await {
+        let (owner, org) = user(&store, "a@example.com").await;
+        let (other, _) = user(&store, "b@example.com").await;
+        assert_eq!(store.set_member_role(&org, &owner, Role::Admin).await.expect("demote"), MemberChange::LastOwner);
+        assert_eq!(store.remove_member(&org, &owner).await.expect("remove"), MemberChange::LastOwner, "{name}");
+        assert_eq!(store.remove_member(&org, &other).await.expect("not a member"), MemberChange::NotFound);
+        store.add_member(&org, &other, Role::Viewer).await.expect("add");
+        assert!(matches!(store.add_member(&org, &other, Role::Viewer).await, Err(DbError::Unique(_))), "{name}");
+        assert_eq!(store.set_member_role(&org, &other, Role::Owner).await.expect("promote"), MemberChange::Done);
+        assert_eq!(store.set_member_role(&org, &owner, Role::Member).await.expect("now ok"), MemberChange::Done);
+        assert_eq!(store.member_role(&org, &owner).await.expect("role"), Some(Role::Member), "{name}");
+        assert!(store.set_org_plan(&org, Plan::Pro).await.expect("plan"));
+        assert_eq!(store.org_for_member(&org, &other).await.expect("org").expect("member").plan, Plan::Pro);
+    }
+}
