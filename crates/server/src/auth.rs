@@ -297,7 +297,15 @@ impl FromRequestParts<AppState> for OrgCaller {
                 (user_id, role, org_id)
             }
             Credential::ApiKey(key) => {
-                let org_id = org_id_from_path(parts, state).await?;
+                let org_id = match org_id_from_path(parts, state).await {
+                    Ok(org_id) => org_id,
+                    Err(bad_path) => {
+                        // The key is checked on its own only on this error path, so that a bad key is
+                        // still a 401 rather than a 400 about the path.
+                        check_api_key(state, &key, None).await?;
+                        return Err(bad_path);
+                    }
+                };
                 let (user_id, _, role) = check_api_key(state, &key, Some(&org_id)).await?;
                 (user_id, role, org_id)
             }

@@ -32,25 +32,24 @@ fn strip_position(msg: &str) -> &str {
     }
 }
 
-/// The field a serde error is about: the path where it failed, plus the field named in messages like
-/// "missing field `x`" or "unknown field `x`".
+/// The field a serde error is about: the path where it failed (which already ends in the field for an
+/// unknown field), or for a missing field the path of its parent plus the name from the message.
 fn field_of(path: &str, msg: &str) -> String {
-    let named = ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|p| msg.strip_prefix(p).and_then(|rest| rest.split('`').next()));
     let base = if path == "." { "" } else { path };
-    match (base, named) {
+    let missing = msg.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    let unknown = msg.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next());
+    match (base, missing.or(unknown)) {
         ("", Some(n)) => n.to_string(),
-        (b, Some(n)) if msg.starts_with("missing") || msg.starts_with("unknown") => format!("{b}.{n}"),
+        (b, Some(n)) if missing.is_some() => format!("{b}.{n}"),
         ("", None) => "body".to_string(),
         (b, _) => b.to_string(),
     }
 }
 
-/// Deserialises JSON bytes, mapping errors to 400s that name the field.
+/// Deserialises a JSON document (and nothing after it), mapping errors to 400s that name the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = strip_position(&inner.to_string()).to_string();
@@ -59,9 +58,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Eof if bytes.iter().all(u8::is_ascii_whitespace) => {
                 ApiError::BadRequest("request body is empty; a JSON object is required".into())
             }
-            _ => ApiError::BadRequest(format!("malformed JSON: {}", inner)),
+            // A value of the wrong kind where an enum is expected (`"type": 7`) surfaces as a syntax
+            // error, but at a known field.
+            serde_json::error::Category::Syntax if path != "." => {
+                ApiError::field(path, format!("has the wrong type or is malformed ({msg})"))
+            }
+            _ => ApiError::BadRequest(format!("malformed JSON: {inner}")),
         }
-    })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: unexpected data after the JSON value ({e})")))?;
+    Ok(value)
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -159,6 +166,8 @@ mod tests {
         assert_eq!(field_of("condition", "missing field `operator`"), "condition.operator");
         assert_eq!(field_of("type", "unknown variant `FOO`, expected one of `DOMAIN`"), "type");
         assert_eq!(field_of(".", "unknown field `labl`, expected one of `label`"), "labl");
+        assert_eq!(field_of("color", "unknown field `color`, expected one of `label`"), "color");
+        assert_eq!(field_of("condition.x", "unknown field `x`, expected `tool`"), "condition.x");
         assert_eq!(field_of(".", "invalid type: string, expected a map"), "body");
     }
 }

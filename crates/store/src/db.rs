@@ -283,6 +283,14 @@ fn open_sqlite(path: &str) -> Result<rusqlite::Connection, DbError> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(128);
+    // SQLite's built-in LOWER() folds ASCII only; PostgreSQL's folds Unicode. Replace it so that
+    // case-insensitive search behaves the same on both engines.
+    conn.create_scalar_function(
+        "lower",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8 | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<Option<String>>(0)?.map(|s| s.to_lowercase())),
+    )?;
     Ok(conn)
 }
 

@@ -91,12 +91,13 @@ impl Store {
         row.map(|r| r.text(0).map(|s| stored_role(&s))).transpose()
     }
 
-    /// The organizations `user` belongs to, by membership date, newest first.
+    /// The organizations `user` belongs to, newest first.
     pub async fn orgs_for_user(&self, user: &UserId, page: &PageQuery) -> Result<Page<OrgRow>> {
-        const SQL: &str = "SELECT o.id, o.name, o.plan, m.created_at, m.role FROM memberships m \
+        // Keyed on the organization's own creation time, so `createdAt` means the same on every route.
+        const SQL: &str = "SELECT o.id, o.name, o.plan, o.created_at, m.role FROM memberships m \
             JOIN orgs o ON o.id = m.org_id \
-            WHERE m.user_id = $1 AND (m.created_at, m.org_id) < ($2, $3) AND m.created_at >= $4 AND m.created_at < $5 \
-            ORDER BY m.created_at DESC, m.org_id DESC LIMIT $6";
+            WHERE m.user_id = $1 AND (o.created_at, o.id) < ($2, $3) AND o.created_at >= $4 AND o.created_at < $5 \
+            ORDER BY o.created_at DESC, o.id DESC LIMIT $6";
         let mut p = Vec::from(params![user.as_str()]);
         p.extend(page.bounds());
         let rows = self.db.query(SQL, &p).await?;
