@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# tlink benchmark: a bare axum JSON handler vs GET /api/orgs/{orgId}/assets/{assetId} (X-API-Key) vs a list page
+# of 100 at the start and at depth 100,000, on SQLite and PostgreSQL, measured with wrk on loopback in one run.
+#
+#   bench/run.sh                                    # full run: release build, 100,100 assets per backend
+#   BENCH_SECONDS=5 BENCH_BACKENDS=sqlite bench/run.sh
+#
+# Needs: Rust, curl, python3; installs wrk with apt-get when missing; starts the local PostgreSQL cluster
+# (127.0.0.1:5432, trust auth, user postgres) when it is not running and uses a fresh database `tlink_bench`.
+# Settings: BENCH_SECONDS (10), BENCH_ASSETS (100100), BENCH_BACKENDS ("sqlite postgres"), BENCH_THREADS (2),
+# BENCH_CONNECTIONS (64), BENCH_ROUNDS (1; >1 interleaves rounds and reports medians, steadier on a busy
+# machine), BENCH_PORT (18080; backends use the next ports), BENCH_KEEP=1 keeps data and logs.
+# Prints req/s, p50/p99 and the ratios; writes bench/out/results.md and the raw wrk output to bench/out/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_ASSETS=${BENCH_ASSETS:-100100}
+BENCH_BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+BENCH_THREADS=${BENCH_THREADS:-2}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
+BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+BENCH_PORT=${BENCH_PORT:-18080}
+BENCH_KEEP=${BENCH_KEEP:-0}
+PG_HOST=127.0.0.1
+PG_PORT=5432
+PG_DB=tlink_bench
+PAGE=100
+TARGET_DEPTH=100000
+EMAIL=bench@example.com
+PASSWORD=bench-password-123
+OUT=bench/out
+
+log() { printf '== %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# JSON on stdin; prints the value at a dotted path such as data.0.id (empty for null).
+jget() {
+  python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print("" if v is None else v)' "$1"
+}
+
+psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q "$@"; }
+
+# ---------------------------------------------------------------------------------------------- clean-up
+PIDS=()
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlink-bench.XXXXXX")
+PG_CREATED=0
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ $BENCH_KEEP == 1 ]]; then
+    echo "kept data and server logs in $WORK" >&2
+  else
+    rm -rf "$WORK"
+    if [[ $PG_CREATED == 1 ]]; then
+      psql_admin -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" 2>/dev/null || true
+    fi
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------------------------- set-up
+[[ $BENCH_ASSETS =~ ^[0-9]+$ ]] || die "BENCH_ASSETS must be a number"
+[[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number"
+# Pages followed before the measured deep page: 1,000 pages of 100 reach depth 100,000.
+DEEP_PAGES=$((TARGET_DEPTH / PAGE))
+if ((BENCH_ASSETS < TARGET_DEPTH + PAGE)); then
+  DEEP_PAGES=$(((BENCH_ASSETS - PAGE) / PAGE))
+  ((DEEP_PAGES >= 1)) || die "BENCH_ASSETS must be at least $((2 * PAGE))"
+  log "only $BENCH_ASSETS assets: the deep page is at depth $((DEEP_PAGES * PAGE)), not $TARGET_DEPTH"
+fi
+DEPTH=$((DEEP_PAGES * PAGE))
+
+for b in $BENCH_BACKENDS; do
+  [[ $b == sqlite || $b == postgres ]] || die "unknown backend '$b' in BENCH_BACKENDS (sqlite, postgres)"
+done
+command -v curl >/dev/null || die "curl is required"
+command -v python3 >/dev/null || die "python3 is required"
+
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  SUDO=()
+  [[ $(id -u) == 0 ]] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get install -y -qq wrk >/dev/null || {
+    "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq wrk >/dev/null
+  }
+fi
+
+log "building (release)"
+cargo build --release --locked -p tlink --bin tlink
+cargo build --release --locked -p tlink-server --example bare --example bench_seed
+TLINK="$ROOT/target/release/tlink"
+SEED="$ROOT/target/release/examples/bench_seed"
+BARE="$ROOT/target/release/examples/bare"
+
+if [[ " $BENCH_BACKENDS " == *" postgres "* ]]; then
+  if ! pg_isready -h "$PG_HOST" -p "$PG_PORT" -q 2>/dev/null; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do
+      pg_isready -h "$PG_HOST" -p "$PG_PORT" -q && break
+      sleep 1
+    done
+  fi
+  pg_isready -h "$PG_HOST" -p "$PG_PORT" -q || die "PostgreSQL is not reachable on $PG_HOST:$PG_PORT"
+  psql_admin -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB"
+  PG_CREATED=1
+fi
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.txt
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+wait_ready() { # URL PID
+  for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+# run_wrk NAME BACKEND DESCRIPTION URL [wrk args…]: a 1 s warm-up, then the measured run; appends a line
+# to $RESULTS and keeps wrk's output in $OUT/NAME-ROUND.txt.
+run_wrk() {
+  local name=$1 backend=$2 what=$3 url=$4
+  shift 4
+  local raw="$OUT/$name-$round.txt"
+  log "wrk: $what ($backend, round $round/$BENCH_ROUNDS)"
+  wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d1s "$@" "$url" >/dev/null
+  wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" >"$raw"
+  python3 - "$raw" "$name" "$backend" "$what" >>"$RESULTS" <<'PY'
+import re, sys
+path, name, backend, what = sys.argv[1:]
+text = open(path).read()
+def ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+pct = {p: ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)}
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+sock = re.search(r"Socket errors:.*", text)
+print("\t".join([name, backend, what, rps.group(1) if rps else "",
+                 f"{pct['50']:.3f}" if "50" in pct else "", f"{pct['99']:.3f}" if "99" in pct else "",
+                 bad.group(1) if bad else "0", sock.group(0) if sock else ""]))
+PY
+  local non2xx
+  non2xx=$(tail -n1 "$RESULTS" | cut -f7)
+  [[ $non2xx == 0 ]] || log "WARNING: $non2xx non-2xx responses for $what ($backend); see $raw"
+}
+
+# ---------------------------------------------------------------------------------------------- baseline
+BARE_ADDR="127.0.0.1:$BENCH_PORT"
+"$BARE" "$BARE_ADDR" 2>"$WORK/bare.log" &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+wait_ready "http://$BARE_ADDR/" "$BARE_PID" || die "the bare server did not start; see $WORK/bare.log"
+
+# ---------------------------------------------------------------------------------------------- backends
+port=$BENCH_PORT
+for backend in $BENCH_BACKENDS; do
+  port=$((port + 1))
+  dir="$WORK/$backend"
+  mkdir -p "$dir"
+  case $backend in
+  sqlite) url="sqlite://$dir/tlink.db" ;;
+  postgres) url="postgres://postgres@$PG_HOST:$PG_PORT/$PG_DB" ;;
+  esac
+
+  log "seeding $BENCH_ASSETS assets ($backend)"
+  seeded_org=$("$SEED" "$url" "$BENCH_ASSETS" "$EMAIL" "$PASSWORD")
+
+  base="http://127.0.0.1:$port"
+  (
+    cd "$dir"
+    exec env -u RUST_LOG -u TLINK_CONFIG TLINK_DATA_DIR="$dir" TLINK_DATABASE_URL="$url" \
+      TLINK_LISTEN="127.0.0.1:$port" TLINK_ADMIN_EMAIL="$EMAIL" TLINK_ADMIN_PASSWORD="$PASSWORD" \
+      TLINK_LOG_LEVEL=warn "$TLINK" serve
+  ) >"$WORK/$backend.log" 2>&1 &
+  server=$!
+  PIDS+=("$server")
+  wait_ready "$base/readyz" "$server" || die "tlink serve ($backend) did not become ready; see $WORK/$backend.log"
+
+  token=$(curl -fsS -X POST -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" "$base/api/auth/login" | jget data.accessToken)
+  key=$(curl -fsS -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"name":"bench"}' "$base/api/users/me/api-keys" | jget data.key)
+  auth=(-H "X-API-Key: $key")
+  org=$(curl -fsS "${auth[@]}" "$base/api/orgs" | jget data.0.id)
+  [[ $org == "$seeded_org" ]] || die "the API key's first org ($org) is not the seeded org ($seeded_org)"
+  asset=$(curl -fsS "${auth[@]}" "$base/api/orgs/$org/assets?limit=1" | jget data.0.id)
+
+  list_url="$base/api/orgs/$org/assets?limit=$PAGE"
+  log "following nextToken through $DEEP_PAGES pages ($backend)"
+  deep_token=$(python3 - "$list_url" "$key" "$DEEP_PAGES" <<'PY'
+import json, sys, urllib.parse, urllib.request
+url, key, pages = sys.argv[1], sys.argv[2], int(sys.argv[3])
+token = None
+for n in range(1, pages + 1):
+    u = url + ("&token=" + urllib.parse.quote(token, safe="") if token else "")
+    with urllib.request.urlopen(urllib.request.Request(u, headers={"X-API-Key": key})) as r:
+        body = json.load(r)
+    token = body["meta"]["nextToken"]
+    if not token:
+        sys.exit(f"the list ended at page {n}")
+print(token)
+PY
+  )
+  deep_url="$list_url&token=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$deep_token")"
+  count=$(curl -fsS "${auth[@]}" "$deep_url" | jget meta.count)
+  [[ $count == "$PAGE" ]] || die "the page at depth $DEPTH has $count items, expected $PAGE"
+  curl -fsS -o /dev/null "${auth[@]}" "$base/api/orgs/$org/assets/$asset" || die "GET asset failed"
+
+  # The baseline runs next to each backend's measurements, so drift in the machine's load between
+  # backends does not skew the ratios; rounds interleave for the same reason.
+  for round in $(seq 1 "$BENCH_ROUNDS"); do
+    run_wrk "bare-$backend" "$backend" "bare axum JSON (a)" "http://$BARE_ADDR/"
+    run_wrk "get-asset-$backend" "$backend" "GET asset by id, X-API-Key (b)" \
+      "$base/api/orgs/$org/assets/$asset" "${auth[@]}"
+    run_wrk "list-first-$backend" "$backend" "list, first page of $PAGE" "$list_url" "${auth[@]}"
+    run_wrk "list-deep-$backend" "$backend" "list, page of $PAGE at depth $DEPTH" "$deep_url" "${auth[@]}"
+  done
+
+  stop_pid "$server"
+done
+
+# ---------------------------------------------------------------------------------------------- report
+python3 - "$RESULTS" "$OUT/results.md" "$BENCH_THREADS" "$BENCH_CONNECTIONS" "$BENCH_SECONDS" "$BENCH_ASSETS" \
+  "$DEPTH" "$BENCH_ROUNDS" <<'PY'
+import datetime, os, statistics, subprocess, sys
+threads, conns, secs, assets, depth, rounds = sys.argv[3:9]
+lines = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+# One row per measurement: the median of each column over the rounds, non-2xx summed.
+def median(vals):
+    vals = [float(v) for v in vals if v]
+    return str(statistics.median(vals)) if vals else ""
+rows, res = [], {}
+for l in lines:
+    if l[0] not in res:
+        res[l[0]] = [l[0], l[1], l[2], [], [], [], 0]
+        rows.append(res[l[0]])
+    r = res[l[0]]
+    r[3].append(l[3]); r[4].append(l[4]); r[5].append(l[5]); r[6] += int(l[6] or 0)
+for r in rows:
+    r[3], r[4], r[5] = median(r[3]), median(r[4]), median(r[5])
+def f(v):
+    return float(v) if v else None
+def num(v, fmt):
+    return format(v, fmt) if v is not None else "n/a"
+try:
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+    rev += " (+ local changes)" if dirty else ""
+except OSError:
+    rev = "unknown"
+out = []
+out.append("# tlink benchmark results")
+out.append("")
+out.append(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {rev}, {os.cpu_count()} CPUs shared by wrk and the servers. "
+           f"wrk -t{threads} -c{conns} -d{secs}s on loopback after a 1 s warm-up; "
+           f"{assets} assets in the org; deep page at depth {depth}. "
+           + (f"Median of {rounds} interleaved rounds. " if rounds != "1" else "") + "Latency in ms.")
+out.append("")
+out.append("| backend | request | req/s | p50 | p99 | non-2xx |")
+out.append("|---|---|---:|---:|---:|---:|")
+for r in rows:
+    out.append(f"| {r[1]} | {r[2]} | {num(f(r[3]), '.0f')} | {num(f(r[4]), '.3f')} | {num(f(r[5]), '.3f')} | {r[6]} |")
+out.append("")
+out.append("| ratio | measured | goal | met |")
+out.append("|---|---:|---|---|")
+def ratio(name, value, goal, ok):
+    out.append(f"| {name} | {num(value, '.2f')} | {goal} | {'n/a' if value is None else ('yes' if ok(value) else 'NO')} |")
+for backend, goal in (("sqlite", 0.5), ("postgres", 0.2)):
+    if f"get-asset-{backend}" not in res:
+        continue
+    a, b = f(res[f"bare-{backend}"][3]), f(res[f"get-asset-{backend}"][3])
+    ratio(f"{backend}: GET asset req/s ÷ bare req/s", b / a if a and b else None, f"≥ {goal}", lambda v, g=goal: v >= g)
+for backend in ("sqlite", "postgres"):
+    if f"list-first-{backend}" not in res:
+        continue
+    first, deep = res[f"list-first-{backend}"], res[f"list-deep-{backend}"]
+    fr, dr = f(first[3]), f(deep[3])
+    ratio(f"{backend}: deep page cost, first req/s ÷ deep req/s", fr / dr if fr and dr else None, "≤ 1.2", lambda v: v <= 1.2)
+    fp, dp = f(first[4]), f(deep[4])
+    ratio(f"{backend}: deep page p50 ÷ first page p50", dp / fp if fp and dp else None, "≤ 1.2", lambda v: v <= 1.2)
+text = "\n".join(out) + "\n"
+open(sys.argv[2], "w").write(text)
+print()
+print(text)
+PY
+log "wrote $OUT/results.md"
