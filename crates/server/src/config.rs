@@ -70,8 +70,9 @@ impl Default for Config {
     }
 }
 
-/// Environment variables that are not configuration keys but share the prefix.
-const NOT_CONFIG: &[&str] = &["TEST_DATABASE_URL", "BENCH_"];
+/// Variables that share the `TLINK_` prefix but are not configuration keys: the command line's own
+/// (`TLINK_CONFIG`, `TLINK_NEW_USER_PASSWORD`) and the test suite's.
+const NOT_CONFIG: &[&str] = &["CONFIG", "NEW_USER_PASSWORD", "TEST_DATABASE_URL"];
 
 impl Config {
     /// Loads defaults, then `file` (or `./tlink.toml` if it exists), then `TLINK_*` variables.
@@ -87,7 +88,7 @@ impl Config {
         }
         fig = fig.merge(Env::prefixed("TLINK_").filter(|k| {
             let k = k.as_str().to_ascii_uppercase();
-            !NOT_CONFIG.iter().any(|p| k.starts_with(p))
+            !NOT_CONFIG.contains(&k.as_str())
         }));
         fig.extract().context("invalid configuration")
     }
@@ -138,6 +139,20 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_line_variables_are_not_configuration_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TLINK_CONFIG", "/nonexistent.toml");
+            jail.set_env("TLINK_NEW_USER_PASSWORD", "secret-password");
+            jail.set_env("TLINK_LISTEN", "127.0.0.1:9999");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.listen.port(), 9999);
+            jail.set_env("TLINK_LISTN", "127.0.0.1:9999");
+            assert!(Config::load(None).is_err(), "a misspelt key is an error");
+            Ok(())
+        });
+    }
 
     #[test]
     fn documented_default_matches_built_in_default() {

@@ -67,12 +67,12 @@ pub enum ApiError {
 impl ApiError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let e = FieldError::new(field, message);
-        ApiError::Validation { message: format!("invalid {}: {}", e.field, e.message), errors: vec![e] }
+        ApiError::Validation { message: format!("invalid `{}`: {}", e.field, e.message), errors: vec![e] }
     }
 
     pub fn fields(errors: Vec<FieldError>) -> Self {
         let message = match errors.as_slice() {
-            [one] => format!("invalid {}: {}", one.field, one.message),
+            [one] => format!("invalid `{}`: {}", one.field, one.message),
             _ => format!("invalid fields: {}", errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")),
         };
         ApiError::Validation { message, errors }
