@@ -141,6 +141,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // the closure's error type is figment's
     fn command_line_variables_are_not_configuration_keys() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TLINK_CONFIG", "/nonexistent.toml");
