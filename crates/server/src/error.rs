@@ -182,11 +182,6 @@ pub fn created<T: Serialize>(data: T) -> Response {
     (StatusCode::CREATED, Json(Envelope { success: true, data, meta: None })).into_response()
 }
 
-/// 202 with `data`.
-pub fn accepted<T: Serialize>(data: T) -> Response {
-    (StatusCode::ACCEPTED, Json(Envelope { success: true, data, meta: None })).into_response()
-}
-
 /// 200 with a page of `data` and its `meta`.
 pub fn list<T: Serialize>(data: Vec<T>, limit: u32, next_token: Option<String>) -> Response {
     let meta = ListMeta { count: data.len(), limit, next_token };

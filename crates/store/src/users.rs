@@ -62,12 +62,6 @@ impl Store {
         const SQL: &str = "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1";
         self.db.query_opt(SQL, &params![id.as_str()]).await?.as_ref().map(user_row).transpose()
     }
-
-    pub async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<bool> {
-        let n =
-            self.db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &params![id.as_str(), hash]).await?;
-        Ok(n == 1)
-    }
 }
 
 /// Parses a role stored by this crate; an unknown value means the database was edited by hand.
