@@ -1,0 +1,3 @@
+//! Tool tests against real servers started on loopback: DNS, WHOIS, TLS, TCP banners, HTTP provider stand-ins.
+
+mod support;
