@@ -111,6 +111,10 @@ typed_id!(
     /// revoke every token descended from the same login.
     FamilyId
 );
+typed_id!(
+    /// Identifies a tool report (one run of one tool against one target).
+    ReportId
+);
 
 #[cfg(test)]
 mod tests {

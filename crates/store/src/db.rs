@@ -463,6 +463,45 @@ impl Db {
         }
     }
 
+    /// Runs statements atomically, in order, and returns each one's rows (for `RETURNING` and reads that
+    /// must see the transaction's own writes). On PostgreSQL the statements are sent pipelined, so a batch
+    /// costs about one round trip; each statement still runs in order.
+    pub async fn transaction_rows(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, DbError> {
+        match self {
+            Db::Sqlite(db) => {
+                let mut conn = db.writer.lock();
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(DbError::classify_sqlite)?;
+                let mut out = Vec::with_capacity(stmts.len());
+                for s in &stmts {
+                    out.push(sqlite_rows(&tx, s.sql, &s.params)?);
+                }
+                tx.commit().map_err(DbError::classify_sqlite)?;
+                Ok(out)
+            }
+            Db::Postgres(pool) => {
+                let mut client = pool.get().await?;
+                let tx = client.transaction().await.map_err(DbError::classify_pg)?;
+                let mut prepared = Vec::with_capacity(stmts.len());
+                for s in &stmts {
+                    prepared.push(tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?);
+                }
+                let refs: Vec<Vec<&(dyn ToSql + Sync)>> =
+                    stmts.iter().map(|s| s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()).collect();
+                let futures = prepared.iter().zip(&refs).map(|(stmt, params)| tx.query(stmt, params));
+                let results = futures_util::future::join_all(futures).await;
+                let mut out = Vec::with_capacity(results.len());
+                for r in results {
+                    let rows = r.map_err(DbError::classify_pg)?;
+                    out.push(rows.iter().map(pg_row).collect::<Result<Vec<_>, _>>()?);
+                }
+                tx.commit().await.map_err(DbError::classify_pg)?;
+                Ok(out)
+            }
+        }
+    }
+
     /// Applies the migrations not yet recorded in `schema_migrations`, each in its own transaction.
     /// Several processes may start at once: SQLite serialises them with an immediate transaction,
     /// PostgreSQL with an advisory lock held for the whole run. Returns the versions applied.

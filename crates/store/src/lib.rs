@@ -15,6 +15,8 @@ mod migrations;
 mod assets;
 mod keys;
 mod orgs;
+mod queue;
+mod reports;
 mod sessions;
 mod users;
 
@@ -22,6 +24,8 @@ pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};
 pub use keys::{ApiKeyCandidate, ApiKeyRow, NewApiKey};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
+pub use queue::{Finish, Job, JobOutcome, JobRow, NewJob, QueueCounts, ReportUpdate};
+pub use reports::{NewReport, ReportFilter, ReportRow, ReportStatus, TOOL_JOB};
 pub use sessions::{RefreshRow, RotateOutcome};
 pub use users::{NewUser, UserRow};
 

@@ -2,10 +2,12 @@
 //! (each test in its own schema).
 
 use tlink_domain::{AssetType, OrgId, Plan, Role, parse};
+mod queue;
+
 use tlink_store::{AssetFilter, DbError, MemberChange, NewAsset, NewUser, PageQuery, RotateOutcome, Store, UserId};
 
 /// A fresh store on each backend that is available.
-async fn stores() -> Vec<(&'static str, Store)> {
+pub(crate) async fn stores() -> Vec<(&'static str, Store)> {
     let mut out = Vec::new();
     let dir = std::env::temp_dir().join(format!("tlink-store-{}", uuid::Uuid::now_v7().simple()));
     let sqlite = Store::connect(&format!("sqlite://{}", dir.join("t.db").display()), 2).await.expect("sqlite opens");
@@ -25,7 +27,7 @@ async fn stores() -> Vec<(&'static str, Store)> {
     out
 }
 
-async fn user(store: &Store, email: &str) -> (UserId, OrgId) {
+pub(crate) async fn user(store: &Store, email: &str) -> (UserId, OrgId) {
     let (u, org) = store
         .create_user(NewUser { email: email.into(), name: None, password_hash: "x".into() }, Some("Org"))
         .await
@@ -33,7 +35,7 @@ async fn user(store: &Store, email: &str) -> (UserId, OrgId) {
     (u.id, org.expect("org created"))
 }
 
-fn asset(kind: AssetType, value: &str) -> NewAsset {
+pub(crate) fn asset(kind: AssetType, value: &str) -> NewAsset {
     NewAsset { value: parse(kind, value).expect("valid asset"), label: None, is_monitored: false }
 }
 

@@ -1,0 +1,290 @@
+//! The durable job queue, shared by every `tlink` process on one database.
+//!
+//! A job row is `queued` until a worker claims it: the claim sets `running`, the worker's id and a lease
+//! (`lease_until`), and counts the attempt, in one statement — `FOR UPDATE SKIP LOCKED` on PostgreSQL so
+//! concurrent claimers never take the same row, and the single writer connection on SQLite. Workers
+//! extend their leases while they run; a job whose lease expires (its worker died) is put back by
+//! [`Store::requeue_expired`] and runs again. Finishing deletes the job (its outcome lives in the row it
+//! worked for, e.g. the report), puts it back with a later `run_at` to retry, or marks it `failed` for
+//! good — and every finishing statement is guarded by "still running and locked by me", so a worker that
+//! lost its lease cannot overwrite the outcome of the worker that took over.
+//!
+//! Claims and finishes work in batches (one transaction, pipelined on PostgreSQL): batching, not the
+//! engine, is what makes thousands of jobs per second possible.
+
+use crate::db::{Dialect, Row, Stmt, now_millis};
+use crate::reports::{ReportStatus, TOOL_JOB};
+use crate::{Result, Store, params};
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub kind: String,
+    pub payload: String,
+    /// Higher runs first among due jobs.
+    pub priority: i64,
+    /// Unix ms before which the job is not claimed.
+    pub run_at: i64,
+    pub max_attempts: i64,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub payload: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// What happens to a finished job.
+#[derive(Debug, Clone)]
+pub enum JobOutcome {
+    /// Done: the job is deleted.
+    Done,
+    /// Failed but may succeed later: queued again at `run_at`.
+    Retry { run_at: i64, error: String },
+    /// Failed for good: kept with status `failed` and the error.
+    Dead { error: String },
+}
+
+/// What a finished tool job writes to its report.
+#[derive(Debug, Clone)]
+pub enum ReportUpdate {
+    /// Nothing (not a tool job).
+    None,
+    /// COMPLETED with the result (JSON text).
+    Completed { result: String },
+    /// Back to QUEUED, keeping the last error for the user to see.
+    Retrying { error: String },
+    /// FAILED with the error.
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub id: String,
+    pub job: JobOutcome,
+    pub report: ReportUpdate,
+}
+
+/// Job counts by status, for metrics and health.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub failed: i64,
+}
+
+/// A stored job, for inspection.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub locked_by: Option<String>,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+const INSERT: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
+    created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $5, 0, $6, $7, $7)";
+
+pub(crate) fn insert_stmt(job: &NewJob) -> Stmt {
+    Stmt::new(
+        INSERT,
+        params![
+            job.id.as_str(),
+            job.kind.as_str(),
+            job.payload.as_str(),
+            job.priority,
+            job.run_at,
+            job.max_attempts,
+            now_millis()
+        ],
+    )
+}
+
+/// Inserts the job only if a report with the same id exists (used in the report's own transaction).
+pub(crate) fn insert_for_report_stmt(job: &NewJob) -> Stmt {
+    const SQL: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
+        created_at, updated_at) SELECT $1, $2, $3, 'queued', $4, $5, 0, $6, $7, $7 \
+        WHERE EXISTS (SELECT 1 FROM reports WHERE id = $1)";
+    Stmt::new(
+        SQL,
+        params![
+            job.id.as_str(),
+            job.kind.as_str(),
+            job.payload.as_str(),
+            job.priority,
+            job.run_at,
+            job.max_attempts,
+            now_millis()
+        ],
+    )
+}
+
+fn job(r: &Row) -> Result<Job> {
+    Ok(Job { id: r.text(0)?, kind: r.text(1)?, payload: r.text(2)?, attempts: r.i64(3)?, max_attempts: r.i64(4)? })
+}
+
+impl Store {
+    /// Enqueues jobs in one transaction.
+    pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
+        self.db.transaction(jobs.iter().map(insert_stmt).collect()).await.map(|_| ())
+    }
+
+    /// Claims up to `limit` due jobs for `worker`, leased until `now + lease_ms`, highest priority and
+    /// oldest `run_at` first. Tool jobs' reports become RUNNING in the same transaction.
+    pub async fn claim_jobs(&self, worker: &str, limit: u32, lease_ms: i64) -> Result<Vec<Job>> {
+        const PG: &str = "UPDATE jobs SET status = 'running', locked_by = $1, lease_until = $2, \
+            attempts = attempts + 1, updated_at = $3 \
+            WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
+                ORDER BY priority DESC, run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+            RETURNING id, kind, payload, attempts, max_attempts";
+        const SQLITE: &str = "UPDATE jobs SET status = 'running', locked_by = $1, lease_until = $2, \
+            attempts = attempts + 1, updated_at = $3 \
+            WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
+                ORDER BY priority DESC, run_at LIMIT $4) \
+            RETURNING id, kind, payload, attempts, max_attempts";
+        const RUNNING: &str = "UPDATE reports SET status = 'RUNNING', started_at = $3, updated_at = $3, \
+            attempts = (SELECT attempts FROM jobs WHERE jobs.id = reports.id) \
+            WHERE id IN (SELECT id FROM jobs WHERE locked_by = $1 AND lease_until = $2 AND status = 'running' \
+                AND kind = $4)";
+        let now = now_millis();
+        let lease_until = now + lease_ms;
+        let claim = match self.db.dialect() {
+            Dialect::Postgres => PG,
+            Dialect::Sqlite => SQLITE,
+        };
+        let stmts = vec![
+            Stmt::new(claim, params![worker, lease_until, now, i64::from(limit)]),
+            Stmt::new(RUNNING, params![worker, lease_until, now, TOOL_JOB]),
+        ];
+        let mut results = self.db.transaction_rows(stmts).await?;
+        let rows = results.swap_remove(0);
+        rows.iter().map(job).collect()
+    }
+
+    /// Applies the outcomes of finished jobs in one transaction. Each is applied only if the job is
+    /// still running under `worker`'s lease; returns how many were.
+    pub async fn finish_jobs(&self, worker: &str, finishes: &[Finish]) -> Result<u64> {
+        const REPORT_DONE: &str = "UPDATE reports SET status = $3, result = $4, error = $5, finished_at = $6, \
+            updated_at = $6 WHERE id = $1 \
+            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2 AND status = 'running')";
+        const REPORT_RETRY: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
+            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2 AND status = 'running')";
+        const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+        const REQUEUE: &str = "UPDATE jobs SET status = 'queued', run_at = $3, last_error = $4, locked_by = NULL, \
+            lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+        const DEAD: &str = "UPDATE jobs SET status = 'failed', last_error = $3, locked_by = NULL, lease_until = NULL, \
+            updated_at = $4 WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+        if finishes.is_empty() {
+            return Ok(0);
+        }
+        let now = now_millis();
+        let mut stmts = Vec::with_capacity(finishes.len() * 2);
+        let mut job_stmt_index = Vec::with_capacity(finishes.len());
+        for f in finishes {
+            let id = f.id.as_str();
+            match &f.report {
+                ReportUpdate::None => {}
+                ReportUpdate::Completed { result } => stmts.push(Stmt::new(
+                    REPORT_DONE,
+                    params![id, worker, ReportStatus::Completed.as_str(), result.as_str(), None::<String>, now],
+                )),
+                ReportUpdate::Failed { error } => stmts.push(Stmt::new(
+                    REPORT_DONE,
+                    params![id, worker, ReportStatus::Failed.as_str(), None::<String>, error.as_str(), now],
+                )),
+                ReportUpdate::Retrying { error } => {
+                    stmts.push(Stmt::new(REPORT_RETRY, params![id, worker, error.as_str(), now]));
+                }
+            }
+            job_stmt_index.push(stmts.len());
+            stmts.push(match &f.job {
+                JobOutcome::Done => Stmt::new(DELETE, params![id, worker]),
+                JobOutcome::Retry { run_at, error } => {
+                    Stmt::new(REQUEUE, params![id, worker, *run_at, error.as_str(), now])
+                }
+                JobOutcome::Dead { error } => Stmt::new(DEAD, params![id, worker, error.as_str(), now]),
+            });
+        }
+        let counts = self.db.transaction(stmts).await?;
+        Ok(job_stmt_index.iter().map(|&i| counts[i]).sum())
+    }
+
+    /// Extends the leases of every job `worker` is running; returns how many it holds.
+    pub async fn extend_leases(&self, worker: &str, lease_ms: i64) -> Result<u64> {
+        const SQL: &str = "UPDATE jobs SET lease_until = $2 WHERE locked_by = $1 AND status = 'running'";
+        self.db.execute(SQL, &params![worker, now_millis() + lease_ms]).await
+    }
+
+    /// Puts back every running job whose lease has expired (its worker stopped without finishing it), and
+    /// its report. The attempt stays counted, so a job that keeps killing its worker gives up after its
+    /// `max_attempts`. Returns how many jobs were put back.
+    pub async fn requeue_expired(&self) -> Result<u64> {
+        const REPORTS: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $1, \
+            error = 'the worker running it stopped before finishing; it will run again' \
+            WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_until < $1)";
+        const JOBS: &str = "UPDATE jobs SET status = 'queued', locked_by = NULL, lease_until = NULL, \
+            last_error = 'lease expired: the worker running it stopped before finishing', updated_at = $1 \
+            WHERE status = 'running' AND lease_until < $1";
+        let now = now_millis();
+        let counts = self.db.transaction(vec![Stmt::new(REPORTS, params![now]), Stmt::new(JOBS, params![now])]).await?;
+        Ok(counts[1])
+    }
+
+    /// Gives back the jobs `worker` still holds (graceful shutdown): queued again at once, the attempt not
+    /// counted. Returns how many.
+    pub async fn release_jobs(&self, worker: &str) -> Result<u64> {
+        const REPORTS: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $2 \
+            WHERE id IN (SELECT id FROM jobs WHERE locked_by = $1 AND status = 'running')";
+        const JOBS: &str = "UPDATE jobs SET status = 'queued', attempts = attempts - 1, locked_by = NULL, \
+            lease_until = NULL, run_at = $2, updated_at = $2 WHERE locked_by = $1 AND status = 'running'";
+        let now = now_millis();
+        let counts = self
+            .db
+            .transaction(vec![Stmt::new(REPORTS, params![worker, now]), Stmt::new(JOBS, params![worker, now])])
+            .await?;
+        Ok(counts[1])
+    }
+
+    pub async fn queue_counts(&self) -> Result<QueueCounts> {
+        const SQL: &str = "SELECT status, COUNT(*) FROM jobs GROUP BY status";
+        let mut counts = QueueCounts::default();
+        for r in self.db.query(SQL, &[]).await? {
+            let n = r.i64(1)?;
+            match r.text(0)?.as_str() {
+                "queued" => counts.queued = n,
+                "running" => counts.running = n,
+                "failed" => counts.failed = n,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    pub async fn get_job(&self, id: &str) -> Result<Option<JobRow>> {
+        const SQL: &str = "SELECT id, kind, status, attempts, max_attempts, run_at, locked_by, lease_until, last_error \
+            FROM jobs WHERE id = $1";
+        let Some(r) = self.db.query_opt(SQL, &params![id]).await? else { return Ok(None) };
+        Ok(Some(JobRow {
+            id: r.text(0)?,
+            kind: r.text(1)?,
+            status: r.text(2)?,
+            attempts: r.i64(3)?,
+            max_attempts: r.i64(4)?,
+            run_at: r.i64(5)?,
+            locked_by: r.opt_text(6)?,
+            lease_until: r.opt_i64(7)?,
+            last_error: r.opt_text(8)?,
+        }))
+    }
+}

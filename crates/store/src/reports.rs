@@ -1,0 +1,194 @@
+//! Tool reports: one row per run of one tool against one target, created QUEUED together with the job
+//! that runs it, moved to RUNNING when a worker claims the job, and to COMPLETED or FAILED at the end.
+
+use tlink_domain::{AssetId, OrgId, ReportId, UserId};
+
+use crate::db::{Row, Stmt, now_millis};
+use crate::queue::{self, NewJob};
+use crate::{DbError, Page, PageQuery, Result, Store, params};
+
+/// The job kind that runs a tool report; the job's id is the report's id.
+pub const TOOL_JOB: &str = "tool";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl ReportStatus {
+    pub const ALL: &'static [ReportStatus] =
+        &[ReportStatus::Queued, ReportStatus::Running, ReportStatus::Completed, ReportStatus::Failed];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Queued => "QUEUED",
+            ReportStatus::Running => "RUNNING",
+            ReportStatus::Completed => "COMPLETED",
+            ReportStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportStatus> {
+        ReportStatus::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    pub id: ReportId,
+    pub org_id: OrgId,
+    pub tool: String,
+    pub target: String,
+    pub target_type: String,
+    pub asset_id: Option<AssetId>,
+    /// Run options as JSON text, when any were given.
+    pub options: Option<String>,
+    /// `MANUAL` (an API or CLI request) or `SCHEDULED` (monitoring).
+    pub origin: String,
+    pub requested_by: Option<UserId>,
+    pub status: ReportStatus,
+    pub attempts: i64,
+    /// The tool's result as JSON text (COMPLETED only).
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// A report to create, with the job that will run it.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub tool: String,
+    pub target: String,
+    pub target_type: String,
+    pub asset_id: Option<AssetId>,
+    pub options: Option<String>,
+    pub origin: String,
+    pub requested_by: Option<UserId>,
+    /// The job's payload (what the worker needs to run the tool without reading the report).
+    pub payload: String,
+    pub max_attempts: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub tool: Option<String>,
+    pub status: Option<ReportStatus>,
+    pub asset_id: Option<AssetId>,
+}
+
+fn report_row(r: &Row) -> Result<ReportRow> {
+    let status = r.text(9)?;
+    Ok(ReportRow {
+        id: ReportId::from_trusted(r.text(0)?),
+        org_id: OrgId::from_trusted(r.text(1)?),
+        tool: r.text(2)?,
+        target: r.text(3)?,
+        target_type: r.text(4)?,
+        asset_id: r.opt_text(5)?.map(AssetId::from_trusted),
+        options: r.opt_text(6)?,
+        origin: r.text(7)?,
+        requested_by: r.opt_text(8)?.map(UserId::from_trusted),
+        status: ReportStatus::parse(&status).ok_or(DbError::Decode { index: 9, expected: "report status" })?,
+        attempts: r.i64(10)?,
+        result: r.opt_text(11)?,
+        error: r.opt_text(12)?,
+        created_at: r.i64(13)?,
+        started_at: r.opt_i64(14)?,
+        finished_at: r.opt_i64(15)?,
+        updated_at: r.i64(16)?,
+    })
+}
+
+impl Store {
+    /// Creates the report (QUEUED) and its job in one transaction, so a report never exists without the
+    /// job that will finish it, nor a job without its report. An `asset_id` must name an asset of `org`
+    /// (checked in the insert itself); otherwise nothing is written and `None` is returned.
+    pub async fn create_report(&self, org: &OrgId, new: NewReport) -> Result<Option<ReportRow>> {
+        let id = ReportId::new();
+        let now = now_millis();
+        // The asset check is part of the INSERT: a concurrent delete cannot leave a report on another
+        // org's (or a vanished) asset.
+        const SQL: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
+            requested_by, status, attempts, created_at, updated_at) \
+            SELECT $1, $2, $3, $4, $5, CAST($6 AS TEXT), $7, $8, $9, 'QUEUED', 0, $10, $10 \
+            WHERE CAST($6 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM assets WHERE org_id = $2 AND id = $6)";
+        let insert = Stmt::new(
+            SQL,
+            params![
+                id.as_str(),
+                org.as_str(),
+                new.tool.as_str(),
+                new.target.as_str(),
+                new.target_type.as_str(),
+                new.asset_id.as_ref().map(|a| a.as_str()),
+                new.options.clone(),
+                new.origin.as_str(),
+                new.requested_by.as_ref().map(|u| u.as_str()),
+                now
+            ],
+        );
+        let job = queue::insert_for_report_stmt(&NewJob {
+            id: id.as_str().to_string(),
+            kind: TOOL_JOB.to_string(),
+            payload: new.payload.clone(),
+            priority: 0,
+            run_at: now,
+            max_attempts: new.max_attempts,
+        });
+        // The job only goes in when the report did (same id, conditional insert).
+        let counts = self.db.transaction(vec![insert, job]).await?;
+        if counts.first() != Some(&1) {
+            return Ok(None);
+        }
+        Ok(Some(ReportRow {
+            id,
+            org_id: org.clone(),
+            tool: new.tool,
+            target: new.target,
+            target_type: new.target_type,
+            asset_id: new.asset_id,
+            options: new.options,
+            origin: new.origin,
+            requested_by: new.requested_by,
+            status: ReportStatus::Queued,
+            attempts: 0,
+            result: None,
+            error: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        }))
+    }
+
+    pub async fn get_report(&self, org: &OrgId, id: &ReportId) -> Result<Option<ReportRow>> {
+        const SQL: &str = "SELECT id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
+            status, attempts, result, error, created_at, started_at, finished_at, updated_at \
+            FROM reports WHERE org_id = $1 AND id = $2";
+        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(report_row).transpose()
+    }
+
+    /// The org's reports, newest first, without their results (lists stay small; fetch one report for it).
+    pub async fn list_reports(&self, org: &OrgId, filter: &ReportFilter, page: &PageQuery) -> Result<Page<ReportRow>> {
+        const SQL: &str = "SELECT id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
+            status, attempts, NULL, error, created_at, started_at, finished_at, updated_at \
+            FROM reports WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
+            AND (CAST($7 AS TEXT) IS NULL OR tool = $7) AND (CAST($8 AS TEXT) IS NULL OR status = $8) \
+            AND (CAST($9 AS TEXT) IS NULL OR asset_id = $9) \
+            ORDER BY created_at DESC, id DESC LIMIT $6";
+        let mut p = Vec::from(params![org.as_str()]);
+        p.extend(page.bounds());
+        p.push(filter.tool.clone().into());
+        p.push(filter.status.map(|s| s.as_str()).into());
+        p.push(filter.asset_id.as_ref().map(|a| a.as_str()).into());
+        let rows = self.db.query(SQL, &p).await?;
+        let items = rows.iter().map(report_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |r| (r.created_at, r.id.as_str().to_string())))
+    }
+}

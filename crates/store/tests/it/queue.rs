@@ -1,0 +1,199 @@
+//! The job queue and tool reports: claims, leases, retries, crash recovery, no double claims.
+
+use std::collections::HashSet;
+
+use tlink_domain::AssetType;
+use tlink_store::{Finish, JobOutcome, NewJob, NewReport, ReportStatus, ReportUpdate, Store};
+
+use crate::{asset, stores, user};
+
+fn noop(n: usize) -> Vec<NewJob> {
+    (0..n)
+        .map(|i| NewJob {
+            id: format!("job-{i:05}"),
+            kind: "noop".into(),
+            payload: "{}".into(),
+            priority: 0,
+            run_at: 0,
+            max_attempts: 3,
+        })
+        .collect()
+}
+
+fn new_report(asset_id: Option<tlink_domain::AssetId>) -> NewReport {
+    NewReport {
+        tool: "dns".into(),
+        target: "example.com".into(),
+        target_type: "DOMAIN".into(),
+        asset_id,
+        options: None,
+        origin: "MANUAL".into(),
+        requested_by: None,
+        payload: r#"{"tool":"dns","target":"example.com"}"#.into(),
+        max_attempts: 2,
+    }
+}
+
+async fn done(store: &Store, worker: &str, id: &str) -> u64 {
+    let f = Finish { id: id.into(), job: JobOutcome::Done, report: ReportUpdate::None };
+    store.finish_jobs(worker, &[f]).await.expect("finish")
+}
+
+#[tokio::test]
+async fn report_and_job_are_created_together_and_run_through_their_states() {
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "a@example.com").await;
+        let (_, other_org) = user(&store, "b@example.com").await;
+        let a = store.create_asset(&org, asset(AssetType::Domain, "example.com")).await.expect("asset");
+
+        // Another org's asset: nothing is written, neither report nor job.
+        assert!(store.create_report(&other_org, new_report(Some(a.id.clone()))).await.expect("create").is_none());
+        assert_eq!(store.queue_counts().await.expect("counts").queued, 0, "{name}");
+
+        let r = store.create_report(&org, new_report(Some(a.id.clone()))).await.expect("create").expect("created");
+        assert_eq!(r.status, ReportStatus::Queued);
+        assert!(store.get_report(&other_org, &r.id).await.expect("get").is_none(), "{name}: tenant scoped");
+
+        let jobs = store.claim_jobs("w1", 10, 60_000).await.expect("claim");
+        assert_eq!(jobs.len(), 1, "{name}");
+        assert_eq!((jobs[0].id.as_str(), jobs[0].kind.as_str(), jobs[0].attempts), (r.id.as_str(), "tool", 1));
+        let running = store.get_report(&org, &r.id).await.expect("get").expect("exists");
+        assert_eq!((running.status, running.attempts), (ReportStatus::Running, 1), "{name}");
+        assert!(running.started_at.is_some());
+
+        let f = Finish {
+            id: r.id.to_string(),
+            job: JobOutcome::Done,
+            report: ReportUpdate::Completed { result: r#"{"a":["192.0.2.1"]}"#.into() },
+        };
+        assert_eq!(store.finish_jobs("w1", &[f]).await.expect("finish"), 1);
+        let finished = store.get_report(&org, &r.id).await.expect("get").expect("exists");
+        assert_eq!(finished.status, ReportStatus::Completed, "{name}");
+        assert_eq!(finished.result.as_deref(), Some(r#"{"a":["192.0.2.1"]}"#));
+        assert!(finished.finished_at.is_some());
+        assert!(store.get_job(r.id.as_str()).await.expect("job").is_none(), "{name}: a done job is deleted");
+    }
+}
+
+#[tokio::test]
+async fn retries_then_gives_up_with_the_error_recorded() {
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "a@example.com").await;
+        let r = store.create_report(&org, new_report(None)).await.expect("create").expect("created");
+        let id = r.id.to_string();
+
+        let jobs = store.claim_jobs("w1", 10, 60_000).await.expect("claim");
+        assert_eq!(jobs.len(), 1);
+        let retry = Finish {
+            id: id.clone(),
+            job: JobOutcome::Retry { run_at: tlink_store::now_millis() + 60_000, error: "resolver timed out".into() },
+            report: ReportUpdate::Retrying { error: "resolver timed out".into() },
+        };
+        assert_eq!(store.finish_jobs("w1", &[retry]).await.expect("finish"), 1);
+        let queued = store.get_report(&org, &r.id).await.expect("get").expect("exists");
+        assert_eq!((queued.status, queued.error.as_deref()), (ReportStatus::Queued, Some("resolver timed out")));
+        // Not due yet: nothing to claim.
+        assert!(store.claim_jobs("w1", 10, 60_000).await.expect("claim").is_empty(), "{name}: backoff respected");
+        let job = store.get_job(&id).await.expect("job").expect("kept");
+        assert_eq!((job.status.as_str(), job.attempts), ("queued", 1));
+        assert_eq!(job.last_error.as_deref(), Some("resolver timed out"));
+
+        // Make it due, claim the second (last) attempt and fail for good.
+        store.db().execute("UPDATE jobs SET run_at = 0 WHERE id = $1", &[id.clone().into()]).await.expect("due");
+        let jobs = store.claim_jobs("w2", 10, 60_000).await.expect("claim");
+        assert_eq!((jobs.len(), jobs[0].attempts, jobs[0].max_attempts), (1, 2, 2), "{name}");
+        let dead = Finish {
+            id: id.clone(),
+            job: JobOutcome::Dead { error: "gave up after 2 attempts: resolver timed out".into() },
+            report: ReportUpdate::Failed { error: "gave up after 2 attempts: resolver timed out".into() },
+        };
+        store.finish_jobs("w2", &[dead]).await.expect("finish");
+        let failed = store.get_report(&org, &r.id).await.expect("get").expect("exists");
+        assert_eq!(failed.status, ReportStatus::Failed, "{name}");
+        assert_eq!(failed.error.as_deref(), Some("gave up after 2 attempts: resolver timed out"));
+        assert_eq!(store.get_job(&id).await.expect("job").expect("kept").status, "failed");
+        assert_eq!(store.queue_counts().await.expect("counts").failed, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_dead_workers_job_runs_again_and_the_late_worker_cannot_overwrite_it() {
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "a@example.com").await;
+        let r = store.create_report(&org, new_report(None)).await.expect("create").expect("created");
+        let id = r.id.to_string();
+        // w1 claims with a lease that is already over: it "died" mid-job.
+        assert_eq!(store.claim_jobs("w1", 10, -1).await.expect("claim").len(), 1);
+        assert!(store.claim_jobs("w2", 10, 60_000).await.expect("claim").is_empty(), "{name}: still leased");
+        assert_eq!(store.requeue_expired().await.expect("reap"), 1, "{name}");
+        let report = store.get_report(&org, &r.id).await.expect("get").expect("exists");
+        assert_eq!(report.status, ReportStatus::Queued);
+
+        let jobs = store.claim_jobs("w2", 10, 60_000).await.expect("claim");
+        assert_eq!((jobs.len(), jobs[0].attempts), (1, 2), "{name}: the attempt of the dead worker counts");
+        // The first worker wakes up and tries to finish: refused, nothing written.
+        let late = Finish {
+            id: id.clone(),
+            job: JobOutcome::Done,
+            report: ReportUpdate::Completed { result: r#"{"stale":true}"#.into() },
+        };
+        assert_eq!(store.finish_jobs("w1", &[late]).await.expect("finish"), 0, "{name}");
+        let report = store.get_report(&org, &r.id).await.expect("get").expect("exists");
+        assert_eq!((report.status, report.result), (ReportStatus::Running, None), "{name}");
+        assert_eq!(done(&store, "w2", &id).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn leases_are_extended_and_released_on_shutdown() {
+    for (name, store) in stores().await {
+        store.enqueue(&noop(3)).await.expect("enqueue");
+        assert_eq!(store.claim_jobs("w1", 2, 1_000).await.expect("claim").len(), 2);
+        assert_eq!(store.extend_leases("w1", 60_000).await.expect("extend"), 2, "{name}");
+        let job = store.get_job("job-00000").await.expect("job").expect("exists");
+        assert!(job.lease_until.expect("leased") > tlink_store::now_millis() + 30_000, "{name}");
+        assert_eq!(store.release_jobs("w1").await.expect("release"), 2, "{name}");
+        let job = store.get_job("job-00000").await.expect("job").expect("exists");
+        assert_eq!((job.status.as_str(), job.attempts, job.locked_by), ("queued", 0, None), "{name}");
+        assert_eq!(store.queue_counts().await.expect("counts").queued, 3);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_take_the_same_job() {
+    for (name, store) in stores().await {
+        const N: usize = 600;
+        store.enqueue(&noop(N)).await.expect("enqueue");
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let worker = format!("w{w}");
+                let mut mine = Vec::new();
+                loop {
+                    let jobs = store.claim_jobs(&worker, 7, 60_000).await.expect("claim");
+                    if jobs.is_empty() {
+                        break;
+                    }
+                    let finishes: Vec<Finish> = jobs
+                        .iter()
+                        .map(|j| Finish { id: j.id.clone(), job: JobOutcome::Done, report: ReportUpdate::None })
+                        .collect();
+                    assert_eq!(store.finish_jobs(&worker, &finishes).await.expect("finish"), jobs.len() as u64);
+                    mine.extend(jobs.into_iter().map(|j| j.id));
+                }
+                mine
+            }));
+        }
+        let mut seen = HashSet::new();
+        let mut total = 0;
+        for t in tasks {
+            for id in t.await.expect("task") {
+                total += 1;
+                assert!(seen.insert(id.clone()), "{name}: {id} claimed twice");
+            }
+        }
+        assert_eq!((total, seen.len()), (N, N), "{name}");
+        assert_eq!(store.queue_counts().await.expect("counts"), tlink_store::QueueCounts::default());
+    }
+}
