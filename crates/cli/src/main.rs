@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tlink_server::Config;
 
+mod tool;
+
 #[derive(Parser)]
 #[command(name = "tlink", version, about = "Self-hosted threat intelligence and security monitoring API server")]
 struct Cli {
@@ -25,6 +27,16 @@ enum Command {
         /// Listen address, overriding the configuration (e.g. 0.0.0.0:8080).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Serve the API only; run jobs in separate `tlink worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run jobs (tool runs) only, without the API; several may share one PostgreSQL database.
+    Worker,
+    /// Run a tool locally, without a server, or list the tools.
+    Tool {
+        #[command(subcommand)]
+        command: ToolCommand,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -37,6 +49,31 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ToolCommand {
+    /// List the tools and the targets each accepts.
+    List,
+    /// Run a tool against a target and print a summary (or the JSON result with --json).
+    Run {
+        /// dns, whois, ip-reputation, email, exposure, ssl or threat-feed.
+        tool: String,
+        /// Domain, IP, URL, email address, hash or ASN, as the tool accepts; `host:port` for ssl.
+        target: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// exposure: ports to scan (`22,80,443`, `1-1024`, `top100`, `all`).
+        #[arg(long)]
+        ports: Option<String>,
+        /// ssl: port when the target names none.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Allow loopback and private targets for this run (tools.allow_private_targets).
+        #[arg(long)]
+        allow_private: bool,
     },
 }
 
@@ -70,19 +107,40 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
-    tlink_server::init_logging(&config.log_format, &config.log_level);
+    let log_level = match &cli.command {
+        // A local tool run prints its own output; keep the log to warnings.
+        Command::Tool { .. } => "warn",
+        _ => config.log_level.as_str(),
+    };
+    tlink_server::init_logging(&config.log_format, log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting runtime")?;
     runtime.block_on(run(cli.command, config))
 }
 
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, no_worker } => {
             if let Some(addr) = listen {
                 config.listen = addr;
             }
+            let with_worker = config.worker.enabled && !no_worker;
             let state = tlink_server::open(config).await?;
-            tlink_server::serve(state).await
+            tlink_server::serve(state, with_worker).await
+        }
+        Command::Worker => {
+            let state = tlink_server::open(config).await?;
+            tlink_server::run_worker(state).await
+        }
+        Command::Tool { command: ToolCommand::List } => {
+            tool::list();
+            Ok(())
+        }
+        Command::Tool { command: ToolCommand::Run { tool, target, json, ports, port, allow_private } } => {
+            if allow_private {
+                config.tools.allow_private_targets = true;
+            }
+            let options = tlink_tools::RunOptions { ports, port };
+            tool::run(config.tools, &tool, &target, options, json).await
         }
         Command::Migrate => {
             let url = config.database_url();

@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     store.migrate().await.context("applying migrations")?;
 
     // create_user only needs the store; the secret signs nothing here.
-    let state = AppState::new(store.clone(), Config::default(), &[0u8; 32]);
+    let state = AppState::new(store.clone(), Config::default(), &[0u8; 32])?;
     let email = tlink_server::api::users::normalize_email(email).map_err(|m| anyhow::anyhow!("EMAIL: {m}"))?;
     let org = match store.user_by_email(&email).await? {
         Some(user) => {

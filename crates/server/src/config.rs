@@ -1,5 +1,8 @@
 //! Configuration: built-in defaults, then a TOML file, then `TLINK_*` environment variables.
 //!
+//! Nested keys are set from the environment with `__` between levels: `TLINK_TOOLS__ALLOW_PRIVATE_TARGETS=true`,
+//! `TLINK_TOOLS__ABUSEIPDB__API_KEY=…`, `TLINK_WORKER__CONCURRENCY=16`.
+//!
 //! `config.default.toml` at the repository root is the documented default; `tlink config default` prints
 //! it, and a test checks that it parses to exactly [`Config::default`].
 
@@ -46,6 +49,10 @@ pub struct Config {
     pub log_format: String,
     /// Log filter, in `RUST_LOG` syntax (`RUST_LOG` wins when set).
     pub log_level: String,
+    /// Background workers (tool runs and other jobs).
+    pub worker: crate::worker::WorkerConfig,
+    /// The tools: egress policy, resolvers, providers, limits.
+    pub tools: tlink_tools::ToolsConfig,
 }
 
 impl Default for Config {
@@ -66,6 +73,8 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             log_format: "text".to_string(),
             log_level: "info".to_string(),
+            worker: crate::worker::WorkerConfig::default(),
+            tools: tlink_tools::ToolsConfig::default(),
         }
     }
 }
@@ -86,10 +95,14 @@ impl Config {
             None if Path::new("tlink.toml").exists() => fig = fig.merge(Toml::file("tlink.toml")),
             None => {}
         }
-        fig = fig.merge(Env::prefixed("TLINK_").filter(|k| {
-            let k = k.as_str().to_ascii_uppercase();
-            !NOT_CONFIG.contains(&k.as_str())
-        }));
+        fig = fig.merge(
+            Env::prefixed("TLINK_")
+                .filter(|k| {
+                    let k = k.as_str().to_ascii_uppercase();
+                    !NOT_CONFIG.contains(&k.as_str())
+                })
+                .split("__"),
+        );
         fig.extract().context("invalid configuration")
     }
 
@@ -149,6 +162,11 @@ mod tests {
             jail.set_env("TLINK_LISTEN", "127.0.0.1:9999");
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.listen.port(), 9999);
+            jail.set_env("TLINK_TOOLS__ALLOW_PRIVATE_TARGETS", "true");
+            jail.set_env("TLINK_TOOLS__ABUSEIPDB__API_KEY", "k");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(cfg.tools.allow_private_targets);
+            assert_eq!(cfg.tools.abuseipdb.api_key, "k");
             jail.set_env("TLINK_LISTN", "127.0.0.1:9999");
             assert!(Config::load(None).is_err(), "a misspelt key is an error");
             Ok(())

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod pagination;
 mod telemetry;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,14 +32,32 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<auth::Keys>,
     pub throttle: Arc<auth::LoginThrottle>,
+    pub toolbox: tlink_tools::Toolbox,
+    /// Wakes this process's worker when a job is queued.
+    pub wake: worker::Wake,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config, secret: &[u8]) -> Self {
+    /// # Errors
+    /// An invalid `[tools]` configuration (the message names the key).
+    pub fn new(store: Store, config: Config, secret: &[u8]) -> anyhow::Result<Self> {
         let keys = auth::Keys::new(secret, config.access_token_ttl_secs);
         let throttle =
             auth::LoginThrottle::new(config.login_max_failures, Duration::from_secs(config.login_window_secs));
-        AppState { store, config: Arc::new(config), keys: Arc::new(keys), throttle: Arc::new(throttle) }
+        let toolbox = tlink_tools::Toolbox::new(config.tools.clone()).context("invalid [tools] configuration")?;
+        Ok(AppState {
+            store,
+            config: Arc::new(config),
+            keys: Arc::new(keys),
+            throttle: Arc::new(throttle),
+            toolbox,
+            wake: worker::Wake::default(),
+        })
+    }
+
+    /// A worker sharing this state's store, toolbox and wake-ups.
+    pub fn worker(&self) -> worker::Worker {
+        worker::Worker::new(self.store.clone(), self.toolbox.clone(), self.config.worker.clone(), self.wake.clone())
     }
 }
 
@@ -53,7 +72,7 @@ pub async fn open(config: Config) -> anyhow::Result<AppState> {
         tracing::info!(?applied, "applied migrations");
     }
     let secret = config.resolve_jwt_secret()?;
-    let state = AppState::new(store, config, &secret);
+    let state = AppState::new(store, config, &secret)?;
     bootstrap_admin(&state).await?;
     Ok(state)
 }
@@ -95,18 +114,40 @@ pub fn router(state: AppState) -> Router {
     api::router(state)
 }
 
-/// Serves until ctrl-c / SIGTERM.
-pub async fn serve(state: AppState) -> anyhow::Result<()> {
+/// Serves until ctrl-c / SIGTERM, with an in-process worker when `with_worker`. On shutdown the API stops
+/// accepting requests and the worker finishes or gives back its jobs.
+pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
     let addr = state.config.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    tracing::info!(%addr, "tlink listening");
+    tracing::info!(%addr, worker = with_worker, "tlink listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = with_worker.then(|| {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(state.worker().run(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }))
+    });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let stop = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
     tracing::info!("shut down");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Runs only a worker until ctrl-c / SIGTERM (`tlink worker`).
+pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
+    state.worker().run(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -13,3 +13,11 @@ pub async fn run(
 ) -> Result<ExposureResult, ToolError> {
     Err(ToolError::Failed("not implemented yet".into()))
 }
+
+/// Parses a port list (`top100`, `all`, `22,80,8000-8100`).
+///
+/// # Errors
+/// [`ToolError::InvalidInput`] naming the bad part.
+pub fn parse_ports(_spec: &str) -> Result<Vec<u16>, ToolError> {
+    Err(ToolError::InvalidInput("not implemented yet".into()))
+}

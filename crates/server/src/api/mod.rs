@@ -4,6 +4,7 @@ pub mod assets;
 pub mod auth;
 pub mod orgs;
 pub mod system;
+pub mod tools;
 pub mod users;
 
 use axum::Router;
@@ -42,6 +43,7 @@ use crate::error::ApiError;
         (name = "users", description = "The signed-in user and their API keys"),
         (name = "orgs", description = "Organizations and members"),
         (name = "assets", description = "Monitored assets"),
+        (name = "tools", description = "The tool runner: queue a run (202), then read its report"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -76,6 +78,10 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
         .routes(routes!(assets::monitor_now))
+        .routes(routes!(tools::list_tools))
+        .routes(routes!(tools::run_tool))
+        .routes(routes!(tools::list_reports))
+        .routes(routes!(tools::get_report))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .split_for_parts()

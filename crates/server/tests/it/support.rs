@@ -243,7 +243,7 @@ impl TestApp {
         store.migrate().await.expect("migrating");
         let mut config = Config::default();
         tweak(&mut config);
-        let state = AppState::new(store, config, SECRET);
+        let state = AppState::new(store, config, SECRET).expect("valid configuration");
         let router = tlink_server::router(state.clone());
         TestApp { state, router, _cleanup: cleanup }
     }

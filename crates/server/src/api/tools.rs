@@ -1,0 +1,322 @@
+//! The tool runner: the catalogue, queueing a run (202, never run in the handler), and reports.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tlink_domain::{AssetId, AssetType, ReportId, format_millis};
+use tlink_store::{NewReport, ReportFilter, ReportRow, ReportStatus};
+use tlink_tools::{RunOptions, Target, ToolError, ToolKey};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::{Caller, OrgCaller};
+use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, list, ok};
+use crate::extract::{ApiJson, QueryMap, path_id};
+use crate::pagination;
+use crate::worker::ToolPayload;
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolInfo {
+    /// The `toolKey` to run it with.
+    pub key: ToolKey,
+    pub description: &'static str,
+    /// Asset types accepted as a target, in the order a bare target string is tried.
+    pub target_types: Vec<AssetType>,
+    /// JSON Schema (2020-12) of the report's `result`; alert rules address its fields with dotted paths.
+    #[schema(value_type = Object)]
+    pub result_schema: serde_json::Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunTool {
+    /// One of the keys of `GET /api/tools`.
+    pub tool_key: String,
+    /// What to run against; it must fit the tool (see `targetTypes`). Optional when `assetId` is given: the
+    /// asset's value is used. The `ssl` tool also takes `host:port`.
+    pub target: Option<String>,
+    /// Links the report to an asset of this organization (its `latestResults`, alert rules).
+    pub asset_id: Option<String>,
+    /// Tool options: `ports` for `exposure` (`"22,80,443"`, `"1-1024"`, `"top100"`, `"all"`), `port` for `ssl`.
+    #[serde(default)]
+    pub options: Option<RunOptions>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunQueued {
+    pub report_id: String,
+    /// Always `QUEUED`: the run happens in a worker; poll the report.
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportOut {
+    pub id: String,
+    pub tool_key: String,
+    pub target: String,
+    pub target_type: String,
+    pub asset_id: Option<String>,
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<serde_json::Value>,
+    /// `MANUAL` or `SCHEDULED`.
+    pub origin: String,
+    pub requested_by: Option<String>,
+    /// `QUEUED`, `RUNNING`, `COMPLETED` or `FAILED`.
+    pub status: String,
+    /// Attempts so far (a failed attempt that may pass is retried with backoff).
+    pub attempts: i64,
+    /// Why the run failed (FAILED), or why the last attempt failed (QUEUED for a retry).
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Run time in milliseconds, once finished.
+    pub duration_ms: Option<i64>,
+    /// The tool's result (COMPLETED only; omitted in lists). Its shape is the tool's `resultSchema`.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+}
+
+impl ReportOut {
+    fn new(r: ReportRow, with_result: bool) -> ReportOut {
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        ReportOut {
+            id: r.id.to_string(),
+            tool_key: r.tool,
+            target: r.target,
+            target_type: r.target_type,
+            asset_id: r.asset_id.map(|a| a.to_string()),
+            options: parse(r.options),
+            origin: r.origin,
+            requested_by: r.requested_by.map(|u| u.to_string()),
+            status: r.status.as_str().to_string(),
+            attempts: r.attempts,
+            error: r.error,
+            created_at: format_millis(r.created_at),
+            started_at: r.started_at.map(format_millis),
+            finished_at: r.finished_at.map(format_millis),
+            duration_ms: match (r.started_at, r.finished_at) {
+                (Some(s), Some(f)) => Some(f - s),
+                _ => None,
+            },
+            result: if with_result {
+                parse(r.result).or(Some(serde_json::Value::Null)).filter(|v| !v.is_null())
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// The tools, the targets each accepts, and the schema of each result.
+#[utoipa::path(get, path = "/api/tools", tag = "tools", security(("bearer" = []), ("apiKey" = [])),
+    responses((status = 200, body = Envelope<Vec<ToolInfo>>), (status = 401, body = ErrorBody)))]
+pub async fn list_tools(_caller: Caller) -> ApiResult<Response> {
+    let tools: Vec<ToolInfo> = ToolKey::ALL
+        .iter()
+        .map(|&k| ToolInfo {
+            key: k,
+            description: k.description(),
+            target_types: k.accepts().to_vec(),
+            result_schema: k.result_schema(),
+        })
+        .collect();
+    Ok(ok(tools))
+}
+
+/// Queue a tool run. Answers 202 at once with the report id; a worker runs the tool and fills the report.
+#[utoipa::path(post, path = "/api/orgs/{orgId}/tools/run", tag = "tools", request_body = RunTool,
+    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path)),
+    responses((status = 202, body = Envelope<RunQueued>), (status = 400, body = ErrorBody, description = "Unknown tool, a target that does not fit it, an unknown asset"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Viewers cannot run tools"), (status = 404, body = ErrorBody)))]
+pub async fn run_tool(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiJson(req): ApiJson<RunTool>,
+) -> ApiResult<Response> {
+    caller.require_write()?;
+    let Some(tool) = ToolKey::parse(req.tool_key.trim()) else {
+        let keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
+        return Err(ApiError::field("toolKey", format!("unknown tool; one of: {}", keys.join(", "))));
+    };
+    let asset_id = match req.asset_id.as_deref() {
+        None => None,
+        Some(raw) => Some(AssetId::parse(raw).map_err(|_| ApiError::field("assetId", "must be a UUID"))?),
+    };
+    let asset = match &asset_id {
+        None => None,
+        Some(id) => Some(
+            state
+                .store
+                .get_asset(&caller.org_id, id)
+                .await?
+                .ok_or_else(|| ApiError::field("assetId", "no asset with this id in this organization"))?,
+        ),
+    };
+    let target = match (req.target.as_deref().map(str::trim).filter(|t| !t.is_empty()), &asset) {
+        (None, None) => return Err(ApiError::field("target", "is required (or give an assetId)")),
+        (Some(raw), _) => Target::parse(tool, raw).map_err(|e| ApiError::field("target", e.to_string()))?,
+        (None, Some(a)) => {
+            let value = tlink_domain::parse(a.kind, &a.value)
+                .map_err(|e| ApiError::field("assetId", format!("the asset's value is invalid: {e}")))?;
+            Target::for_asset(tool, value).map_err(|e| ApiError::field("assetId", e.to_string()))?
+        }
+    };
+    if let Some(a) = &asset
+        && (a.value != target.value() || a.kind != target.kind())
+    {
+        return Err(ApiError::fields(vec![FieldError::new(
+            "target",
+            format!("must be the asset's value `{}` (or leave it out)", a.value),
+        )]));
+    }
+    let options = req.options.unwrap_or_default();
+    check_options(tool, &options)?;
+    let raw_target = match (tool, target.port()) {
+        (ToolKey::Ssl, Some(port)) if target.kind() != AssetType::Url => {
+            if target.value().contains(':') {
+                format!("[{}]:{port}", target.value())
+            } else {
+                format!("{}:{port}", target.value())
+            }
+        }
+        _ => target.value().to_string(),
+    };
+    let options_json = (options != RunOptions::default()).then(|| serde_json::json!(options).to_string());
+    let payload = serde_json::json!(ToolPayload { tool, target: raw_target.clone(), options }).to_string();
+    let report = state
+        .store
+        .create_report(
+            &caller.org_id,
+            NewReport {
+                tool: tool.as_str().to_string(),
+                target: raw_target,
+                target_type: target.kind().as_str().to_string(),
+                asset_id,
+                options: options_json,
+                origin: "MANUAL".into(),
+                requested_by: Some(caller.user_id.clone()),
+                payload,
+                max_attempts: state.config.worker.max_attempts.max(1),
+            },
+        )
+        .await?
+        .ok_or_else(|| ApiError::field("assetId", "no asset with this id in this organization"))?;
+    state.wake.notify();
+    metrics::counter!("tlink_tool_runs_queued_total", "tool" => tool.as_str()).increment(1);
+    let body = Envelope {
+        success: true,
+        data: RunQueued { report_id: report.id.to_string(), status: ReportStatus::Queued.as_str().into() },
+        meta: None,
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+fn check_options(tool: ToolKey, options: &RunOptions) -> ApiResult<()> {
+    if options.ports.is_some() && tool != ToolKey::Exposure {
+        return Err(ApiError::field("options.ports", "only the exposure tool takes ports"));
+    }
+    if options.port.is_some() && tool != ToolKey::Ssl {
+        return Err(ApiError::field("options.port", "only the ssl tool takes a port"));
+    }
+    if options.port == Some(0) {
+        return Err(ApiError::field("options.port", "must be 1-65535"));
+    }
+    if let Some(spec) = &options.ports {
+        tlink_tools::exposure::parse_ports(spec).map_err(|e| match e {
+            ToolError::InvalidInput(m) => ApiError::field("options.ports", m),
+            other => ApiError::field("options.ports", other.to_string()),
+        })?;
+    }
+    Ok(())
+}
+
+/// The report filters, for the `OpenAPI` document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ReportListQuery {
+    /// Only reports of this tool.
+    #[param(rename = "toolKey")]
+    tool_key: Option<String>,
+    /// `QUEUED`, `RUNNING`, `COMPLETED` or `FAILED`.
+    status: Option<String>,
+    /// Only reports linked to this asset.
+    #[param(rename = "assetId")]
+    asset_id: Option<String>,
+}
+
+/// The organization's reports, newest first (without results; open one report for its result).
+#[utoipa::path(get, path = "/api/orgs/{orgId}/tools/reports", tag = "tools", security(("bearer" = []), ("apiKey" = [])),
+    params(("orgId" = String, Path), ReportListQuery, crate::api::ListQueryDoc),
+    responses((status = 200, body = Envelope<Vec<ReportOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_reports(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    let tool = match q.get("toolKey") {
+        None => None,
+        Some(raw) => match ToolKey::parse(raw) {
+            Some(k) => Some(k),
+            None => {
+                errors.push(FieldError::new("toolKey", "unknown tool"));
+                None
+            }
+        },
+    };
+    let status = match q.get("status") {
+        None => None,
+        Some(raw) => match ReportStatus::parse(raw) {
+            Some(s) => Some(s),
+            None => {
+                errors.push(FieldError::new("status", "must be QUEUED, RUNNING, COMPLETED or FAILED"));
+                None
+            }
+        },
+    };
+    let asset_id = match q.get("assetId") {
+        None => None,
+        Some(raw) => match AssetId::parse(raw) {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errors.push(FieldError::new("assetId", "must be a UUID"));
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let params = pagination::parse(
+        &q,
+        &state.keys.cursor_key,
+        &format!("reports:{}", caller.org_id),
+        &[
+            ("toolKey", tool.map(|t| t.as_str())),
+            ("status", status.map(|s| s.as_str())),
+            ("assetId", asset_id.as_ref().map(|a| a.as_str())),
+        ],
+    )?;
+    let filter = ReportFilter { tool: tool.map(|t| t.as_str().to_string()), status, asset_id };
+    let page = state.store.list_reports(&caller.org_id, &filter, &params.page).await?;
+    let token = params.token(page.next);
+    Ok(list(page.items.into_iter().map(|r| ReportOut::new(r, false)).collect(), params.page.limit, token))
+}
+
+/// One report with its status, timings, error and full result.
+#[utoipa::path(get, path = "/api/orgs/{orgId}/tools/reports/{reportId}", tag = "tools", security(("bearer" = []), ("apiKey" = [])),
+    params(("orgId" = String, Path), ("reportId" = String, Path)),
+    responses((status = 200, body = Envelope<ReportOut>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_report(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = path_id("reportId", &id, ReportId::parse)?;
+    let row = state.store.get_report(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("report"))?;
+    Ok(ok(ReportOut::new(row, true)))
+}

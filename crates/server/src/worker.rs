@@ -1,0 +1,395 @@
+//! Background workers: claim jobs from the store's queue and run them.
+//!
+//! One [`Worker`] per process (in `tlink serve` unless `--no-worker`, or alone in `tlink worker`). It
+//! claims due jobs in batches, up to `worker.concurrency` at once, and runs each in its own task:
+//!
+//! - a heartbeat extends the leases of the jobs it holds every third of `lease_secs`, so a long run keeps
+//!   its job, and a worker that dies stops extending them — another process re-runs the job once the lease
+//!   expires (every worker also runs the reaper, [`Store::requeue_expired`]);
+//! - tool runs wait for their tool's own concurrency limit (`tools.limits.<tool>.concurrency`) and run under
+//!   its deadline (`timeout_secs`);
+//! - a failure that may pass (timeout, network) is retried with exponential backoff and jitter until
+//!   `max_attempts`; an invalid target or an egress refusal fails at once; a job whose worker died more than
+//!   `max_attempts` times is given up;
+//! - outcomes go to one finishing task that writes them in batches (one transaction each);
+//! - on shutdown it stops claiming, lets running jobs finish for `shutdown_grace_secs`, then gives the rest
+//!   back to the queue ([`Store::release_jobs`]) without counting the attempt.
+//!
+//! Wake-ups: an enqueue in the same process wakes the worker at once ([`Wake`]); jobs enqueued by other
+//! processes are found by polling every `poll_interval_ms`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tlink_store::{Finish, Job, JobOutcome, ReportUpdate, Store, TOOL_JOB};
+use tlink_tools::{NoProgress, RunOptions, Target, ToolError, ToolKey, Toolbox};
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+/// The `[worker]` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Run workers inside `tlink serve` (`serve --no-worker` turns them off for one process).
+    pub enabled: bool,
+    /// Jobs run at once by one process.
+    pub concurrency: usize,
+    /// Jobs claimed per query.
+    pub batch_size: u32,
+    /// A claimed job belongs to its worker this long without a heartbeat; then another worker may run it.
+    pub lease_secs: u64,
+    /// How often to look for jobs queued by other processes, milliseconds.
+    pub poll_interval_ms: u64,
+    /// How often to put back jobs whose worker died (expired leases), seconds.
+    pub reap_interval_secs: u64,
+    /// Attempts of a tool run before it is FAILED for good.
+    pub max_attempts: i64,
+    /// First retry delay, seconds; doubled per attempt, with ±25 % jitter, up to `retry_max_secs`.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// On shutdown, how long running jobs may take to finish before they are given back to the queue.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            enabled: true,
+            concurrency: 64,
+            batch_size: 64,
+            lease_secs: 60,
+            poll_interval_ms: 500,
+            reap_interval_secs: 15,
+            max_attempts: 3,
+            retry_base_secs: 10,
+            retry_max_secs: 3600,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The delay before attempt `attempts + 1`, after `attempts` failed ones: base × 2^(attempts−1), capped,
+    /// ±25 % jitter.
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+        let secs = self.retry_base_secs.saturating_mul(1u64 << exp).min(self.retry_max_secs).max(1);
+        let jitter = rand::thread_rng().gen_range(0.75..1.25);
+        Duration::from_secs_f64(secs as f64 * jitter)
+    }
+}
+
+/// Wakes this process's worker when a job is enqueued here.
+#[derive(Clone, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+
+    async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// What a tool job carries: enough to run the tool without reading its report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolPayload {
+    pub tool: ToolKey,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub options: RunOptions,
+}
+
+fn is_default(o: &RunOptions) -> bool {
+    *o == RunOptions::default()
+}
+
+/// A job-running process. Cheap to clone (shared state behind `Arc`s).
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    store: Store,
+    toolbox: Toolbox,
+    config: WorkerConfig,
+    wake: Wake,
+    tool_slots: HashMap<ToolKey, Arc<Semaphore>>,
+}
+
+impl Worker {
+    pub fn new(store: Store, toolbox: Toolbox, config: WorkerConfig, wake: Wake) -> Worker {
+        let tool_slots = ToolKey::ALL
+            .iter()
+            .map(|&k| (k, Arc::new(Semaphore::new(toolbox.config().limits(k).concurrency.max(1)))))
+            .collect();
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        let id = format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        Worker { inner: Arc::new(Inner { id, store, toolbox, config, wake, tool_slots }) }
+    }
+
+    /// This worker's id, as recorded in `jobs.locked_by`.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// Runs until `shutdown` resolves, then drains as described in the module documentation.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let cfg = &self.inner.config;
+        let lease_ms = i64::try_from(cfg.lease_secs.max(1) * 1000).unwrap_or(60_000);
+        let concurrency = cfg.concurrency.max(1);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let (tx, rx) = mpsc::channel::<Finish>(concurrency * 2);
+        let finisher = tokio::spawn(finisher(self.inner.store.clone(), self.inner.id.clone(), rx));
+        let background = tokio::spawn(self.clone().maintenance(lease_ms));
+        tracing::info!(worker = %self.inner.id, concurrency, "worker started");
+
+        tokio::pin!(shutdown);
+        loop {
+            let free = slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    permit = slots.clone().acquire_owned() => drop(permit),
+                }
+                continue;
+            }
+            let limit = u32::try_from(free).unwrap_or(u32::MAX).min(cfg.batch_size.max(1));
+            match self.inner.store.claim_jobs(&self.inner.id, limit, lease_ms).await {
+                Ok(jobs) if !jobs.is_empty() => {
+                    metrics::counter!("tlink_jobs_claimed_total").increment(jobs.len() as u64);
+                    for job in jobs {
+                        // At most `free` jobs were claimed and only this loop takes slots: this never waits.
+                        let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                        let me = self.clone();
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let finish = me.execute(job).await;
+                            let _ = tx.send(finish).await;
+                            drop(permit);
+                        });
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming jobs failed; retrying"),
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms.max(10))) => {}
+            }
+        }
+
+        tracing::info!(worker = %self.inner.id, "worker stopping: waiting for running jobs");
+        let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(grace, slots.acquire_many(all)).await.is_ok();
+        drop(tx);
+        let _ = tokio::time::timeout(Duration::from_secs(5), finisher).await;
+        background.abort();
+        if !drained {
+            match self.inner.store.release_jobs(&self.inner.id).await {
+                Ok(n) => {
+                    tracing::info!(worker = %self.inner.id, released = n, "gave unfinished jobs back to the queue")
+                }
+                Err(e) => tracing::error!(error = %e, "releasing jobs failed; they run again when their lease expires"),
+            }
+        }
+        tracing::info!(worker = %self.inner.id, "worker stopped");
+    }
+
+    /// Claims and runs due jobs until none is left, then returns how many ran. For tests and one-shot use:
+    /// no heartbeat, leases of `lease_secs`.
+    pub async fn run_until_idle(&self) -> usize {
+        let lease_ms = i64::try_from(self.inner.config.lease_secs.max(1) * 1000).unwrap_or(60_000);
+        let mut ran = 0;
+        loop {
+            let jobs = match self.inner.store.claim_jobs(&self.inner.id, self.inner.config.batch_size, lease_ms).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming jobs failed");
+                    return ran;
+                }
+            };
+            if jobs.is_empty() {
+                return ran;
+            }
+            ran += jobs.len();
+            let finishes = futures_util::future::join_all(jobs.into_iter().map(|j| self.execute(j))).await;
+            if let Err(e) = self.inner.store.finish_jobs(&self.inner.id, &finishes).await {
+                tracing::warn!(error = %e, "finishing jobs failed");
+            }
+        }
+    }
+
+    /// Heartbeats and the reaper.
+    async fn maintenance(self, lease_ms: i64) {
+        let cfg = &self.inner.config;
+        let mut beat =
+            tokio::time::interval(Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(20_000).max(100)));
+        let mut reap = tokio::time::interval(Duration::from_secs(cfg.reap_interval_secs.max(1)));
+        loop {
+            tokio::select! {
+                _ = beat.tick() => {
+                    if let Err(e) = self.inner.store.extend_leases(&self.inner.id, lease_ms).await {
+                        tracing::warn!(error = %e, "extending job leases failed");
+                    }
+                }
+                _ = reap.tick() => match self.inner.store.requeue_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(jobs = n, "re-queued jobs whose worker stopped (lease expired)"),
+                    Err(e) => tracing::warn!(error = %e, "re-queueing expired jobs failed"),
+                },
+            }
+        }
+    }
+
+    /// Runs one claimed job and decides what becomes of it. Never panics: a panicking job is a failure.
+    async fn execute(&self, job: Job) -> Finish {
+        let me = self.clone();
+        let kind = job.kind.clone();
+        let id = job.id.clone();
+        let attempts = job.attempts;
+        let max = job.max_attempts;
+        let started = Instant::now();
+        let handle = tokio::spawn(async move { me.dispatch(job).await });
+        let finish = match handle.await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(job = %id, kind = %kind, error = %e, "job panicked");
+                self.failure(&id, &kind, attempts, max, "the job failed unexpectedly (internal error)".into(), true)
+            }
+        };
+        let outcome = match finish.job {
+            JobOutcome::Done => "done",
+            JobOutcome::Retry { .. } => "retry",
+            JobOutcome::Dead { .. } => "failed",
+        };
+        metrics::counter!("tlink_jobs_total", "kind" => kind.clone(), "outcome" => outcome).increment(1);
+        metrics::histogram!("tlink_job_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+        finish
+    }
+
+    async fn dispatch(&self, job: Job) -> Finish {
+        if job.attempts > job.max_attempts {
+            let error =
+                format!("gave up: the worker running it stopped before finishing ({} attempts)", job.max_attempts);
+            return self.failure(&job.id, &job.kind, job.attempts, job.max_attempts, error, false);
+        }
+        match job.kind.as_str() {
+            TOOL_JOB => self.run_tool(&job).await,
+            "noop" => Finish { id: job.id, job: JobOutcome::Done, report: ReportUpdate::None },
+            other => {
+                let error = format!("unknown job kind `{other}`");
+                self.failure(&job.id, &job.kind, job.attempts, job.max_attempts, error, false)
+            }
+        }
+    }
+
+    async fn run_tool(&self, job: &Job) -> Finish {
+        let payload: ToolPayload = match serde_json::from_str(&job.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                let error = format!("the job's payload is invalid: {e}");
+                return self.failure(&job.id, &job.kind, job.attempts, job.max_attempts, error, false);
+            }
+        };
+        let tool = payload.tool;
+        let result = match Target::parse(tool, &payload.target) {
+            Err(e) => Err(e),
+            Ok(target) => {
+                let limits = self.inner.toolbox.config().limits(tool);
+                let deadline = Duration::from_secs(limits.timeout_secs.max(1));
+                let _slot = match self.inner.tool_slots.get(&tool) {
+                    Some(s) => s.clone().acquire_owned().await.ok(),
+                    None => None,
+                };
+                let started = Instant::now();
+                let run = self.inner.toolbox.run(tool, &target, &payload.options, &NoProgress);
+                let r = match tokio::time::timeout(deadline, run).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ToolError::Timeout(deadline)),
+                };
+                metrics::histogram!("tlink_tool_run_seconds", "tool" => tool.as_str())
+                    .record(started.elapsed().as_secs_f64());
+                r
+            }
+        };
+        match result {
+            Ok(value) => {
+                metrics::counter!("tlink_tool_runs_total", "tool" => tool.as_str(), "outcome" => "completed")
+                    .increment(1);
+                Finish {
+                    id: job.id.clone(),
+                    job: JobOutcome::Done,
+                    report: ReportUpdate::Completed { result: value.to_string() },
+                }
+            }
+            Err(e) => {
+                metrics::counter!("tlink_tool_runs_total", "tool" => tool.as_str(), "outcome" => "error").increment(1);
+                tracing::info!(job = %job.id, tool = %tool, attempt = job.attempts, error = %e, "tool run failed");
+                self.failure(&job.id, &job.kind, job.attempts, job.max_attempts, e.to_string(), e.is_retryable())
+            }
+        }
+    }
+
+    /// A failed attempt: retried later when `retryable` and attempts remain, else failed for good.
+    fn failure(&self, id: &str, kind: &str, attempts: i64, max: i64, error: String, retryable: bool) -> Finish {
+        let is_tool = kind == TOOL_JOB;
+        if retryable && attempts < max {
+            let delay = self.inner.config.backoff(attempts);
+            let run_at = tlink_store::now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            let report = if is_tool { ReportUpdate::Retrying { error: error.clone() } } else { ReportUpdate::None };
+            return Finish { id: id.to_string(), job: JobOutcome::Retry { run_at, error }, report };
+        }
+        let error =
+            if retryable && attempts > 1 { format!("{error} (gave up after {attempts} attempts)") } else { error };
+        let report = if is_tool { ReportUpdate::Failed { error: error.clone() } } else { ReportUpdate::None };
+        Finish { id: id.to_string(), job: JobOutcome::Dead { error }, report }
+    }
+}
+
+/// Writes finished jobs' outcomes in batches: whatever has arrived since the last write goes in one
+/// transaction, so the batch grows with the load and an idle queue writes each outcome at once.
+async fn finisher(store: Store, worker: String, mut rx: mpsc::Receiver<Finish>) {
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut tries = 0;
+        loop {
+            match store.finish_jobs(&worker, &batch).await {
+                Ok(_) => break,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(error = %e, jobs = batch.len(), "recording job outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, jobs = batch.len(), "recording job outcomes failed; the jobs run again after their lease");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let cfg = WorkerConfig { retry_base_secs: 10, retry_max_secs: 100, ..WorkerConfig::default() };
+        for (attempts, base) in [(1, 10.0), (2, 20.0), (3, 40.0), (4, 80.0), (5, 100.0), (30, 100.0)] {
+            let d = cfg.backoff(attempts).as_secs_f64();
+            assert!(d >= base * 0.75 && d <= base * 1.25, "attempt {attempts}: {d}s, expected about {base}s");
+        }
+    }
+}
