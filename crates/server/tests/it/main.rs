@@ -45,3 +45,4 @@ mod socket;
 mod support;
 mod system;
 mod tenancy;
+mod tools;
