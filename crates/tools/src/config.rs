@@ -174,7 +174,7 @@ impl Default for SslConfig {
 }
 
 /// An HTTP provider: where it is and the key to use. No key: its section reports `not_configured`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConfig {
     pub base_url: String,
@@ -188,11 +188,5 @@ impl ProviderConfig {
 
     pub fn is_configured(&self) -> bool {
         !self.api_key.is_empty()
-    }
-}
-
-impl Default for ProviderConfig {
-    fn default() -> Self {
-        ProviderConfig { base_url: String::new(), api_key: String::new() }
     }
 }

@@ -242,7 +242,7 @@ impl Toolbox {
         options: &RunOptions,
         progress: &dyn Progress,
     ) -> Result<serde_json::Value, ToolError> {
-        let value = match key {
+        match key {
             ToolKey::Dns => to_json(dns::run(self, target).await?),
             ToolKey::Whois => to_json(whois::run(self, target).await?),
             ToolKey::IpReputation => to_json(reputation::run(self, target).await?),
@@ -250,8 +250,7 @@ impl Toolbox {
             ToolKey::Exposure => to_json(exposure::run(self, target, options, progress).await?),
             ToolKey::Ssl => to_json(ssl::run(self, target, options).await?),
             ToolKey::ThreatFeed => to_json(feed::run(self, target).await?),
-        };
-        value
+        }
     }
 
     /// Resolves `host` (a name or an IP literal) and returns the addresses the egress policy allows.

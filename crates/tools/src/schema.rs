@@ -26,10 +26,10 @@ fn rewrite_refs(v: &mut serde_json::Value) {
         serde_json::Value::Object(map) => {
             for (k, child) in map.iter_mut() {
                 if k == "$ref" {
-                    if let serde_json::Value::String(s) = child {
-                        if let Some(rest) = s.strip_prefix("#/components/schemas/") {
-                            *s = format!("#/$defs/{rest}");
-                        }
+                    if let serde_json::Value::String(s) = child
+                        && let Some(rest) = s.strip_prefix("#/components/schemas/")
+                    {
+                        *s = format!("#/$defs/{rest}");
                     }
                 } else {
                     rewrite_refs(child);

@@ -98,20 +98,17 @@ impl Target {
 
 /// Splits `host:port` and `[v6]:port`; a bare IPv6 address keeps its colons.
 fn split_port(raw: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = raw.strip_prefix('[') {
-        if let Some((host, tail)) = rest.split_once(']') {
-            if let Some(port) = tail.strip_prefix(':').and_then(|p| p.parse().ok()) {
-                return (host, Some(port));
-            }
-            return (host, None);
-        }
+    if let Some(rest) = raw.strip_prefix('[')
+        && let Some((host, tail)) = rest.split_once(']')
+    {
+        return (host, tail.strip_prefix(':').and_then(|p| p.parse().ok()));
     }
-    if raw.matches(':').count() == 1 && !raw.contains("://") {
-        if let Some((host, port)) = raw.rsplit_once(':') {
-            if let Ok(port) = port.parse() {
-                return (host, Some(port));
-            }
-        }
+    if raw.matches(':').count() == 1
+        && !raw.contains("://")
+        && let Some((host, port)) = raw.rsplit_once(':')
+        && let Ok(port) = port.parse()
+    {
+        return (host, Some(port));
     }
     (raw, None)
 }
