@@ -19,6 +19,7 @@ pub mod egress;
 pub mod email;
 pub mod exposure;
 pub mod feed;
+mod lists;
 pub mod provider;
 pub mod reputation;
 mod schema;
