@@ -3,4 +3,7 @@
 mod feed;
 mod reputation;
 mod standins;
+mod dns;
+mod dnsserver;
+mod email;
 mod support;
