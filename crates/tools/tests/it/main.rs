@@ -1,3 +1,5 @@
 //! Tool tests against real servers started on loopback: DNS, WHOIS, TLS, TCP banners, HTTP provider stand-ins.
 
 mod support;
+
+mod whois;
