@@ -101,12 +101,18 @@ impl Default for ToolLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WhoisConfig {
-    /// Where every query starts, `host` or `host:port`.
+    /// Where every query starts unless `servers` names one, `host` or `host:port` (port 43 when omitted).
+    /// Operator configuration: the egress policy does not apply to it.
     pub root_server: String,
-    /// Servers to use instead of the root's referral, by TLD (`"com" = "whois.verisign-grs.com"`) or for
-    /// `"ip"` and `"asn"`; `host` or `host:port`.
+    /// Servers to ask first instead of the root, by domain suffix, usually a TLD (`"com" = "whois.verisign-grs.com"`;
+    /// the longest matching suffix wins), or for `"ip"` and `"asn"`; `host` or `host:port`. Like `root_server`,
+    /// these are operator configuration and the egress policy does not apply to them.
     pub servers: BTreeMap<String, String>,
-    /// Referrals followed after the first answer.
+    /// WHOIS server names pinned to an address, `ip:port` (`"whois.verisign-grs.com" = "10.1.2.3:43"`): a local
+    /// mirror, or tests. Applies wherever the name appears (root, `servers`, referrals); other names are resolved
+    /// with `tools.resolvers`. A pin does not exempt a referral from the egress policy (see `tools.egress_allow`).
+    pub addresses: BTreeMap<String, String>,
+    /// Referrals followed after the first answer (each server is asked at most once).
     pub max_referrals: usize,
     /// Largest answer read from one server, bytes.
     pub max_response_bytes: usize,
@@ -119,6 +125,7 @@ impl Default for WhoisConfig {
         WhoisConfig {
             root_server: "whois.iana.org:43".to_string(),
             servers: BTreeMap::new(),
+            addresses: BTreeMap::new(),
             max_referrals: 3,
             max_response_bytes: 256 * 1024,
             read_timeout_ms: 10_000,

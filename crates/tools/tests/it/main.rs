@@ -7,3 +7,5 @@ mod dns;
 mod dnsserver;
 mod email;
 mod support;
+
+mod whois;
