@@ -170,13 +170,20 @@ pub struct SslConfig {
     pub default_port: u16,
     /// PEM file of extra trusted CA certificates, added to the built-in Mozilla roots.
     pub extra_roots: String,
-    /// A certificate expiring within this many days is reported.
+    /// A certificate expiring within this many days is reported (`expiring_soon`).
     pub expiry_warning_days: i64,
+    /// Timeout of the TLS handshake after the TCP connection is open, milliseconds.
+    pub handshake_timeout_ms: u64,
 }
 
 impl Default for SslConfig {
     fn default() -> Self {
-        SslConfig { default_port: 443, extra_roots: String::new(), expiry_warning_days: 30 }
+        SslConfig {
+            default_port: 443,
+            extra_roots: String::new(),
+            expiry_warning_days: 30,
+            handshake_timeout_ms: 10_000,
+        }
     }
 }
 

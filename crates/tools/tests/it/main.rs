@@ -6,6 +6,7 @@ mod standins;
 mod dns;
 mod dnsserver;
 mod email;
+mod ssl;
 mod support;
 
 mod whois;
