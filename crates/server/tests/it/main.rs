@@ -46,3 +46,6 @@ mod support;
 mod system;
 mod tenancy;
 mod tools;
+#[allow(dead_code)] // shared with the tools tests, which use all of it
+#[path = "../../../tools/tests/it/dnsserver.rs"]
+mod dnsserver;

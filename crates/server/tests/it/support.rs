@@ -374,3 +374,12 @@ pub fn random_id() -> String {
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_else(|| panic!("`{key}` is not a string in {v}"))
 }
+
+/// Tool settings for tests: loopback targets allowed, no resolver unless a test DNS server is given.
+pub fn loopback_config() -> tlink_tools::ToolsConfig {
+    tlink_tools::ToolsConfig {
+        allow_private_targets: true,
+        resolvers: vec!["127.0.0.1:1".into()],
+        ..tlink_tools::ToolsConfig::default()
+    }
+}

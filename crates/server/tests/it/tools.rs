@@ -4,7 +4,10 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Auth, TestApp, random_id, s};
+use tlink_server::worker::{Worker, WorkerConfig};
+use tlink_tools::Toolbox;
+
+use crate::support::{Auth, TestApp, loopback_config, random_id, s};
 
 fn run(org: &str) -> String {
     format!("/api/orgs/{org}/tools/run")
@@ -156,4 +159,144 @@ async fn refused_case(app: TestApp) {
     assert!(s(rep, "error").contains("127.0.0.1 is a loopback address"), "{rep}");
     assert!(rep["startedAt"].is_string() && rep["finishedAt"].is_string() && rep["durationMs"].is_number());
     assert_eq!(app.state.store.queue_counts().await.expect("counts").failed, 1);
+}
+
+const ZONE: &str = r#"
+$TTL 300
+@    IN SOA ns1.example.test. hostmaster.example.test. 1 7200 900 1209600 300
+@    IN NS  ns1.example.test.
+@    IN A   192.0.2.10
+@    IN MX  10 mx1.example.test.
+@    IN TXT "v=spf1 -all"
+ns1  IN A   192.0.2.53
+"#;
+
+/// A worker of `app` whose tools resolve through `dns`, with the given tweaks.
+fn worker_for(app: &TestApp, dns: &crate::dnsserver::TestDns, tweak: impl FnOnce(&mut WorkerConfig)) -> Worker {
+    let mut cfg = WorkerConfig { poll_interval_ms: 20, reap_interval_secs: 1, ..WorkerConfig::default() };
+    tweak(&mut cfg);
+    let toolbox = Toolbox::new(dns.config()).expect("toolbox");
+    Worker::new(app.state.store.clone(), toolbox, cfg, app.state.wake.clone())
+}
+
+/// Polls the report until `done` says so, for at most 20 seconds.
+async fn wait_for(app: &TestApp, org: &str, id: &str, auth: &Auth, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = app.get(&format!("{}/{id}", reports(org)), auth).await;
+        let rep = r.ok(StatusCode::OK).clone();
+        if done(&rep) {
+            return rep;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "report never reached the expected state: {rep}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+both!(a_worker_runs_the_dns_tool_to_completion, dns_e2e_case);
+async fn dns_e2e_case(app: TestApp) {
+    let dns = crate::dnsserver::start("example.test.", ZONE).await;
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org();
+    let worker = worker_for(&app, &dns, |_| {});
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
+    let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
+    let rep = wait_for(&app, org, &id, &alice.auth(), |r| r["status"] == "COMPLETED" || r["status"] == "FAILED").await;
+    assert_eq!(s(&rep, "status"), "COMPLETED", "{rep}");
+    assert_eq!(rep["result"]["a"], json!(["192.0.2.10"]), "{rep}");
+    assert_eq!(rep["result"]["mx"], json!(["mx1.example.test"]), "{rep}");
+    assert_eq!(rep["result"]["records"]["mx"][0]["preference"], 10, "{rep}");
+    assert_eq!(rep["result"]["records"]["a"][0]["ttl"], 300, "{rep}");
+    assert!(rep["error"].is_null() && rep["durationMs"].as_i64().is_some_and(|d| d >= 0), "{rep}");
+    assert!(app.state.store.get_job(&id).await.expect("job").is_none(), "the finished job is gone");
+
+    let _ = stop.send(());
+    running.await.expect("worker stops cleanly");
+}
+
+both!(a_failing_run_is_retried_then_fails_with_the_reason, retry_case);
+async fn retry_case(app: TestApp) {
+    let silent = crate::dnsserver::silent_resolver().await;
+    let mut cfg = loopback_config();
+    cfg.resolvers = vec![silent.local_addr().expect("addr").to_string()];
+    cfg.dns_timeout_ms = 100;
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org();
+    let toolbox = Toolbox::new(cfg).expect("toolbox");
+    let wcfg = WorkerConfig { max_attempts: 2, ..WorkerConfig::default() };
+    let worker = Worker::new(app.state.store.clone(), toolbox, wcfg, app.state.wake.clone());
+
+    // The API's own max_attempts applies to the report's job; use 2 here.
+    let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
+    let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
+    app.state.store.db().execute("UPDATE jobs SET max_attempts = 2", &[]).await.expect("max attempts");
+    assert_eq!(worker.run_until_idle().await, 1);
+    let rep = app.get(&format!("{}/{id}", reports(org)), &alice.auth()).await;
+    let rep = rep.ok(StatusCode::OK);
+    assert_eq!((s(rep, "status"), &rep["attempts"]), ("QUEUED", &json!(1)), "{rep}");
+    assert!(s(rep, "error").contains("did not answer"), "the last error is shown while retrying: {rep}");
+    let job = app.state.store.get_job(&id).await.expect("job").expect("kept for the retry");
+    assert!(job.run_at > tlink_store::now_millis(), "the retry waits for its backoff");
+    assert_eq!(worker.run_until_idle().await, 0, "not due yet");
+
+    app.state.store.db().execute("UPDATE jobs SET run_at = 0", &[]).await.expect("due now");
+    assert_eq!(worker.run_until_idle().await, 1);
+    let rep = app.get(&format!("{}/{id}", reports(org)), &alice.auth()).await;
+    let rep = rep.ok(StatusCode::OK);
+    assert_eq!((s(rep, "status"), &rep["attempts"]), ("FAILED", &json!(2)), "{rep}");
+    assert!(s(rep, "error").contains("gave up after 2 attempts"), "{rep}");
+}
+
+both!(a_job_whose_worker_died_runs_again, crash_case);
+async fn crash_case(app: TestApp) {
+    let dns = crate::dnsserver::start("example.test.", ZONE).await;
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org();
+    let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
+    let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
+    // A worker claims the job and dies at once: its lease is already over and it never finishes.
+    let claimed = app.state.store.claim_jobs("dead-worker", 10, -1).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+
+    let worker = worker_for(&app, &dns, |_| {});
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    let rep = wait_for(&app, org, &id, &alice.auth(), |r| r["status"] == "COMPLETED").await;
+    assert_eq!(rep["attempts"], 2, "the dead worker's attempt counts: {rep}");
+    assert_eq!(rep["result"]["a"], json!(["192.0.2.10"]));
+    let _ = stop.send(());
+    running.await.expect("worker stops cleanly");
+}
+
+both!(shutdown_gives_unfinished_jobs_back, shutdown_case);
+async fn shutdown_case(app: TestApp) {
+    // A resolver that never answers keeps the run busy past the shutdown grace period.
+    let silent = crate::dnsserver::silent_resolver().await;
+    let mut cfg = loopback_config();
+    cfg.resolvers = vec![silent.local_addr().expect("addr").to_string()];
+    cfg.dns_timeout_ms = 5_000;
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org();
+    let wcfg = WorkerConfig { shutdown_grace_secs: 0, poll_interval_ms: 20, ..WorkerConfig::default() };
+    let worker = Worker::new(app.state.store.clone(), Toolbox::new(cfg).expect("toolbox"), wcfg, app.state.wake.clone());
+    let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
+    let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    wait_for(&app, org, &id, &alice.auth(), |r| r["status"] == "RUNNING").await;
+    let _ = stop.send(());
+    running.await.expect("worker stops");
+    let rep = app.get(&format!("{}/{id}", reports(org)), &alice.auth()).await;
+    assert_eq!(s(rep.ok(StatusCode::OK), "status"), "QUEUED", "{}", rep.text);
+    let job = app.state.store.get_job(&id).await.expect("job").expect("back in the queue");
+    assert_eq!((job.status.as_str(), job.attempts, job.locked_by), ("queued", 0, None));
 }
