@@ -1,0 +1,179 @@
+//! Tool round trip: `POST /tools/run` (dns) → report COMPLETED, with 50 concurrent clients, against the
+//! dns tool called directly with the same concurrency (the baseline: the tool's own cost).
+//!
+//! Usage: `tool_bench [DATABASE_URL] [SECONDS] [CLIENTS]` in a release build. Starts, in this process, an
+//! authoritative DNS server on loopback (wildcard zone, so every run asks a fresh name and nothing comes from
+//! the resolver's cache), the API on a loopback socket with its in-process worker, a user, an organization
+//! and an API key. Each client loops: POST a run for `h<n>.bench.test`, then poll its report every 2 ms until
+//! it is COMPLETED. Prints p50/p95/p99 of both and the ratio of the medians.
+
+#[path = "../../tools/tests/it/dnsserver.rs"]
+#[allow(dead_code)]
+mod dnsserver;
+
+mod support {
+    pub fn loopback_config() -> tlink_tools::ToolsConfig {
+        tlink_tools::ToolsConfig { allow_private_targets: true, ..tlink_tools::ToolsConfig::default() }
+    }
+}
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tlink_server::{AppState, Config};
+use tlink_store::{NewApiKey, Store};
+use tlink_tools::{NoProgress, RunOptions, Target, ToolKey, Toolbox};
+
+const ZONE: &str = r#"
+$TTL 300
+@    IN SOA ns1.bench.test. hostmaster.bench.test. 1 7200 900 1209600 300
+@    IN NS  ns1.bench.test.
+ns1  IN A   192.0.2.53
+*    IN A   192.0.2.10
+*    IN MX  10 mx.bench.test.
+*    IN TXT "v=spf1 -all"
+"#;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = std::env::temp_dir().join(format!("tlink-tool-bench-{}", std::process::id()));
+    let url = args.first().cloned().unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let seconds: u64 = args.get(1).map_or(Ok(10), |s| s.parse()).context("SECONDS")?;
+    let clients: usize = args.get(2).map_or(Ok(50), |s| s.parse()).context("CLIENTS")?;
+
+    let dns = dnsserver::start("bench.test.", ZONE).await;
+    let tools = dns.config();
+
+    // Baseline: the tool alone.
+    let toolbox = Toolbox::new(tools.clone())?;
+    let counter = Arc::new(AtomicU64::new(0));
+    let direct = drive(clients, seconds, {
+        let counter = counter.clone();
+        move || {
+            let toolbox = toolbox.clone();
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let target = Target::parse(ToolKey::Dns, &format!("d{n}.bench.test")).expect("target");
+                let started = Instant::now();
+                toolbox.run(ToolKey::Dns, &target, &RunOptions::default(), &NoProgress).await.expect("dns run");
+                started.elapsed()
+            }
+        }
+    })
+    .await;
+
+    // Through the API, the queue and the worker.
+    let store = Store::connect(&url, 8).await?;
+    store.migrate().await?;
+    let mut config = Config { tools, ..Config::default() };
+    config.worker.poll_interval_ms = 50;
+    config.log_level = "warn".into();
+    let state = AppState::new(store.clone(), config, &[7u8; 32])?;
+    let email = format!("bench-{}@example.com", std::process::id());
+    let (user, org) = tlink_server::api::users::create_user(&state, &email, "bench-password-123", None, Some("Bench"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let org = org.context("org created")?;
+    let key = tlink_server::auth::generate_api_key();
+    store.create_api_key(&user.id, NewApiKey { name: "bench".into(), prefix: key.prefix, key_hash: key.hash }).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = tlink_server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(state.worker().run(std::future::pending::<()>()));
+
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build()?;
+    let base = format!("http://{addr}/api/orgs/{org}/tools");
+    let api = drive(clients, seconds, {
+        let counter = counter.clone();
+        let key = key.key.clone();
+        move || {
+            let http = http.clone();
+            let base = base.clone();
+            let key = key.clone();
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let started = Instant::now();
+                let r: Value = http
+                    .post(format!("{base}/run"))
+                    .header("X-API-Key", &key)
+                    .json(&json!({ "toolKey": "dns", "target": format!("a{n}.bench.test") }))
+                    .send()
+                    .await
+                    .expect("POST run")
+                    .json()
+                    .await
+                    .expect("JSON");
+                let id = r["data"]["reportId"].as_str().expect("reportId").to_string();
+                loop {
+                    let rep: Value = http
+                        .get(format!("{base}/reports/{id}"))
+                        .header("X-API-Key", &key)
+                        .send()
+                        .await
+                        .expect("GET report")
+                        .json()
+                        .await
+                        .expect("JSON");
+                    match rep["data"]["status"].as_str() {
+                        Some("COMPLETED") => break,
+                        Some("FAILED") => panic!("run failed: {rep}"),
+                        _ => tokio::time::sleep(Duration::from_millis(2)).await,
+                    }
+                }
+                started.elapsed()
+            }
+        }
+    })
+    .await;
+
+    let (d50, d95, d99, dn) = stats(direct);
+    let (a50, a95, a99, an) = stats(api);
+    println!("| dns round trip, {clients} clients | runs | p50 ms | p95 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    println!("| tool called directly (baseline) | {dn} | {d50:.1} | {d95:.1} | {d99:.1} |");
+    println!("| POST run → report COMPLETED ({}) | {an} | {a50:.1} | {a95:.1} | {a99:.1} |", backend(&url));
+    println!("\np50 ratio (API / direct): {:.2}", a50 / d50);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn backend(url: &str) -> &'static str {
+    if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" }
+}
+
+/// Runs `clients` loops of `op` for `seconds`; returns every latency.
+async fn drive<F, Fut>(clients: usize, seconds: u64, op: F) -> Vec<Duration>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Duration> + Send,
+{
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            while Instant::now() < end {
+                out.push(op().await);
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    all
+}
+
+fn stats(mut v: Vec<Duration>) -> (f64, f64, f64, usize) {
+    v.sort();
+    let n = v.len().max(1);
+    let at = |q: f64| v.get(((n as f64 * q) as usize).min(n - 1)).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    (at(0.50), at(0.95), at(0.99), v.len())
+}
