@@ -136,17 +136,20 @@ impl Default for WhoisConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExposureConfig {
-    /// Ports scanned when a run names none: `top100` (documented list), `all`, or a list such as `"22,80,8000-8100"`.
+    /// Ports scanned when a run names none: comma-separated ports (`22`), ranges (`8000-8100`), `top100`
+    /// (the 100 most common TCP ports) and `all` (1-65535), which may be mixed (`top100,6379,27017`).
     pub ports: String,
-    /// Connection attempts in flight at once within one scan.
+    /// Connection attempts in flight at once within one scan. Each holds a socket, so keep it well below
+    /// the process's open-file limit (running short only slows the scan down).
     pub concurrency: usize,
     /// Timeout of one connect, milliseconds (a filtered port costs this much).
     pub connect_timeout_ms: u64,
-    /// How long to wait for a banner after connecting (and after a probe), milliseconds.
+    /// How long to wait for a banner after connecting, and for the reply to each probe, milliseconds.
     pub banner_timeout_ms: u64,
-    /// Vulnerability rules file (TOML) replacing the built-in set; empty: the built-in set.
+    /// Vulnerability rules file (TOML, the format of the built-in set) replacing the built-in set; empty:
+    /// the built-in set. Read once per process.
     pub vuln_rules: String,
-    /// Extra rules files (TOML) added to the active set.
+    /// Extra vulnerability rules files (TOML) added to the active set. Read once per process.
     pub extra_vuln_rules: Vec<String>,
 }
 

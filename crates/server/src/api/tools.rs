@@ -229,7 +229,7 @@ fn check_options(tool: ToolKey, options: &RunOptions) -> ApiResult<()> {
         return Err(ApiError::field("options.port", "must be 1-65535"));
     }
     if let Some(spec) = &options.ports {
-        tlink_tools::exposure::parse_ports(spec).map_err(|e| match e {
+        tlink_tools::exposure::parse_port_spec(spec).map_err(|e| match e {
             ToolError::InvalidInput(m) => ApiError::field("options.ports", m),
             other => ApiError::field("options.ports", other.to_string()),
         })?;

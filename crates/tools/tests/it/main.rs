@@ -7,6 +7,7 @@ mod feed;
 mod reputation;
 mod ssl;
 mod standins;
+mod exposure;
 mod support;
 
 mod whois;
