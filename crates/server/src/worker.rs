@@ -22,6 +22,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tlink_store::{Finish, Job, JobOutcome, ReportUpdate, Store, TOOL_JOB};
@@ -150,20 +153,22 @@ impl Worker {
         let background = tokio::spawn(self.clone().maintenance(lease_ms));
         tracing::info!(worker = %self.inner.id, concurrency, "worker started");
 
+        // Claim again once a quarter of a batch is free, not for every single finished job: many tiny claims
+        // cost more than they gain.
+        let low_water = u32::try_from((cfg.batch_size.max(1) as usize).min(concurrency) / 4).unwrap_or(1).max(1);
         tokio::pin!(shutdown);
         loop {
             let free = slots.available_permits();
-            if free == 0 {
+            if free < low_water as usize {
                 tokio::select! {
                     _ = &mut shutdown => break,
-                    permit = slots.clone().acquire_owned() => drop(permit),
+                    permits = slots.acquire_many(low_water) => drop(permits),
                 }
                 continue;
             }
             let limit = u32::try_from(free).unwrap_or(u32::MAX).min(cfg.batch_size.max(1));
             match self.inner.store.claim_jobs(&self.inner.id, limit, lease_ms).await {
                 Ok(jobs) if !jobs.is_empty() => {
-                    metrics::counter!("tlink_jobs_claimed_total").increment(jobs.len() as u64);
                     for job in jobs {
                         // At most `free` jobs were claimed and only this loop takes slots: this never waits.
                         let Ok(permit) = slots.clone().acquire_owned().await else { break };
@@ -251,30 +256,17 @@ impl Worker {
         }
     }
 
-    /// Runs one claimed job and decides what becomes of it. Never panics: a panicking job is a failure.
+    /// Runs one claimed job and decides what becomes of it. Never panics: a panicking job is a failed
+    /// attempt (retried like a network failure).
     async fn execute(&self, job: Job) -> Finish {
-        let me = self.clone();
-        let kind = job.kind.clone();
-        let id = job.id.clone();
-        let attempts = job.attempts;
-        let max = job.max_attempts;
-        let started = Instant::now();
-        let handle = tokio::spawn(async move { me.dispatch(job).await });
-        let finish = match handle.await {
+        let (id, kind, attempts, max) = (job.id.clone(), job.kind.clone(), job.attempts, job.max_attempts);
+        match AssertUnwindSafe(self.dispatch(job)).catch_unwind().await {
             Ok(f) => f,
-            Err(e) => {
-                tracing::error!(job = %id, kind = %kind, error = %e, "job panicked");
+            Err(_) => {
+                tracing::error!(job = %id, kind = %kind, "job panicked");
                 self.failure(&id, &kind, attempts, max, "the job failed unexpectedly (internal error)".into(), true)
             }
-        };
-        let outcome = match finish.job {
-            JobOutcome::Done => "done",
-            JobOutcome::Retry { .. } => "retry",
-            JobOutcome::Dead { .. } => "failed",
-        };
-        metrics::counter!("tlink_jobs_total", "kind" => kind.clone(), "outcome" => outcome).increment(1);
-        metrics::histogram!("tlink_job_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
-        finish
+        }
     }
 
     async fn dispatch(&self, job: Job) -> Finish {
@@ -361,6 +353,17 @@ impl Worker {
 async fn finisher(store: Store, worker: String, mut rx: mpsc::Receiver<Finish>) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
+        let (mut done, mut retry, mut failed) = (0u64, 0u64, 0u64);
+        for f in &batch {
+            match f.job {
+                JobOutcome::Done => done += 1,
+                JobOutcome::Retry { .. } => retry += 1,
+                JobOutcome::Dead { .. } => failed += 1,
+            }
+        }
+        metrics::counter!("tlink_jobs_total", "outcome" => "done").increment(done);
+        metrics::counter!("tlink_jobs_total", "outcome" => "retry").increment(retry);
+        metrics::counter!("tlink_jobs_total", "outcome" => "failed").increment(failed);
         let mut tries = 0;
         loop {
             match store.finish_jobs(&worker, &batch).await {

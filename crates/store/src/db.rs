@@ -449,14 +449,22 @@ impl Db {
                 Ok(counts)
             }
             Db::Postgres(pool) => {
+                // Statements are sent pipelined (one round trip for the batch); the server still runs them
+                // in order, and the first error aborts the transaction.
                 let mut client = pool.get().await?;
                 let tx = client.transaction().await.map_err(DbError::classify_pg)?;
-                let mut counts = Vec::with_capacity(stmts.len());
+                let mut prepared = Vec::with_capacity(stmts.len());
                 for s in &stmts {
-                    let stmt = tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?;
-                    let refs: Vec<&(dyn ToSql + Sync)> = s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                    counts.push(tx.execute(&stmt, &refs).await.map_err(DbError::classify_pg)?);
+                    prepared.push(tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?);
                 }
+                let refs: Vec<Vec<&(dyn ToSql + Sync)>> =
+                    stmts.iter().map(|s| s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()).collect();
+                let futures = prepared.iter().zip(&refs).map(|(stmt, params)| tx.execute(stmt, params));
+                let counts = futures_util::future::join_all(futures)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<u64>, _>>()
+                    .map_err(DbError::classify_pg)?;
                 tx.commit().await.map_err(DbError::classify_pg)?;
                 Ok(counts)
             }

@@ -6,8 +6,10 @@
 //! extend their leases while they run; a job whose lease expires (its worker died) is put back by
 //! [`Store::requeue_expired`] and runs again. Finishing deletes the job (its outcome lives in the row it
 //! worked for, e.g. the report), puts it back with a later `run_at` to retry, or marks it `failed` for
-//! good — and every finishing statement is guarded by "still running and locked by me", so a worker that
-//! lost its lease cannot overwrite the outcome of the worker that took over.
+//! good — and every finishing statement is guarded by "still locked by me" (`locked_by` is set only while a
+//! job runs), so a worker that lost its lease cannot overwrite the outcome of the worker that took over.
+//! The guards name only `id` and `locked_by`: adding `status = 'running'` would let PostgreSQL's generic plan
+//! pick the partial `jobs_worker` index and scan every running job of the worker for each row.
 //!
 //! Claims and finishes work in batches (one transaction, pipelined on PostgreSQL): batching, not the
 //! engine, is what makes thousands of jobs per second possible.
@@ -177,14 +179,14 @@ impl Store {
     pub async fn finish_jobs(&self, worker: &str, finishes: &[Finish]) -> Result<u64> {
         const REPORT_DONE: &str = "UPDATE reports SET status = $3, result = $4, error = $5, finished_at = $6, \
             updated_at = $6 WHERE id = $1 \
-            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2 AND status = 'running')";
+            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
         const REPORT_RETRY: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
-            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2 AND status = 'running')";
-        const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
+        const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2";
         const REQUEUE: &str = "UPDATE jobs SET status = 'queued', run_at = $3, last_error = $4, locked_by = NULL, \
-            lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+            lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2";
         const DEAD: &str = "UPDATE jobs SET status = 'failed', last_error = $3, locked_by = NULL, lease_until = NULL, \
-            updated_at = $4 WHERE id = $1 AND locked_by = $2 AND status = 'running'";
+            updated_at = $4 WHERE id = $1 AND locked_by = $2";
         if finishes.is_empty() {
             return Ok(0);
         }

@@ -37,6 +37,9 @@ macro_rules! both {
 
 mod assets;
 mod auth;
+#[allow(dead_code)] // shared with the tools tests, which use all of it
+#[path = "../../../tools/tests/it/dnsserver.rs"]
+mod dnsserver;
 mod errors;
 mod keys;
 mod lists;
@@ -46,6 +49,3 @@ mod support;
 mod system;
 mod tenancy;
 mod tools;
-#[allow(dead_code)] // shared with the tools tests, which use all of it
-#[path = "../../../tools/tests/it/dnsserver.rs"]
-mod dnsserver;

@@ -285,7 +285,8 @@ async fn shutdown_case(app: TestApp) {
     let alice = app.user("alice@example.com", Some("Org A")).await;
     let org = alice.org();
     let wcfg = WorkerConfig { shutdown_grace_secs: 0, poll_interval_ms: 20, ..WorkerConfig::default() };
-    let worker = Worker::new(app.state.store.clone(), Toolbox::new(cfg).expect("toolbox"), wcfg, app.state.wake.clone());
+    let worker =
+        Worker::new(app.state.store.clone(), Toolbox::new(cfg).expect("toolbox"), wcfg, app.state.wake.clone());
     let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
     let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

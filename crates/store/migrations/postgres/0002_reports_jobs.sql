@@ -42,3 +42,9 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_ready ON jobs (priority DESC, run_at) WHERE status = 'queued';
 CREATE INDEX jobs_leases ON jobs (lease_until) WHERE status = 'running';
 CREATE INDEX jobs_worker ON jobs (locked_by) WHERE status = 'running';
+
+-- A queue table churns: every claim and finish leaves dead tuples, and the claim's plan depends on fresh
+-- statistics (a stale "the table is tiny" estimate turns the ordered index scan into a scan-and-sort of the
+-- whole backlog). Vacuum and analyze it far more eagerly than the defaults.
+ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.01,
+    autovacuum_vacuum_threshold = 500, autovacuum_analyze_threshold = 500, fillfactor = 80);

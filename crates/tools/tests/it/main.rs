@@ -3,11 +3,11 @@
 mod dns;
 mod dnsserver;
 mod email;
+mod exposure;
 mod feed;
 mod reputation;
 mod ssl;
 mod standins;
-mod exposure;
 mod support;
 
 mod whois;
