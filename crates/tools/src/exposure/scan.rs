@@ -2,7 +2,8 @@
 //!
 //! `concurrency` worker tasks share one atomic cursor into the port list; each takes the next port,
 //! connects with the connect timeout and counts the outcome, so the number of connects in flight is fixed
-//! and nothing is allocated per port. An accepted connection is handed (with its socket) to the banner
+//! and nothing is allocated per port. A refusal that is already known when `connect` returns (the usual
+//! case on loopback) is taken without involving the reactor (see [`probe`]). An accepted connection is handed (with its socket) to the banner
 //! stage, which grabs up to [`BANNER_CONCURRENCY`] banners at once on its own tasks: the connect pipeline
 //! never waits for a banner. When every banner slot is busy the socket is closed and the port queued;
 //! it is connected to again when a slot frees. Progress is read from an atomic counter every 100 ms.
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -227,34 +229,81 @@ async fn worker(
             break;
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
+        // Refused connects can complete without ever waiting; give the runtime its turn now and then.
+        tokio::task::coop::consume_budget().await;
     }
     shared.closed.fetch_add(closed, Ordering::Relaxed);
     shared.filtered.fetch_add(filtered, Ordering::Relaxed);
 }
 
+/// Connects to `addr` and classifies the outcome.
+///
+/// The socket is connected without the runtime first: on loopback and other very close hosts the answer
+/// (a refusal, mostly) is often already there when `connect` returns, and checking for it then saves
+/// registering the socket with the reactor and waking a task. Otherwise the socket is handed to tokio
+/// and awaited like any connect.
 async fn probe(addr: SocketAddr, limit: Duration) -> Outcome {
-    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => {
-            // On loopback the kernel may pick the destination port as the source port and connect the
-            // socket to itself: nothing listens there.
-            if matches!((stream.local_addr(), stream.peer_addr()), (Ok(l), Ok(p)) if l == p) {
-                Outcome::Closed
-            } else {
-                Outcome::Open(stream)
+    let socket = match new_socket(addr) {
+        Ok(s) => s,
+        Err(e) => return classify(e),
+    };
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {
+            match socket.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => return classify(e),
             }
         }
-        Ok(Err(e)) => classify(e),
+        Err(e) => return classify(e),
+    }
+    let stream = match TcpStream::from_std(socket.into()) {
+        Ok(s) => s,
+        Err(e) => return classify(e),
+    };
+    match tokio::time::timeout(limit, stream.writable()).await {
         Err(_) => Outcome::Filtered,
+        Ok(Err(e)) => classify(e),
+        Ok(Ok(())) => match stream.take_error() {
+            Ok(Some(e)) | Err(e) => classify(e),
+            Ok(None) => match (stream.local_addr(), stream.peer_addr()) {
+                // On loopback the kernel may pick the destination port as the source port and connect the
+                // socket to itself: nothing listens there.
+                (Ok(local), Ok(peer)) if local == peer => Outcome::Closed,
+                (_, Ok(_)) => Outcome::Open(stream),
+                // Writable but not connected: the connect failed without an error code.
+                (_, Err(_)) => Outcome::Closed,
+            },
+        },
     }
 }
 
-/// `EMFILE` and `ENFILE`, which have the same numbers on Linux, the BSDs and macOS.
+/// A non-blocking TCP socket for `addr`'s family.
+fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let domain = Domain::for_address(addr);
+    #[cfg(target_os = "linux")]
+    let socket = Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    #[cfg(not(target_os = "linux"))]
+    let socket = {
+        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket
+    };
+    Ok(socket)
+}
+
+/// `EMFILE` and `ENFILE`, which have the same numbers on Linux, the BSDs and macOS; `ENOBUFS` and
+/// `EINPROGRESS`, which differ between Linux and the BSDs/macOS.
 const EMFILE: i32 = 24;
 const ENFILE: i32 = 23;
 #[cfg(target_os = "linux")]
 const ENOBUFS: i32 = 105;
 #[cfg(not(target_os = "linux"))]
 const ENOBUFS: i32 = 55;
+#[cfg(target_os = "linux")]
+const EINPROGRESS: i32 = 115;
+#[cfg(not(target_os = "linux"))]
+const EINPROGRESS: i32 = 36;
 
 fn classify(e: io::Error) -> Outcome {
     use io::ErrorKind as K;

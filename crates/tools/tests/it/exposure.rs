@@ -285,6 +285,28 @@ async fn scans_a_range_counting_closed_ports_and_reporting_progress() {
 }
 
 #[tokio::test]
+async fn counts_a_port_that_never_answers_as_filtered() {
+    // A listener whose accept queue is full drops further SYNs, like a firewall: connects time out.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("local addr");
+    let mut fillers = Vec::new();
+    for _ in 0..3 {
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            fillers.push(s);
+        }
+    }
+    let closed = closed_port().await;
+    let mut config = fast_config();
+    config.exposure.connect_timeout_ms = 300;
+    let r = scan(config, "127.0.0.1", &format!("{},{closed}", addr.port())).await.expect("scan");
+    assert_eq!((r.scanned, r.filtered, r.closed), (2, 1, 1), "{r:#?}");
+    assert!(r.open_ports.is_empty());
+    drop((listener, fillers));
+}
+
+#[tokio::test]
 async fn refuses_loopback_when_private_targets_are_not_allowed() {
     let ssh = greeter("SSH-2.0-OpenSSH_8.9p1\r\n").await;
     let config = ToolsConfig { allow_private_targets: false, ..fast_config() };
