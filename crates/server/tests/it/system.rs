@@ -30,6 +30,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/orgs/{orgId}/assets/{assetId}"),
     ("delete", "/api/orgs/{orgId}/assets/{assetId}"),
     ("post", "/api/orgs/{orgId}/assets/{assetId}/monitor-now"),
+    ("get", "/api/tools"),
+    ("post", "/api/orgs/{orgId}/tools/run"),
+    ("get", "/api/orgs/{orgId}/tools/reports"),
+    ("get", "/api/orgs/{orgId}/tools/reports/{reportId}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];
@@ -64,7 +68,7 @@ async fn metrics_count_requests_case(app: TestApp) {
 
 /// Substitutes fresh ids into an OpenAPI path.
 fn concrete(path: &str) -> String {
-    ["{orgId}", "{assetId}", "{userId}", "{keyId}"]
+    ["{orgId}", "{assetId}", "{userId}", "{keyId}", "{reportId}"]
         .iter()
         .fold(path.to_string(), |p, param| p.replace(param, &random_id()))
 }
