@@ -84,17 +84,67 @@ impl WorkerConfig {
     }
 }
 
-/// Wakes this process's worker when a job is enqueued here.
+/// In-process signals between the API and the worker: "a job was queued" (wakes the worker at once) and
+/// "this job's outcome was recorded" (wakes the requests waiting for that report, `GET …/reports/{id}?wait=`).
 #[derive(Clone, Default)]
-pub struct Wake(Arc<Notify>);
+pub struct Wake {
+    queued: Arc<Notify>,
+    /// Requests waiting for a job's outcome, by job id (a report's job has the report's id).
+    waiting: Arc<parking_lot::Mutex<HashMap<String, Arc<Notify>>>>,
+}
+
+/// A registration to be woken when one job's outcome is recorded; unregisters when dropped.
+pub struct Waiter {
+    id: String,
+    notify: Arc<Notify>,
+    waiting: Arc<parking_lot::Mutex<HashMap<String, Arc<Notify>>>>,
+}
+
+impl Waiter {
+    /// Resolves when the job's outcome was recorded by this process's worker (an outcome recorded by
+    /// another process is not signalled: poll with a timeout).
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let mut map = self.waiting.lock();
+        // Two references left (the map's and ours): nobody else waits for this id.
+        if map.get(&self.id).is_some_and(|n| Arc::strong_count(n) <= 2) {
+            map.remove(&self.id);
+        }
+    }
+}
 
 impl Wake {
+    /// A job was queued in this process.
     pub fn notify(&self) {
-        self.0.notify_one();
+        self.queued.notify_one();
     }
 
     async fn notified(&self) {
-        self.0.notified().await;
+        self.queued.notified().await;
+    }
+
+    /// Registers interest in the outcome of job `id`.
+    pub fn wait_for(&self, id: &str) -> Waiter {
+        let notify = self.waiting.lock().entry(id.to_string()).or_default().clone();
+        Waiter { id: id.to_string(), notify, waiting: self.waiting.clone() }
+    }
+
+    /// Wakes the requests waiting for these jobs.
+    fn finished<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+        let map = self.waiting.lock();
+        if map.is_empty() {
+            return;
+        }
+        for id in ids {
+            if let Some(n) = map.get(id) {
+                n.notify_waiters();
+            }
+        }
     }
 }
 
@@ -149,7 +199,8 @@ impl Worker {
         let concurrency = cfg.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
         let (tx, rx) = mpsc::channel::<Finish>(concurrency * 2);
-        let finisher = tokio::spawn(finisher(self.inner.store.clone(), self.inner.id.clone(), rx));
+        let finisher =
+            tokio::spawn(finisher(self.inner.store.clone(), self.inner.id.clone(), self.inner.wake.clone(), rx));
         let background = tokio::spawn(self.clone().maintenance(lease_ms));
         tracing::info!(worker = %self.inner.id, concurrency, "worker started");
 
@@ -231,6 +282,7 @@ impl Worker {
             if let Err(e) = self.inner.store.finish_jobs(&self.inner.id, &finishes).await {
                 tracing::warn!(error = %e, "finishing jobs failed");
             }
+            self.inner.wake.finished(finishes.iter().map(|f| f.id.as_str()));
         }
     }
 
@@ -350,7 +402,7 @@ impl Worker {
 
 /// Writes finished jobs' outcomes in batches: whatever has arrived since the last write goes in one
 /// transaction, so the batch grows with the load and an idle queue writes each outcome at once.
-async fn finisher(store: Store, worker: String, mut rx: mpsc::Receiver<Finish>) {
+async fn finisher(store: Store, worker: String, wake: Wake, mut rx: mpsc::Receiver<Finish>) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let (mut done, mut retry, mut failed) = (0u64, 0u64, 0u64);
@@ -379,6 +431,7 @@ async fn finisher(store: Store, worker: String, mut rx: mpsc::Receiver<Finish>) 
                 }
             }
         }
+        wake.finished(batch.iter().map(|f| f.id.as_str()));
         batch.clear();
     }
 }

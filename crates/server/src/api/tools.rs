@@ -307,16 +307,50 @@ pub async fn list_reports(State(state): State<AppState>, caller: OrgCaller, q: Q
     Ok(list(page.items.into_iter().map(|r| ReportOut::new(r, false)).collect(), params.page.limit, token))
 }
 
+/// How long `GET …/reports/{id}?wait=` may hold a request, seconds.
+const MAX_WAIT_SECS: u64 = 30;
+/// While waiting, how often the report is read again when no in-process signal came (a worker in another
+/// process finished it).
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The report query, for the `OpenAPI` document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ReportQuery {
+    /// Wait up to this many seconds (at most 30) for the run to finish before answering, instead of polling.
+    /// The answer is the report as it is then: COMPLETED or FAILED, or still QUEUED/RUNNING when time ran out.
+    wait: Option<u64>,
+}
+
 /// One report with its status, timings, error and full result.
 #[utoipa::path(get, path = "/api/orgs/{orgId}/tools/reports/{reportId}", tag = "tools", security(("bearer" = []), ("apiKey" = [])),
-    params(("orgId" = String, Path), ("reportId" = String, Path)),
+    params(("orgId" = String, Path), ("reportId" = String, Path), ReportQuery),
     responses((status = 200, body = Envelope<ReportOut>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_report(
     State(state): State<AppState>,
     caller: OrgCaller,
     Path((_, id)): Path<(String, String)>,
+    q: QueryMap,
 ) -> ApiResult<Response> {
     let id = path_id("reportId", &id, ReportId::parse)?;
-    let row = state.store.get_report(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("report"))?;
-    Ok(ok(ReportOut::new(row, true)))
+    let wait = match q.parse::<u64>("wait")? {
+        Some(w) if w > MAX_WAIT_SECS => {
+            return Err(ApiError::field("wait", format!("must be 0 to {MAX_WAIT_SECS} seconds")));
+        }
+        w => std::time::Duration::from_secs(w.unwrap_or(0)),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let waiter = (!wait.is_zero()).then(|| state.wake.wait_for(id.as_str()));
+    loop {
+        // Registered before reading, so an outcome recorded between the read and the wait is not missed.
+        let notified = waiter.as_ref().map(|w| w.notified());
+        let row = state.store.get_report(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("report"))?;
+        let done = matches!(row.status, ReportStatus::Completed | ReportStatus::Failed);
+        let now = tokio::time::Instant::now();
+        let Some(notified) = notified.filter(|_| !done && now < deadline) else {
+            return Ok(ok(ReportOut::new(row, true)));
+        };
+        let _ = tokio::time::timeout(deadline.saturating_duration_since(now).min(WAIT_POLL), notified).await;
+    }
 }

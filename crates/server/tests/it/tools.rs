@@ -206,7 +206,10 @@ async fn dns_e2e_case(app: TestApp) {
 
     let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
     let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
-    let rep = wait_for(&app, org, &id, &alice.auth(), |r| r["status"] == "COMPLETED" || r["status"] == "FAILED").await;
+    // `wait` holds the request until the run has finished (20 s at most here).
+    app.get(&format!("{}/{id}?wait=31", reports(org)), &alice.auth()).await.invalid("wait");
+    let r = app.get(&format!("{}/{id}?wait=20", reports(org)), &alice.auth()).await;
+    let rep = r.ok(StatusCode::OK).clone();
     assert_eq!(s(&rep, "status"), "COMPLETED", "{rep}");
     assert_eq!(rep["result"]["a"], json!(["192.0.2.10"]), "{rep}");
     assert_eq!(rep["result"]["mx"], json!(["mx1.example.test"]), "{rep}");
