@@ -453,12 +453,8 @@ impl Db {
                 // in order, and the first error aborts the transaction.
                 let mut client = pool.get().await?;
                 let tx = client.transaction().await.map_err(DbError::classify_pg)?;
-                let mut prepared = Vec::with_capacity(stmts.len());
-                for s in &stmts {
-                    prepared.push(tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?);
-                }
-                let refs: Vec<Vec<&(dyn ToSql + Sync)>> =
-                    stmts.iter().map(|s| s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()).collect();
+                let prepared = pg_prepare(&tx, &stmts).await?;
+                let refs = pg_params(&stmts);
                 let futures = prepared.iter().zip(&refs).map(|(stmt, params)| tx.execute(stmt, params));
                 let counts = futures_util::future::join_all(futures)
                     .await
@@ -491,12 +487,8 @@ impl Db {
             Db::Postgres(pool) => {
                 let mut client = pool.get().await?;
                 let tx = client.transaction().await.map_err(DbError::classify_pg)?;
-                let mut prepared = Vec::with_capacity(stmts.len());
-                for s in &stmts {
-                    prepared.push(tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?);
-                }
-                let refs: Vec<Vec<&(dyn ToSql + Sync)>> =
-                    stmts.iter().map(|s| s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()).collect();
+                let prepared = pg_prepare(&tx, &stmts).await?;
+                let refs = pg_params(&stmts);
                 let futures = prepared.iter().zip(&refs).map(|(stmt, params)| tx.query(stmt, params));
                 let results = futures_util::future::join_all(futures).await;
                 let mut out = Vec::with_capacity(results.len());
@@ -580,6 +572,23 @@ impl Db {
         }
         Ok(applied)
     }
+}
+
+/// Prepares (from the connection's cache) every statement of a pipelined batch.
+async fn pg_prepare(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stmts: &[Stmt],
+) -> Result<Vec<tokio_postgres::Statement>, DbError> {
+    let mut prepared = Vec::with_capacity(stmts.len());
+    for s in stmts {
+        prepared.push(tx.prepare_cached(s.sql).await.map_err(DbError::classify_pg)?);
+    }
+    Ok(prepared)
+}
+
+/// The parameters of every statement of a batch, as tokio-postgres takes them.
+fn pg_params(stmts: &[Stmt]) -> Vec<Vec<&(dyn ToSql + Sync)>> {
+    stmts.iter().map(|s| s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()).collect()
 }
 
 /// The current time as unix milliseconds.
