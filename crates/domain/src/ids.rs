@@ -115,6 +115,19 @@ typed_id!(
     /// Identifies a tool report (one run of one tool against one target).
     ReportId
 );
+typed_id!(
+    /// Identifies an alert rule.
+    RuleId
+);
+typed_id!(
+    /// Identifies an alert (one rule matching one asset, until resolved).
+    AlertId
+);
+typed_id!(
+    /// Identifies one notification of an alert (a webhook or an email) and, for webhooks, its
+    /// `webhook-id`: the same on every attempt, so receivers can de-duplicate.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,10 +2,11 @@
 //!
 //! This crate holds the vocabulary that every other part of tlink speaks:
 //! typed identifiers, roles and plans, asset values that have already been
-//! parsed and normalised at the edge, and the partial ISO-8601 time bounds used
-//! by `from`/`until` query parameters. It performs no I/O, so the rules it
-//! encodes can be tested exhaustively and shared by the store, the server and
-//! the command-line client without any of them re-implementing them.
+//! parsed and normalised at the edge, the partial ISO-8601 time bounds used by
+//! `from`/`until` query parameters, and the alert-rule conditions checked
+//! against tool results. It performs no I/O, so the rules it encodes can be
+//! tested exhaustively and shared by the store, the server and the
+//! command-line client without any of them re-implementing them.
 //!
 //! - [`ids`] exists so that a user id can never be passed where an
 //!   organisation id is expected, and so that every id on the wire and in
@@ -20,15 +21,23 @@
 //! - [`time`] exists so that `from`/`until` bounds of differing precision turn
 //!   into one half-open millisecond range, and so that timestamps are stored
 //!   and rendered the same way everywhere.
+//! - [`rules`] exists so that what an alert rule means (which values a field
+//!   path reaches, when `gte` or `changed` holds, how a match is worded) is
+//!   decided once, away from storage and scheduling, and so that a bad rule is
+//!   rejected when it is saved rather than when a scan completes; its
+//!   [`RuleIndex`] keeps checking thousands of rules cheap enough to run after
+//!   every report.
 
 #![forbid(unsafe_code)]
 
 pub mod asset;
 pub mod ids;
 pub mod role;
+pub mod rules;
 pub mod time;
 
 pub use asset::*;
 pub use ids::*;
 pub use role::*;
+pub use rules::*;
 pub use time::*;

@@ -60,7 +60,13 @@ async fn main() -> anyhow::Result<()> {
             .map(|i| {
                 let value = tlink_domain::parse(AssetType::Domain, &format!("a{i}.{run}.bench.example"))
                     .map_err(|e| anyhow::anyhow!("asset {i}: {e}"))?;
-                Ok(NewAsset { value, label: Some(format!("bench asset {i}")), is_monitored: i % 10 == 0 })
+                Ok(NewAsset {
+                    value,
+                    label: Some(format!("bench asset {i}")),
+                    is_monitored: i % 10 == 0,
+                    monitor_interval_minutes: None,
+                    next_scan_at: None,
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         inserted += store.create_assets_bulk(&org, batch).await.context("inserting assets")?;

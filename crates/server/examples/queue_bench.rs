@@ -41,10 +41,8 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
             let t = Instant::now();
-            let finishes: Vec<Finish> = batch
-                .into_iter()
-                .map(|j| Finish { id: j.id, job: JobOutcome::Done, report: ReportUpdate::None })
-                .collect();
+            let finishes: Vec<Finish> =
+                batch.into_iter().map(|j| Finish::new(j.id, JobOutcome::Done, ReportUpdate::None)).collect();
             store.finish_jobs("bench", &finishes).await?;
             finishing += t.elapsed();
         }
@@ -54,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         enqueue(&store, jobs, round, "b").await?;
         let config = WorkerConfig { concurrency: 512, batch_size: 256, poll_interval_ms: 5, ..WorkerConfig::default() };
         let toolbox = tlink_tools::Toolbox::new(tlink_tools::ToolsConfig::default())?;
-        let worker = Worker::new(store.clone(), toolbox, config, Wake::default());
+        let worker = Worker::new(store.clone(), toolbox, config, Wake::default(), None);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let started = Instant::now();
         let handle = tokio::spawn(worker.run(async move {

@@ -36,6 +36,9 @@ pub struct Config {
     /// HMAC secret for access tokens and list cursors; empty means generated once and kept in
     /// `<data_dir>/jwt_secret`.
     pub jwt_secret: String,
+    /// Key (at least 32 characters) that encrypts stored webhook signing secrets; empty means generated once
+    /// and kept in `<data_dir>/secrets_key`.
+    pub secrets_key: String,
     /// Lifetime of access tokens, seconds.
     pub access_token_ttl_secs: u64,
     /// Lifetime of refresh tokens, days.
@@ -53,6 +56,12 @@ pub struct Config {
     pub worker: crate::worker::WorkerConfig,
     /// The tools: egress policy, resolvers, providers, limits.
     pub tools: tlink_tools::ToolsConfig,
+    /// Continuous monitoring of assets.
+    pub monitoring: crate::scheduler::MonitoringConfig,
+    /// How long a webhook receiver has to answer, seconds.
+    pub webhook_timeout_secs: u64,
+    /// The SMTP server for alert e-mail (`TLINK_SMTP_HOST`, …); no host means e-mail is not sent.
+    pub smtp: tlink_tools::notify::SmtpConfig,
 }
 
 impl Default for Config {
@@ -66,6 +75,7 @@ impl Default for Config {
             admin_password: String::new(),
             admin_org: "Default".to_string(),
             jwt_secret: String::new(),
+            secrets_key: String::new(),
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             login_max_failures: 10,
@@ -75,6 +85,9 @@ impl Default for Config {
             log_level: "info".to_string(),
             worker: crate::worker::WorkerConfig::default(),
             tools: tlink_tools::ToolsConfig::default(),
+            monitoring: crate::scheduler::MonitoringConfig::default(),
+            webhook_timeout_secs: 15,
+            smtp: tlink_tools::notify::SmtpConfig::default(),
         }
     }
 }
@@ -99,9 +112,15 @@ impl Config {
             Env::prefixed("TLINK_")
                 .filter(|k| {
                     let k = k.as_str().to_ascii_uppercase();
-                    !NOT_CONFIG.contains(&k.as_str())
+                    // `TLINK_SMTP_HOST` and friends are read below as `smtp.host`.
+                    !NOT_CONFIG.contains(&k.as_str()) && !(k.starts_with("SMTP_") && !k.starts_with("SMTP__"))
                 })
                 .split("__"),
+        );
+        fig = fig.merge(
+            Env::prefixed("TLINK_SMTP_")
+                .filter(|k| !k.as_str().starts_with('_'))
+                .map(|k| format!("smtp.{}", k.as_str().to_ascii_lowercase()).into()),
         );
         fig.extract().context("invalid configuration")
     }
@@ -117,11 +136,20 @@ impl Config {
 
     /// The token secret: configured, or read from (or generated into) `<data_dir>/jwt_secret`.
     pub fn resolve_jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
-        if !self.jwt_secret.is_empty() {
-            anyhow::ensure!(self.jwt_secret.len() >= 32, "jwt_secret must be at least 32 characters");
-            return Ok(self.jwt_secret.as_bytes().to_vec());
+        self.resolve_secret("jwt_secret", &self.jwt_secret)
+    }
+
+    /// The key sealing stored secrets: configured, or read from (or generated into) `<data_dir>/secrets_key`.
+    pub fn resolve_secrets_key(&self) -> anyhow::Result<Vec<u8>> {
+        self.resolve_secret("secrets_key", &self.secrets_key)
+    }
+
+    fn resolve_secret(&self, name: &str, configured: &str) -> anyhow::Result<Vec<u8>> {
+        if !configured.is_empty() {
+            anyhow::ensure!(configured.len() >= 32, "{name} must be at least 32 characters");
+            return Ok(configured.as_bytes().to_vec());
         }
-        let path = self.data_dir.join("jwt_secret");
+        let path = self.data_dir.join(name);
         if let Ok(existing) = std::fs::read_to_string(&path) {
             let s = existing.trim();
             anyhow::ensure!(s.len() >= 32, "{} is too short; delete it to regenerate", path.display());
@@ -131,7 +159,7 @@ impl Config {
             .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
         let secret = crate::auth::random_token(48);
         write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-        tracing::info!(path = %path.display(), "generated a new token secret");
+        tracing::info!(path = %path.display(), "generated a new {name}");
         Ok(secret.into_bytes())
     }
 }

@@ -6,12 +6,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod pagination;
+pub mod scheduler;
+pub mod sealed;
 mod telemetry;
 pub mod worker;
 
@@ -35,6 +38,8 @@ pub struct AppState {
     pub toolbox: tlink_tools::Toolbox,
     /// Wakes this process's worker when a job is queued.
     pub wake: worker::Wake,
+    /// Alert-rule evaluation and notifications (also used by the worker).
+    pub alerting: Arc<alerting::Alerting>,
 }
 
 impl AppState {
@@ -45,6 +50,24 @@ impl AppState {
         let throttle =
             auth::LoginThrottle::new(config.login_max_failures, Duration::from_secs(config.login_window_secs));
         let toolbox = tlink_tools::Toolbox::new(config.tools.clone()).context("invalid [tools] configuration")?;
+        // Stored secrets are sealed with `secrets_key`; without one (tests, examples) a key derived from the
+        // token secret is used. `open` always resolves a real one first.
+        let sealer = if config.secrets_key.is_empty() {
+            let mut derived = secret.to_vec();
+            derived.extend_from_slice(b"/sealed-secrets");
+            sealed::Sealer::new(&derived)
+        } else {
+            sealed::Sealer::new(config.secrets_key.as_bytes())
+        };
+        let mailer = tlink_tools::notify::Mailer::from_config(&config.smtp)
+            .map_err(|e| anyhow::anyhow!("invalid [smtp] configuration: {e}"))?;
+        let alerting = Arc::new(alerting::Alerting::new(
+            store.clone(),
+            &toolbox,
+            sealer,
+            mailer,
+            Duration::from_secs(config.webhook_timeout_secs.max(1)),
+        )?);
         Ok(AppState {
             store,
             config: Arc::new(config),
@@ -52,17 +75,46 @@ impl AppState {
             throttle: Arc::new(throttle),
             toolbox,
             wake: worker::Wake::default(),
+            alerting,
         })
     }
 
     /// A worker sharing this state's store, toolbox and wake-ups.
     pub fn worker(&self) -> worker::Worker {
-        worker::Worker::new(self.store.clone(), self.toolbox.clone(), self.config.worker.clone(), self.wake.clone())
+        worker::Worker::new(
+            self.store.clone(),
+            self.toolbox.clone(),
+            self.config.worker.clone(),
+            self.wake.clone(),
+            Some(self.alerting.clone()),
+        )
+    }
+
+    /// The monitoring scheduler sharing this state's store and wake-ups.
+    pub fn scheduler(&self) -> scheduler::Scheduler {
+        scheduler::Scheduler::new(
+            self.store.clone(),
+            self.config.monitoring.clone(),
+            self.config.worker.max_attempts.max(1),
+            self.wake.clone(),
+        )
+    }
+
+    /// Runs this process's worker, and the scheduler when monitoring is enabled, until `stop` resolves.
+    pub async fn run_jobs(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let scheduler = self.config.monitoring.enabled.then(|| tokio::spawn(self.scheduler().run(until(stop.clone()))));
+        self.worker().run(until(stop)).await;
+        if let Some(s) = scheduler {
+            let _ = s.await;
+        }
     }
 }
 
 /// Opens the configured database, migrates it, and creates the admin user if configured.
-pub async fn open(config: Config) -> anyhow::Result<AppState> {
+pub async fn open(mut config: Config) -> anyhow::Result<AppState> {
     let url = config.database_url();
     let store = Store::connect(&url, config.database_pool_size)
         .await
@@ -72,6 +124,12 @@ pub async fn open(config: Config) -> anyhow::Result<AppState> {
         tracing::info!(?applied, "applied migrations");
     }
     let secret = config.resolve_jwt_secret()?;
+    if config.secrets_key.is_empty() {
+        config.secrets_key = String::from_utf8(config.resolve_secrets_key()?).context("secrets_key is not UTF-8")?;
+    }
+    if config.smtp.host.is_empty() {
+        tracing::warn!("no SMTP server configured (TLINK_SMTP_HOST): alert e-mail will be recorded as not sent");
+    }
     let state = AppState::new(store, config, &secret)?;
     bootstrap_admin(&state).await?;
     Ok(state)
@@ -122,10 +180,9 @@ pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
     tracing::info!(%addr, worker = with_worker, "tlink listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = with_worker.then(|| {
-        let mut rx = stop_rx.clone();
-        tokio::spawn(state.worker().run(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }))
+        let state = state.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { state.run_jobs(rx).await })
     });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stop = async move {
@@ -142,7 +199,12 @@ pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
 
 /// Runs only a worker until ctrl-c / SIGTERM (`tlink worker`).
 pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
-    state.worker().run(shutdown_signal()).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    state.run_jobs(stop_rx).await;
     Ok(())
 }
 

@@ -27,7 +27,9 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tlink_store::{Finish, Job, JobOutcome, ReportUpdate, Store, TOOL_JOB};
+use tlink_store::{DELIVERY_JOB, Finish, Job, JobOutcome, ReportUpdate, Store, TOOL_JOB};
+
+use crate::alerting::Alerting;
 use tlink_tools::{NoProgress, RunOptions, Target, ToolError, ToolKey, Toolbox};
 use tokio::sync::{Notify, Semaphore, mpsc};
 
@@ -155,6 +157,18 @@ pub struct ToolPayload {
     pub target: String,
     #[serde(default, skip_serializing_if = "is_default")]
     pub options: RunOptions,
+    /// The asset the report is linked to: its completion updates the asset and is checked against the
+    /// org's alert rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<PayloadAsset>,
+}
+
+/// The asset a tool job scans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayloadAsset {
+    pub id: String,
+    pub org_id: String,
+    pub kind: tlink_domain::AssetType,
 }
 
 fn is_default(o: &RunOptions) -> bool {
@@ -174,17 +188,25 @@ struct Inner {
     config: WorkerConfig,
     wake: Wake,
     tool_slots: HashMap<ToolKey, Arc<Semaphore>>,
+    /// Rule evaluation and notifications; without it, reports raise no alerts and deliveries fail.
+    alerting: Option<Arc<Alerting>>,
 }
 
 impl Worker {
-    pub fn new(store: Store, toolbox: Toolbox, config: WorkerConfig, wake: Wake) -> Worker {
+    pub fn new(
+        store: Store,
+        toolbox: Toolbox,
+        config: WorkerConfig,
+        wake: Wake,
+        alerting: Option<Arc<Alerting>>,
+    ) -> Worker {
         let tool_slots = ToolKey::ALL
             .iter()
             .map(|&k| (k, Arc::new(Semaphore::new(toolbox.config().limits(k).concurrency.max(1)))))
             .collect();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
         let id = format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
-        Worker { inner: Arc::new(Inner { id, store, toolbox, config, wake, tool_slots }) }
+        Worker { inner: Arc::new(Inner { id, store, toolbox, config, wake, tool_slots, alerting }) }
     }
 
     /// This worker's id, as recorded in `jobs.locked_by`.
@@ -329,7 +351,14 @@ impl Worker {
         }
         match job.kind.as_str() {
             TOOL_JOB => self.run_tool(&job).await,
-            "noop" => Finish { id: job.id, job: JobOutcome::Done, report: ReportUpdate::None },
+            DELIVERY_JOB => match &self.inner.alerting {
+                Some(a) => a.deliver(&job).await,
+                None => {
+                    let error = "this process cannot send notifications (no alerting configured)".to_string();
+                    self.failure(&job.id, &job.kind, job.attempts, job.max_attempts, error, true)
+                }
+            },
+            "noop" => Finish::new(job.id, JobOutcome::Done, ReportUpdate::None),
             other => {
                 let error = format!("unknown job kind `{other}`");
                 self.failure(&job.id, &job.kind, job.attempts, job.max_attempts, error, false)
@@ -370,11 +399,24 @@ impl Worker {
             Ok(value) => {
                 metrics::counter!("tlink_tool_runs_total", "tool" => tool.as_str(), "outcome" => "completed")
                     .increment(1);
-                Finish {
-                    id: job.id.clone(),
-                    job: JobOutcome::Done,
-                    report: ReportUpdate::Completed { result: value.to_string() },
+                let mut finish = Finish::new(
+                    job.id.clone(),
+                    JobOutcome::Done,
+                    ReportUpdate::Completed { result: value.to_string() },
+                );
+                if let Some(asset) = &payload.asset {
+                    finish.effects.scanned_asset = Some(tlink_domain::AssetId::from_trusted(asset.id.clone()));
+                    if let Some(alerting) = &self.inner.alerting {
+                        match alerting.evaluate(asset, &payload.target, tool.as_str(), &job.id, &value).await {
+                            Ok(fires) => finish.effects.alerts = fires,
+                            Err(e) => {
+                                let error = format!("evaluating alert rules failed: {e}");
+                                return self.failure(&job.id, &job.kind, job.attempts, job.max_attempts, error, true);
+                            }
+                        }
+                    }
                 }
+                finish
             }
             Err(e) => {
                 metrics::counter!("tlink_tool_runs_total", "tool" => tool.as_str(), "outcome" => "error").increment(1);
@@ -391,12 +433,12 @@ impl Worker {
             let delay = self.inner.config.backoff(attempts);
             let run_at = tlink_store::now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
             let report = if is_tool { ReportUpdate::Retrying { error: error.clone() } } else { ReportUpdate::None };
-            return Finish { id: id.to_string(), job: JobOutcome::Retry { run_at, error }, report };
+            return Finish::new(id, JobOutcome::Retry { run_at, error }, report);
         }
         let error =
             if retryable && attempts > 1 { format!("{error} (gave up after {attempts} attempts)") } else { error };
         let report = if is_tool { ReportUpdate::Failed { error: error.clone() } } else { ReportUpdate::None };
-        Finish { id: id.to_string(), job: JobOutcome::Dead { error }, report }
+        Finish::new(id, JobOutcome::Dead { error }, report)
     }
 }
 

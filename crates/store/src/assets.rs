@@ -17,6 +17,12 @@ pub struct AssetRow {
     pub hash_kind: Option<HashKind>,
     pub label: Option<String>,
     pub is_monitored: bool,
+    /// The asset's own scan interval; `None` uses the org's default.
+    pub monitor_interval_minutes: Option<i64>,
+    /// When the scheduler queues the next scan (`None` when not monitored).
+    pub next_scan_at: Option<i64>,
+    /// When a scan of this asset last completed.
+    pub last_scanned_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -26,6 +32,9 @@ pub struct NewAsset {
     pub value: AssetValue,
     pub label: Option<String>,
     pub is_monitored: bool,
+    pub monitor_interval_minutes: Option<i64>,
+    /// The first scheduled scan (set by the caller when `is_monitored`).
+    pub next_scan_at: Option<i64>,
 }
 
 /// Changes to an asset; `None` leaves a field as it is, `label: Some(None)` clears the label.
@@ -33,6 +42,9 @@ pub struct NewAsset {
 pub struct AssetPatch {
     pub label: Option<Option<String>>,
     pub is_monitored: Option<bool>,
+    pub monitor_interval_minutes: Option<Option<i64>>,
+    /// Set by the caller from the monitoring change: `Some(None)` stops scheduling.
+    pub next_scan_at: Option<Option<i64>>,
 }
 
 /// List filters beyond paging.
@@ -55,6 +67,9 @@ fn asset_row(r: &Row) -> Result<AssetRow> {
         is_monitored: r.bool(6)?,
         created_at: r.i64(7)?,
         updated_at: r.i64(8)?,
+        monitor_interval_minutes: r.opt_i64(9)?,
+        next_scan_at: r.opt_i64(10)?,
+        last_scanned_at: r.opt_i64(11)?,
     })
 }
 
@@ -80,8 +95,8 @@ impl Store {
         let hash_kind = asset.value.hash_kind().map(|h| h.as_str());
         self.db
             .execute(
-                "INSERT INTO assets (id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                "INSERT INTO assets (id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
+                 monitor_interval_minutes, next_scan_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
                 &params![
                     id.as_str(),
                     org.as_str(),
@@ -90,7 +105,9 @@ impl Store {
                     hash_kind,
                     asset.label.clone(),
                     asset.is_monitored,
-                    now
+                    now,
+                    asset.monitor_interval_minutes,
+                    asset.next_scan_at
                 ],
             )
             .await?;
@@ -102,6 +119,9 @@ impl Store {
             hash_kind: asset.value.hash_kind(),
             label: asset.label,
             is_monitored: asset.is_monitored,
+            monitor_interval_minutes: asset.monitor_interval_minutes,
+            next_scan_at: asset.next_scan_at,
+            last_scanned_at: None,
             created_at: now,
             updated_at: now,
         })
@@ -113,8 +133,8 @@ impl Store {
     /// fails its chunk with [`crate::DbError::Unique`]; chunks committed before it stay.
     pub async fn create_assets_bulk(&self, org: &OrgId, assets: Vec<NewAsset>) -> Result<u64> {
         const SQL: &str = "INSERT INTO assets \
-            (id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+            (id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
+            monitor_interval_minutes, next_scan_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)";
         let mut inserted = 0;
         let mut rest = assets.into_iter().peekable();
         while rest.peek().is_some() {
@@ -131,7 +151,9 @@ impl Store {
                         a.value.hash_kind().map(|h| h.as_str()),
                         a.label,
                         a.is_monitored,
-                        now
+                        now,
+                        a.monitor_interval_minutes,
+                        a.next_scan_at
                     ];
                     Stmt::new(SQL, p)
                 })
@@ -142,14 +164,16 @@ impl Store {
     }
 
     pub async fn get_asset(&self, org: &OrgId, id: &AssetId) -> Result<Option<AssetRow>> {
-        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at \
+        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
+            monitor_interval_minutes, next_scan_at, last_scanned_at \
             FROM assets WHERE org_id = $1 AND id = $2";
         self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(asset_row).transpose()
     }
 
     /// The org's assets, newest first.
     pub async fn list_assets(&self, org: &OrgId, filter: &AssetFilter, page: &PageQuery) -> Result<Page<AssetRow>> {
-        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at \
+        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
+            monitor_interval_minutes, next_scan_at, last_scanned_at \
             FROM assets WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
             AND (CAST($7 AS TEXT) IS NULL OR type = $7) AND (CAST($8 AS BOOLEAN) IS NULL OR is_monitored = $8) \
             AND (CAST($9 AS TEXT) IS NULL OR LOWER(value) LIKE $9 ESCAPE '\\' OR LOWER(COALESCE(label, '')) LIKE $9 ESCAPE '\\') \
@@ -168,14 +192,36 @@ impl Store {
     pub async fn update_asset(&self, org: &OrgId, id: &AssetId, patch: AssetPatch) -> Result<Option<AssetRow>> {
         const SQL: &str = "UPDATE assets SET \
             label = CASE WHEN $3 THEN $4 ELSE label END, \
-            is_monitored = COALESCE($5, is_monitored), updated_at = $6 \
+            is_monitored = COALESCE($5, is_monitored), updated_at = $6, \
+            monitor_interval_minutes = CASE WHEN $7 THEN $8 ELSE monitor_interval_minutes END, \
+            next_scan_at = CASE WHEN $9 THEN $10 ELSE next_scan_at END \
             WHERE org_id = $1 AND id = $2 \
-            RETURNING id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at";
+            RETURNING id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
+            monitor_interval_minutes, next_scan_at, last_scanned_at";
         let (set_label, label) = match patch.label {
             Some(l) => (true, l),
             None => (false, None),
         };
-        let p = params![org.as_str(), id.as_str(), set_label, label, patch.is_monitored, now_millis()];
+        let (set_interval, interval) = match patch.monitor_interval_minutes {
+            Some(i) => (true, i),
+            None => (false, None),
+        };
+        let (set_next, next) = match patch.next_scan_at {
+            Some(n) => (true, n),
+            None => (false, None),
+        };
+        let p = params![
+            org.as_str(),
+            id.as_str(),
+            set_label,
+            label,
+            patch.is_monitored,
+            now_millis(),
+            set_interval,
+            interval,
+            set_next,
+            next
+        ];
         self.db.query_opt(SQL, &p).await?.as_ref().map(asset_row).transpose()
     }
 

@@ -12,20 +12,29 @@
 pub mod db;
 mod migrations;
 
+mod alerts;
 mod assets;
 mod keys;
+mod monitoring;
 mod orgs;
 mod queue;
 mod reports;
+mod rules;
 mod sessions;
 mod users;
 
+pub use alerts::{
+    AlertEvent, AlertFilter, AlertFire, AlertRow, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate,
+    NewDelivery, Redeliver, Transition,
+};
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};
 pub use keys::{ApiKeyCandidate, ApiKeyRow, NewApiKey};
+pub use monitoring::{DueAsset, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
-pub use queue::{Finish, Job, JobOutcome, JobRow, NewJob, QueueCounts, ReportUpdate};
+pub use queue::{Effects, Finish, Job, JobOutcome, JobRow, NewJob, QueueCounts, ReportUpdate};
 pub use reports::{NewReport, ReportFilter, ReportRow, ReportStatus, TOOL_JOB};
+pub use rules::{RuleFields, RuleRow};
 pub use sessions::{RefreshRow, RotateOutcome};
 pub use users::{NewUser, UserRow};
 

@@ -71,6 +71,25 @@ pub struct Finish {
     pub id: String,
     pub job: JobOutcome,
     pub report: ReportUpdate,
+    /// What else the outcome writes, in the same transaction and under the same lease guard.
+    pub effects: Effects,
+}
+
+impl Finish {
+    pub fn new(id: impl Into<String>, job: JobOutcome, report: ReportUpdate) -> Finish {
+        Finish { id: id.into(), job, report, effects: Effects::default() }
+    }
+}
+
+/// Side effects of a finished job beyond its own row and report.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    /// A completed scan of this asset: its `last_scanned_at` becomes now.
+    pub scanned_asset: Option<tlink_domain::AssetId>,
+    /// Alert rules that matched the report.
+    pub alerts: Vec<crate::alerts::AlertFire>,
+    /// A delivery job's attempt.
+    pub delivery: Option<crate::alerts::DeliveryUpdate>,
 }
 
 /// Job counts by status, for metrics and health.
@@ -183,6 +202,8 @@ impl Store {
         const REPORT_RETRY: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
         const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2";
+        const SCANNED: &str = "UPDATE assets SET last_scanned_at = $2 WHERE id = $1 \
+            AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND locked_by = $4)";
         const REQUEUE: &str = "UPDATE jobs SET status = 'queued', run_at = $3, last_error = $4, locked_by = NULL, \
             lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2";
         const DEAD: &str = "UPDATE jobs SET status = 'failed', last_error = $3, locked_by = NULL, lease_until = NULL, \
@@ -208,6 +229,15 @@ impl Store {
                 ReportUpdate::Retrying { error } => {
                     stmts.push(Stmt::new(REPORT_RETRY, params![id, worker, error.as_str(), now]));
                 }
+            }
+            if let Some(asset) = &f.effects.scanned_asset {
+                stmts.push(Stmt::new(SCANNED, params![asset.as_str(), now, id, worker]));
+            }
+            for fire in &f.effects.alerts {
+                crate::alerts::fire_stmts(id, worker, fire, now, &mut stmts);
+            }
+            if let Some(d) = &f.effects.delivery {
+                crate::alerts::delivery_stmts(id, worker, d, now, &mut stmts);
             }
             job_stmt_index.push(stmts.len());
             stmts.push(match &f.job {

@@ -82,7 +82,7 @@ pub struct ReportFilter {
     pub asset_id: Option<AssetId>,
 }
 
-fn report_row(r: &Row) -> Result<ReportRow> {
+pub(crate) fn report_row(r: &Row) -> Result<ReportRow> {
     let status = r.text(9)?;
     Ok(ReportRow {
         id: ReportId::from_trusted(r.text(0)?),

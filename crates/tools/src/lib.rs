@@ -20,6 +20,7 @@ pub mod email;
 pub mod exposure;
 pub mod feed;
 mod lists;
+pub mod notify;
 pub mod provider;
 pub mod reputation;
 mod schema;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use tlink_domain::{AssetId, AssetType, HashKind, format_millis};
 use tlink_store::{AssetFilter, AssetPatch, AssetRow, DbError, NewAsset};
@@ -31,6 +31,12 @@ pub struct AssetOut {
     pub hash_kind: Option<HashKind>,
     pub label: Option<String>,
     pub is_monitored: bool,
+    /// This asset's scan interval; `null` uses the organization's default.
+    pub monitor_interval_minutes: Option<i64>,
+    /// When the next scheduled scan is queued (monitored assets only).
+    pub next_scan_at: Option<String>,
+    /// When a scan of this asset last completed.
+    pub last_scanned_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -44,6 +50,9 @@ impl From<AssetRow> for AssetOut {
             hash_kind: a.hash_kind,
             label: a.label,
             is_monitored: a.is_monitored,
+            monitor_interval_minutes: a.monitor_interval_minutes,
+            next_scan_at: a.next_scan_at.map(format_millis),
+            last_scanned_at: a.last_scanned_at.map(format_millis),
             created_at: format_millis(a.created_at),
             updated_at: format_millis(a.updated_at),
         }
@@ -55,9 +64,27 @@ impl From<AssetRow> for AssetOut {
 pub struct AssetDetail {
     #[serde(flatten)]
     pub asset: AssetOut,
-    /// The latest result of each tool run against this asset, keyed by tool.
-    pub latest_results: BTreeMap<String, serde_json::Value>,
-    pub last_scanned_at: Option<String>,
+    /// The latest completed result of each tool run against this asset, keyed by tool:
+    /// `{reportId, finishedAt, result}`.
+    pub latest_results: BTreeMap<String, LatestResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatestResult {
+    pub report_id: String,
+    pub finished_at: Option<String>,
+    #[schema(value_type = Object)]
+    pub result: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanQueued {
+    /// One report per tool of the asset's type (see the monitoring matrix in the README).
+    pub report_ids: Vec<String>,
+    pub tools: Vec<String>,
+    pub status: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -69,6 +96,8 @@ pub struct CreateAsset {
     pub label: Option<String>,
     #[serde(default)]
     pub is_monitored: bool,
+    /// Scan interval for this asset (minutes); absent uses the organization's default (24 h unless changed).
+    pub monitor_interval_minutes: Option<i64>,
 }
 
 /// `label` may be a string, `null` (clear it) or absent (keep it).
@@ -79,6 +108,25 @@ pub struct UpdateAsset {
     #[schema(value_type = Option<String>)]
     pub label: Option<Option<String>>,
     pub is_monitored: Option<bool>,
+    /// Minutes between scheduled scans; `null` returns to the organization's default.
+    #[serde(default, deserialize_with = "present_i64")]
+    #[schema(value_type = Option<i64>)]
+    pub monitor_interval_minutes: Option<Option<i64>>,
+}
+
+fn present_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+fn check_interval(state: &AppState, minutes: Option<i64>) -> Result<Option<i64>, FieldError> {
+    let min = state.config.monitoring.min_interval_minutes.max(1);
+    match minutes {
+        Some(m) if !(min..=crate::scheduler::MAX_INTERVAL_MINUTES).contains(&m) => Err(FieldError::new(
+            "monitorIntervalMinutes",
+            format!("must be {min} to {} minutes", crate::scheduler::MAX_INTERVAL_MINUTES),
+        )),
+        m => Ok(m),
+    }
 }
 
 /// Distinguishes an explicit `null` from an absent field.
@@ -164,12 +212,24 @@ pub async fn create_asset(
         .map_err(|e| errors.push(FieldError::new("value", e.to_string())))
         .ok();
     let label = check_label(req.label.as_deref()).map_err(|e| errors.push(e)).ok().flatten();
+    let interval = check_interval(&state, req.monitor_interval_minutes).map_err(|e| errors.push(e)).ok().flatten();
     let Some(value) = value.filter(|_| errors.is_empty()) else {
         return Err(ApiError::fields(errors));
     };
     let row = state
         .store
-        .create_asset(&caller.org_id, NewAsset { value, label, is_monitored: req.is_monitored })
+        .create_asset(
+            &caller.org_id,
+            NewAsset {
+                value,
+                label,
+                is_monitored: req.is_monitored,
+                monitor_interval_minutes: interval,
+                next_scan_at: req
+                    .is_monitored
+                    .then(|| state.config.monitoring.first_scan_at(tlink_store::now_millis())),
+            },
+        )
         .await
         .map_err(|e| match e {
             DbError::Unique(_) => ApiError::Conflict("an asset with this type and value already exists".into()),
@@ -189,7 +249,20 @@ pub async fn get_asset(
 ) -> ApiResult<Response> {
     let id = asset_id(&id)?;
     let row = state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
-    Ok(ok(AssetDetail { asset: row.into(), latest_results: BTreeMap::new(), last_scanned_at: None }))
+    let latest_results = state
+        .store
+        .latest_reports(&caller.org_id, &id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let result = r.result.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+            (
+                r.tool,
+                LatestResult { report_id: r.id.to_string(), finished_at: r.finished_at.map(format_millis), result },
+            )
+        })
+        .collect();
+    Ok(ok(AssetDetail { asset: row.into(), latest_results }))
 }
 
 /// Change an asset's label or monitoring.
@@ -208,7 +281,27 @@ pub async fn update_asset(
         None => None,
         Some(l) => Some(check_label(l.as_deref()).map_err(|e| ApiError::fields(vec![e]))?),
     };
-    let patch = AssetPatch { label, is_monitored: req.is_monitored };
+    let interval = match req.monitor_interval_minutes {
+        None => None,
+        Some(m) => Some(check_interval(&state, m).map_err(|e| ApiError::fields(vec![e]))?),
+    };
+    let cur = state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    let monitored = req.is_monitored.unwrap_or(cur.is_monitored);
+    let now = tlink_store::now_millis();
+    let next_scan_at = match (cur.is_monitored, monitored, interval) {
+        (_, false, _) => Some(None),
+        (false, true, _) => Some(Some(state.config.monitoring.first_scan_at(now))),
+        // A new interval takes effect from the last scan (or now).
+        (true, true, Some(new)) => {
+            let minutes = match new {
+                Some(m) => m,
+                None => state.store.org_monitor_interval(&caller.org_id).await?.unwrap_or(1440),
+            };
+            Some(Some(state.config.monitoring.next_scan_at(cur.last_scanned_at.unwrap_or(now), minutes).max(now)))
+        }
+        (true, true, None) => None,
+    };
+    let patch = AssetPatch { label, is_monitored: req.is_monitored, monitor_interval_minutes: interval, next_scan_at };
     let row =
         state.store.update_asset(&caller.org_id, &id, patch).await?.ok_or_else(|| ApiError::not_found("asset"))?;
     Ok(ok(AssetOut::from(row)))
@@ -231,10 +324,12 @@ pub async fn delete_asset(
     Ok(ok(Deleted { id: id.to_string(), deleted: true }))
 }
 
-/// Queue an immediate scan of the asset. Not available yet: answers 501 until the tool runner exists.
+/// Queue an immediate scan of the asset with every tool of its type; answers 202 with the report ids.
+/// The results update `latestResults` and are checked against the alert rules like scheduled scans.
 #[utoipa::path(post, path = "/api/orgs/{orgId}/assets/{assetId}/monitor-now", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
     params(("orgId" = String, Path), ("assetId" = String, Path)),
-    responses((status = 501, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = Envelope<ScanQueued>), (status = 400, body = ErrorBody, description = "No tool scans this asset type"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn monitor_now(
     State(state): State<AppState>,
     caller: OrgCaller,
@@ -242,6 +337,28 @@ pub async fn monitor_now(
 ) -> ApiResult<Response> {
     caller.require_write()?;
     let id = asset_id(&id)?;
-    state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
-    Err(ApiError::NotImplemented("scanning is not available yet: the tool runner is not part of this release".into()))
+    let asset = state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    let payload_asset =
+        crate::worker::PayloadAsset { id: id.to_string(), org_id: caller.org_id.to_string(), kind: asset.kind };
+    let reports = crate::scheduler::scan_reports(
+        state.config.monitoring.scan_tools(asset.kind),
+        &payload_asset,
+        &asset.value,
+        "MANUAL",
+        Some(&caller.user_id),
+        state.config.worker.max_attempts.max(1),
+    );
+    if reports.is_empty() {
+        return Err(ApiError::BadRequest(format!("no tool scans {} assets", asset.kind.as_str())));
+    }
+    let tools = reports.iter().map(|r| r.tool.clone()).collect();
+    let ids =
+        state.store.create_reports(&caller.org_id, &reports).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    state.wake.notify();
+    let body = Envelope {
+        success: true,
+        data: ScanQueued { report_ids: ids.iter().map(|i| i.to_string()).collect(), tools, status: "QUEUED".into() },
+        meta: None,
+    };
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

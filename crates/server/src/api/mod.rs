@@ -1,8 +1,10 @@
 //! Routes: one module per resource, assembled here with the middleware stack and the OpenAPI document.
 
+pub mod alerts;
 pub mod assets;
 pub mod auth;
 pub mod orgs;
+pub mod rules;
 pub mod system;
 pub mod tools;
 pub mod users;
@@ -43,6 +45,7 @@ use crate::error::ApiError;
         (name = "users", description = "The signed-in user and their API keys"),
         (name = "orgs", description = "Organizations and members"),
         (name = "assets", description = "Monitored assets"),
+        (name = "alerts", description = "Alert rules, alerts, and their webhook and e-mail deliveries"),
         (name = "tools", description = "The tool runner: queue a run (202), then read its report"),
         (name = "system", description = "Health, readiness, metrics")
     )
@@ -78,6 +81,13 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
         .routes(routes!(assets::monitor_now))
+        .routes(routes!(rules::list_rules, rules::create_rule))
+        .routes(routes!(rules::get_rule, rules::update_rule, rules::delete_rule))
+        .routes(routes!(rules::rotate_secret))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert, alerts::update_alert))
+        .routes(routes!(alerts::list_deliveries))
+        .routes(routes!(alerts::redeliver))
         .routes(routes!(tools::list_tools))
         .routes(routes!(tools::run_tool))
         .routes(routes!(tools::list_reports))

@@ -189,7 +189,13 @@ pub async fn run_tool(
         _ => target.value().to_string(),
     };
     let options_json = (options != RunOptions::default()).then(|| serde_json::json!(options).to_string());
-    let payload = serde_json::json!(ToolPayload { tool, target: raw_target.clone(), options }).to_string();
+    let payload_asset = asset.as_ref().map(|a| crate::worker::PayloadAsset {
+        id: a.id.to_string(),
+        org_id: caller.org_id.to_string(),
+        kind: a.kind,
+    });
+    let payload =
+        serde_json::json!(ToolPayload { tool, target: raw_target.clone(), options, asset: payload_asset }).to_string();
     let report = state
         .store
         .create_report(

@@ -218,14 +218,28 @@ async fn get_patch_and_delete_case(app: TestApp) {
     app.asset(alice.org(), &alice.auth(), "DOMAIN", "example.com").await;
 }
 
-both!(monitor_now_is_not_implemented_yet, monitor_now_is_not_implemented_yet_case);
-async fn monitor_now_is_not_implemented_yet_case(app: TestApp) {
+both!(monitor_now_queues_one_report_per_tool, monitor_now_case);
+async fn monitor_now_case(app: TestApp) {
     let alice = app.user("alice@example.com", Some("Org A")).await;
     let created = app.asset(alice.org(), &alice.auth(), "DOMAIN", "example.com").await;
     let path = format!("{}/{}/monitor-now", assets(alice.org()), s(&created, "id"));
-    app.post(&path, &alice.auth(), json!({})).await.err(StatusCode::NOT_IMPLEMENTED);
+    let r = app.post(&path, &alice.auth(), json!({})).await;
+    let queued = r.ok(StatusCode::ACCEPTED).clone();
+    assert_eq!(queued["tools"], json!(["dns", "whois", "ssl", "email", "threat-feed"]));
+    assert_eq!(queued["reportIds"].as_array().map(Vec::len), Some(5));
+    // The reports are queued, linked to the asset, and marked as requested by the caller.
+    let reports =
+        app.get(&format!("/api/orgs/{}/tools/reports?assetId={}", alice.org(), s(&created, "id")), &alice.auth()).await;
+    assert_eq!(reports.items().len(), 5);
+    assert!(reports.items().iter().all(|r| r["status"] == "QUEUED" && r["requestedBy"] == json!(alice.id)));
+    // No body is fine too.
     let r = app.req(axum::http::Method::POST, &path, &alice.auth(), None).await;
-    r.err(StatusCode::NOT_IMPLEMENTED);
+    r.ok(StatusCode::ACCEPTED);
+    let cert = app.asset(alice.org(), &alice.auth(), "CERTIFICATE", &"ab".repeat(32)).await;
+    let cert_path = format!("{}/{}/monitor-now", assets(alice.org()), s(&cert, "id"));
+    app.post(&cert_path, &alice.auth(), json!({})).await.err(StatusCode::BAD_REQUEST);
+    let viewer = app.member(alice.org(), &alice, "viewer@example.com", "VIEWER").await;
+    app.post(&path, &viewer.auth(), json!({})).await.err(StatusCode::FORBIDDEN);
     let missing = format!("{}/{}/monitor-now", assets(alice.org()), random_id());
     app.post(&missing, &alice.auth(), json!({})).await.err(StatusCode::NOT_FOUND);
 }

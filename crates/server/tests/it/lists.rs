@@ -19,7 +19,16 @@ async fn seed_assets(app: &TestApp, org: &str, n: usize) -> Vec<String> {
         let row = app
             .state
             .store
-            .create_asset(&org, NewAsset { value, label: None, is_monitored: i % 2 == 0 })
+            .create_asset(
+                &org,
+                NewAsset {
+                    value,
+                    label: None,
+                    is_monitored: i % 2 == 0,
+                    monitor_interval_minutes: None,
+                    next_scan_at: None,
+                },
+            )
             .await
             .expect("creating an asset");
         ids.push(row.id.to_string());

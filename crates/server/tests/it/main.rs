@@ -35,6 +35,7 @@ macro_rules! both {
     };
 }
 
+mod alerts;
 mod assets;
 mod auth;
 #[allow(dead_code)] // shared with the tools tests, which use all of it
@@ -44,6 +45,9 @@ mod errors;
 mod keys;
 mod lists;
 mod orgs;
+#[allow(dead_code)] // shared with the tools tests
+#[path = "../../../tools/tests/it/smtpsink.rs"]
+mod smtpsink;
 mod socket;
 mod support;
 mod system;

@@ -30,6 +30,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/orgs/{orgId}/assets/{assetId}"),
     ("delete", "/api/orgs/{orgId}/assets/{assetId}"),
     ("post", "/api/orgs/{orgId}/assets/{assetId}/monitor-now"),
+    ("get", "/api/orgs/{orgId}/alert-rules"),
+    ("post", "/api/orgs/{orgId}/alert-rules"),
+    ("get", "/api/orgs/{orgId}/alert-rules/{ruleId}"),
+    ("patch", "/api/orgs/{orgId}/alert-rules/{ruleId}"),
+    ("delete", "/api/orgs/{orgId}/alert-rules/{ruleId}"),
+    ("post", "/api/orgs/{orgId}/alert-rules/{ruleId}/rotate-secret"),
+    ("get", "/api/orgs/{orgId}/alerts"),
+    ("get", "/api/orgs/{orgId}/alerts/{alertId}"),
+    ("patch", "/api/orgs/{orgId}/alerts/{alertId}"),
+    ("get", "/api/orgs/{orgId}/alerts/{alertId}/deliveries"),
+    ("post", "/api/orgs/{orgId}/deliveries/{deliveryId}/redeliver"),
     ("get", "/api/tools"),
     ("post", "/api/orgs/{orgId}/tools/run"),
     ("get", "/api/orgs/{orgId}/tools/reports"),
@@ -68,7 +79,7 @@ async fn metrics_count_requests_case(app: TestApp) {
 
 /// Substitutes fresh ids into an OpenAPI path.
 fn concrete(path: &str) -> String {
-    ["{orgId}", "{assetId}", "{userId}", "{keyId}", "{reportId}"]
+    ["{orgId}", "{assetId}", "{userId}", "{keyId}", "{reportId}", "{ruleId}", "{alertId}", "{deliveryId}"]
         .iter()
         .fold(path.to_string(), |p, param| p.replace(param, &random_id()))
 }

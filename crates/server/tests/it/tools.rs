@@ -176,7 +176,7 @@ fn worker_for(app: &TestApp, dns: &crate::dnsserver::TestDns, tweak: impl FnOnce
     let mut cfg = WorkerConfig { poll_interval_ms: 20, reap_interval_secs: 1, ..WorkerConfig::default() };
     tweak(&mut cfg);
     let toolbox = Toolbox::new(dns.config()).expect("toolbox");
-    Worker::new(app.state.store.clone(), toolbox, cfg, app.state.wake.clone())
+    Worker::new(app.state.store.clone(), toolbox, cfg, app.state.wake.clone(), Some(app.state.alerting.clone()))
 }
 
 /// Polls the report until `done` says so, for at most 20 seconds.
@@ -232,7 +232,8 @@ async fn retry_case(app: TestApp) {
     let org = alice.org();
     let toolbox = Toolbox::new(cfg).expect("toolbox");
     let wcfg = WorkerConfig { max_attempts: 2, ..WorkerConfig::default() };
-    let worker = Worker::new(app.state.store.clone(), toolbox, wcfg, app.state.wake.clone());
+    let worker =
+        Worker::new(app.state.store.clone(), toolbox, wcfg, app.state.wake.clone(), Some(app.state.alerting.clone()));
 
     // The API's own max_attempts applies to the report's job; use 2 here.
     let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
@@ -288,8 +289,13 @@ async fn shutdown_case(app: TestApp) {
     let alice = app.user("alice@example.com", Some("Org A")).await;
     let org = alice.org();
     let wcfg = WorkerConfig { shutdown_grace_secs: 0, poll_interval_ms: 20, ..WorkerConfig::default() };
-    let worker =
-        Worker::new(app.state.store.clone(), Toolbox::new(cfg).expect("toolbox"), wcfg, app.state.wake.clone());
+    let worker = Worker::new(
+        app.state.store.clone(),
+        Toolbox::new(cfg).expect("toolbox"),
+        wcfg,
+        app.state.wake.clone(),
+        Some(app.state.alerting.clone()),
+    );
     let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
     let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

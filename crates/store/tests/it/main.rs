@@ -36,7 +36,13 @@ pub(crate) async fn user(store: &Store, email: &str) -> (UserId, OrgId) {
 }
 
 pub(crate) fn asset(kind: AssetType, value: &str) -> NewAsset {
-    NewAsset { value: parse(kind, value).expect("valid asset"), label: None, is_monitored: false }
+    NewAsset {
+        value: parse(kind, value).expect("valid asset"),
+        label: None,
+        is_monitored: false,
+        monitor_interval_minutes: None,
+        next_scan_at: None,
+    }
 }
 
 #[tokio::test]
@@ -72,7 +78,8 @@ async fn org_scoped_methods_never_cross_tenants() {
         let (_, org_b) = user(&store, "b@example.com").await;
         let a = store.create_asset(&org_a, asset(AssetType::Domain, "example.com")).await.expect("asset");
         assert!(store.get_asset(&org_b, &a.id).await.expect("get").is_none(), "{name}");
-        let patch = tlink_store::AssetPatch { label: Some(Some("x".into())), is_monitored: Some(true) };
+        let patch =
+            tlink_store::AssetPatch { label: Some(Some("x".into())), is_monitored: Some(true), ..Default::default() };
         assert!(store.update_asset(&org_b, &a.id, patch).await.expect("update").is_none(), "{name}");
         assert!(!store.delete_asset(&org_b, &a.id).await.expect("delete"), "{name}");
         let page = store.list_assets(&org_b, &AssetFilter::default(), &PageQuery::first(100)).await.expect("list");

@@ -35,7 +35,7 @@ fn new_report(asset_id: Option<tlink_domain::AssetId>) -> NewReport {
 }
 
 async fn done(store: &Store, worker: &str, id: &str) -> u64 {
-    let f = Finish { id: id.into(), job: JobOutcome::Done, report: ReportUpdate::None };
+    let f = Finish { id: id.into(), job: JobOutcome::Done, report: ReportUpdate::None, effects: Default::default() };
     store.finish_jobs(worker, &[f]).await.expect("finish")
 }
 
@@ -65,6 +65,7 @@ async fn report_and_job_are_created_together_and_run_through_their_states() {
             id: r.id.to_string(),
             job: JobOutcome::Done,
             report: ReportUpdate::Completed { result: r#"{"a":["192.0.2.1"]}"#.into() },
+            effects: Default::default(),
         };
         assert_eq!(store.finish_jobs("w1", &[f]).await.expect("finish"), 1);
         let finished = store.get_report(&org, &r.id).await.expect("get").expect("exists");
@@ -88,6 +89,7 @@ async fn retries_then_gives_up_with_the_error_recorded() {
             id: id.clone(),
             job: JobOutcome::Retry { run_at: tlink_store::now_millis() + 60_000, error: "resolver timed out".into() },
             report: ReportUpdate::Retrying { error: "resolver timed out".into() },
+            effects: Default::default(),
         };
         assert_eq!(store.finish_jobs("w1", &[retry]).await.expect("finish"), 1);
         let queued = store.get_report(&org, &r.id).await.expect("get").expect("exists");
@@ -106,6 +108,7 @@ async fn retries_then_gives_up_with_the_error_recorded() {
             id: id.clone(),
             job: JobOutcome::Dead { error: "gave up after 2 attempts: resolver timed out".into() },
             report: ReportUpdate::Failed { error: "gave up after 2 attempts: resolver timed out".into() },
+            effects: Default::default(),
         };
         store.finish_jobs("w2", &[dead]).await.expect("finish");
         let failed = store.get_report(&org, &r.id).await.expect("get").expect("exists");
@@ -136,6 +139,7 @@ async fn a_dead_workers_job_runs_again_and_the_late_worker_cannot_overwrite_it()
             id: id.clone(),
             job: JobOutcome::Done,
             report: ReportUpdate::Completed { result: r#"{"stale":true}"#.into() },
+            effects: Default::default(),
         };
         assert_eq!(store.finish_jobs("w1", &[late]).await.expect("finish"), 0, "{name}");
         let report = store.get_report(&org, &r.id).await.expect("get").expect("exists");
@@ -177,7 +181,12 @@ async fn concurrent_claimers_never_take_the_same_job() {
                     }
                     let finishes: Vec<Finish> = jobs
                         .iter()
-                        .map(|j| Finish { id: j.id.clone(), job: JobOutcome::Done, report: ReportUpdate::None })
+                        .map(|j| Finish {
+                            id: j.id.clone(),
+                            job: JobOutcome::Done,
+                            report: ReportUpdate::None,
+                            effects: Default::default(),
+                        })
                         .collect();
                     assert_eq!(store.finish_jobs(&worker, &finishes).await.expect("finish"), jobs.len() as u64);
                     mine.extend(jobs.into_iter().map(|j| j.id));

@@ -5,6 +5,7 @@ mod dnsserver;
 mod email;
 mod exposure;
 mod feed;
+mod notify;
 mod reputation;
 mod ssl;
 mod standins;

@@ -1,0 +1,445 @@
+//! Alerting: evaluate an org's rules against each completed scan of an asset, and send the notifications.
+//!
+//! - Rules are compiled once per org and kept in memory with the org's `rules_version`; a report costs one
+//!   small query to check the version, then only its tool's rules are evaluated (see
+//!   [`tlink_domain::rules::RuleIndex`]). The previous result is read only when a rule uses `changed`.
+//! - Matches become [`AlertFire`]s that the worker writes in the same transaction that completes the report
+//!   (so a retried job cannot alert twice; see `tlink_store::alerts`). A new alert queues its deliveries.
+//! - A delivery job sends one webhook (signed twice: `X-TLINK-Signature` and Standard Webhooks) or one
+//!   e-mail, records the attempt, and is retried on the schedule of [`tlink_tools::notify::retry_delay`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tlink_domain::rules::{Condition, RuleIndex};
+use tlink_domain::{AssetId, AssetType, DeliveryId, OrgId, RuleId, format_millis};
+use tlink_store::{
+    AlertFire, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate, Finish, Job, JobOutcome, NewDelivery, NewJob,
+    ReportUpdate, RuleRow, Store,
+};
+use tlink_tools::Toolbox;
+use tlink_tools::notify::{self, Mailer, Verdict, WebhookRequest, WebhookSecret, Webhooks};
+
+use crate::sealed::Sealer;
+use crate::worker::PayloadAsset;
+
+/// What a delivery job carries (the delivery row has the rest).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeliveryPayload {
+    /// A manual redelivery: one attempt, no automatic retries.
+    #[serde(default)]
+    pub manual: bool,
+    /// Makes each manual request's payload unique (the store uses it to tell its own request apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+}
+
+/// One enabled rule, ready to evaluate.
+struct RuleEntry {
+    id: RuleId,
+    name: String,
+    severity: String,
+    notify_email: bool,
+    /// The webhook URL when the rule notifies by webhook and the webhook is not disabled.
+    webhook: Option<String>,
+    recipients: Option<Vec<String>>,
+    asset_ids: Option<HashSet<String>>,
+    asset_types: Option<HashSet<String>>,
+    /// The rule as the API shows it, stored with each alert.
+    snapshot: String,
+}
+
+struct OrgRules {
+    version: i64,
+    index: RuleIndex<usize>,
+    rules: Vec<RuleEntry>,
+}
+
+/// Rule evaluation and notification sending, shared by a process's workers.
+pub struct Alerting {
+    store: Store,
+    webhooks: Webhooks,
+    sealer: Sealer,
+    mailer: Option<Mailer>,
+    cache: parking_lot::Mutex<HashMap<OrgId, Arc<OrgRules>>>,
+}
+
+/// The rule as the API shows it (no secret).
+pub fn rule_snapshot(r: &RuleRow) -> Value {
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+    json!({
+        "id": r.id.as_str(),
+        "name": r.name,
+        "condition": {"tool": r.tool, "field": r.field, "operator": r.operator, "value": parse(&r.value)},
+        "severity": r.severity,
+        "enabled": r.enabled,
+        "notifyEmail": r.notify_email,
+        "notifyWebhook": r.notify_webhook,
+        "webhookUrl": r.webhook_url,
+        "assetIds": parse(&r.asset_ids),
+        "assetTypes": parse(&r.asset_types),
+        "emailRecipients": parse(&r.email_recipients),
+    })
+}
+
+/// The condition stored in a rule row.
+pub fn row_condition(r: &RuleRow) -> Condition {
+    Condition {
+        tool: r.tool.clone(),
+        field: r.field.clone(),
+        operator: serde_json::from_value(Value::String(r.operator.clone()))
+            .unwrap_or(tlink_domain::rules::Operator::Exists),
+        value: r.value.as_deref().and_then(|v| serde_json::from_str(v).ok()),
+    }
+}
+
+impl Alerting {
+    /// `mailer` is built from the `smtp` configuration; without it e-mail notifications are recorded as not
+    /// sent.
+    pub fn new(
+        store: Store,
+        toolbox: &Toolbox,
+        sealer: Sealer,
+        mailer: Option<Mailer>,
+        webhook_timeout: std::time::Duration,
+    ) -> anyhow::Result<Alerting> {
+        let webhooks =
+            Webhooks::new(toolbox).map_err(|e| anyhow::anyhow!("webhook client: {e}"))?.with_timeout(webhook_timeout);
+        Ok(Alerting { store, webhooks, sealer, mailer, cache: Default::default() })
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    async fn rules_for(&self, org: &OrgId) -> anyhow::Result<Arc<OrgRules>> {
+        let version = self.store.rules_version(org).await?;
+        if let Some(r) = self.cache.lock().get(org).filter(|r| r.version == version) {
+            return Ok(r.clone());
+        }
+        let rows = self.store.enabled_rules(org).await?;
+        let mut rules = Vec::with_capacity(rows.len());
+        let mut compiled = Vec::with_capacity(rows.len());
+        for row in rows {
+            let cond = row_condition(&row);
+            let Ok(c) = cond.compile() else {
+                tracing::warn!(rule = %row.id, "stored alert rule does not compile; skipped");
+                continue;
+            };
+            let list = |s: &Option<String>| {
+                s.as_deref().and_then(|s| serde_json::from_str::<Vec<String>>(s).ok()).filter(|v| !v.is_empty())
+            };
+            compiled.push((rules.len(), row.tool.clone(), c));
+            rules.push(RuleEntry {
+                id: row.id.clone(),
+                name: row.name.clone(),
+                severity: row.severity.clone(),
+                notify_email: row.notify_email,
+                webhook: row.webhook_url.clone().filter(|_| {
+                    row.notify_webhook && row.webhook_disabled_at.is_none() && row.webhook_secret.is_some()
+                }),
+                recipients: list(&row.email_recipients),
+                asset_ids: list(&row.asset_ids).map(|v| v.into_iter().collect()),
+                asset_types: list(&row.asset_types).map(|v| v.into_iter().collect()),
+                snapshot: rule_snapshot(&row).to_string(),
+            });
+        }
+        let entry = Arc::new(OrgRules { version, index: RuleIndex::new(compiled), rules });
+        self.cache.lock().insert(org.clone(), entry.clone());
+        Ok(entry)
+    }
+
+    /// The alerts a completed report raises: its org's enabled rules for `tool` that match `result` and
+    /// apply to the asset.
+    pub async fn evaluate(
+        &self,
+        asset: &PayloadAsset,
+        asset_value: &str,
+        tool: &str,
+        report_id: &str,
+        result: &Value,
+    ) -> anyhow::Result<Vec<AlertFire>> {
+        let org = OrgId::from_trusted(asset.org_id.clone());
+        let rules = self.rules_for(&org).await?;
+        if rules.index.is_empty() {
+            return Ok(Vec::new());
+        }
+        let asset_id = AssetId::from_trusted(asset.id.clone());
+        let previous = if rules.index.needs_previous(tool) {
+            self.store
+                .previous_result(&asset_id, tool, report_id)
+                .await?
+                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        } else {
+            None
+        };
+        let matches = rules.index.evaluate(tool, result, previous.as_ref());
+        let mut fires = Vec::new();
+        let mut members: Option<Vec<String>> = None;
+        let now = tlink_store::now_millis();
+        for (&i, m) in matches {
+            let rule = &rules.rules[i];
+            if rule.asset_ids.as_ref().is_some_and(|ids| !ids.contains(&asset.id))
+                || rule.asset_types.as_ref().is_some_and(|t| !t.contains(asset.kind.as_str()))
+            {
+                continue;
+            }
+            let alert_id = tlink_domain::AlertId::new();
+            let mut deliveries = Vec::new();
+            if let Some(url) = &rule.webhook {
+                let body = json!({
+                    "event": "alert.fired",
+                    "alertId": alert_id.as_str(),
+                    "ruleId": rule.id.as_str(),
+                    "ruleName": rule.name,
+                    "severity": rule.severity,
+                    "asset": {"id": asset.id, "type": asset.kind.as_str(), "value": asset_value},
+                    "triggeredAt": format_millis(now),
+                    "message": m.message,
+                });
+                deliveries.push(queued_delivery("WEBHOOK", url.clone(), body.to_string()));
+            }
+            if rule.notify_email {
+                let to = match &rule.recipients {
+                    Some(r) => r.clone(),
+                    None => {
+                        if members.is_none() {
+                            members = Some(self.store.notification_recipients(&org).await?);
+                        }
+                        members.clone().unwrap_or_default()
+                    }
+                };
+                let mail = email_body(&rule.name, &rule.severity, asset.kind, asset_value, &m.message, now);
+                let target = json!(to).to_string();
+                deliveries.push(match (&self.mailer, to.is_empty()) {
+                    (None, _) => not_sent(target, mail, "not sent: no SMTP server is configured (TLINK_SMTP_HOST)"),
+                    (_, true) => not_sent(target, mail, "not sent: no recipients (no member takes notifications)"),
+                    (Some(_), false) => queued_delivery("EMAIL", target, mail),
+                });
+            }
+            fires.push(AlertFire {
+                alert_id,
+                org_id: org.clone(),
+                rule_id: rule.id.clone(),
+                asset_id: asset_id.clone(),
+                severity: rule.severity.clone(),
+                message: m.message,
+                actual: m.actual.to_string(),
+                rule: rule.snapshot.clone(),
+                deliveries,
+            });
+        }
+        if !fires.is_empty() {
+            metrics::counter!("tlink_alerts_matched_total").increment(fires.len() as u64);
+        }
+        Ok(fires)
+    }
+
+    /// Runs one delivery job: one attempt, recorded, then done, retried later, or given up.
+    pub async fn deliver(&self, job: &Job) -> Finish {
+        let payload: DeliveryPayload = serde_json::from_str(&job.payload).unwrap_or_default();
+        let trigger = if payload.manual { "MANUAL" } else { "SCHEDULED" };
+        let started_at = tlink_store::now_millis();
+        let delivery = match self.store.delivery_by_id(&job.id).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                let error = "the delivery no longer exists (its alert was deleted)".to_string();
+                return Finish::new(job.id.clone(), JobOutcome::Dead { error }, ReportUpdate::None);
+            }
+            Err(e) => {
+                let run_at = started_at + 30_000;
+                let error = format!("reading the delivery failed: {e}");
+                return Finish::new(job.id.clone(), JobOutcome::Retry { run_at, error }, ReportUpdate::None);
+            }
+        };
+        let outcome = match delivery.channel.as_str() {
+            "WEBHOOK" => self.send_webhook(&delivery, payload.manual).await,
+            "EMAIL" => self.send_email(&delivery).await,
+            other => Sent::refused(format!("unknown channel {other}")),
+        };
+        let duration_ms = (tlink_store::now_millis() - started_at).max(0);
+        metrics::counter!("tlink_deliveries_total", "channel" => delivery.channel.clone(), "outcome" => outcome.outcome)
+            .increment(1);
+        let attempts = u32::try_from(job.attempts.max(1)).unwrap_or(u32::MAX);
+        let mut next_attempt_at = None;
+        let (status, job_outcome) = match outcome.outcome {
+            "DELIVERED" => ("DELIVERED", JobOutcome::Done),
+            "RETRY" if !payload.manual => match notify::retry_delay(attempts, outcome.retry_after, outcome.slow) {
+                Some(delay) => {
+                    let run_at = tlink_store::now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4);
+                    next_attempt_at = Some(run_at);
+                    let error = outcome.error.clone().unwrap_or_default();
+                    ("PENDING", JobOutcome::Retry { run_at, error })
+                }
+                None => {
+                    let error = format!("gave up after {attempts} attempts: {}", outcome.summary());
+                    ("FAILED", JobOutcome::Dead { error })
+                }
+            },
+            _ => ("FAILED", JobOutcome::Dead { error: outcome.summary() }),
+        };
+        let disable_webhook = (outcome.outcome == "GONE")
+            .then(|| (delivery.org_id.clone(), delivery.rule_id.clone(), "the receiver answered 410 Gone".to_string()));
+        let last_error = (status != "DELIVERED").then(|| outcome.summary());
+        let mut finish = Finish::new(job.id.clone(), job_outcome, ReportUpdate::None);
+        finish.effects.delivery = Some(DeliveryUpdate {
+            delivery_id: delivery.id.clone(),
+            attempt: AttemptRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                trigger: trigger.to_string(),
+                started_at,
+                duration_ms,
+                status_code: outcome.status.map(i64::from),
+                response_excerpt: outcome.excerpt.clone(),
+                error: outcome.error.clone(),
+                outcome: outcome.outcome.to_string(),
+            },
+            status: status.to_string(),
+            next_attempt_at,
+            last_error,
+            disable_webhook,
+        });
+        finish
+    }
+
+    async fn send_webhook(&self, d: &DeliveryRow, manual: bool) -> Sent {
+        let rule = match self.store.get_rule(&d.org_id, &d.rule_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Sent::refused("the rule was deleted; its webhook secret is gone".into()),
+            Err(e) => return Sent::retry(format!("reading the rule failed: {e}")),
+        };
+        if rule.webhook_disabled_at.is_some() && !manual {
+            let why = rule.webhook_disabled_reason.unwrap_or_else(|| "disabled".into());
+            return Sent::refused(format!("the rule's webhook is disabled ({why})"));
+        }
+        let Some(secret) = rule.webhook_secret.as_deref().and_then(|s| self.sealer.open(s)) else {
+            return Sent::refused("the rule's webhook secret cannot be read (was secrets_key changed?)".into());
+        };
+        let Ok(secret) = WebhookSecret::parse(&secret) else {
+            return Sent::refused("the rule's webhook secret is malformed".into());
+        };
+        let req = WebhookRequest { url: d.target.clone(), msg_id: d.id.to_string(), body: d.body.clone().into_bytes() };
+        let a = self.webhooks.deliver(&secret, &req).await;
+        let outcome = match a.verdict {
+            Verdict::Delivered => "DELIVERED",
+            Verdict::Retry => "RETRY",
+            Verdict::Gone => "GONE",
+            Verdict::Refused => "REFUSED",
+        };
+        let slow = a.is_slow();
+        Sent {
+            outcome,
+            status: a.status,
+            excerpt: a.response_excerpt,
+            error: a.error,
+            retry_after: a.retry_after,
+            slow,
+        }
+    }
+
+    async fn send_email(&self, d: &DeliveryRow) -> Sent {
+        let Some(mailer) = &self.mailer else {
+            return Sent::refused("no SMTP server is configured (TLINK_SMTP_HOST)".into());
+        };
+        let to: Vec<String> = serde_json::from_str(&d.target).unwrap_or_default();
+        let mail: Value = serde_json::from_str(&d.body).unwrap_or_default();
+        let field = |k: &str| mail.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        match mailer.send(&to, &field("subject"), &field("text"), &field("html")).await {
+            Ok(()) => {
+                Sent { outcome: "DELIVERED", status: None, excerpt: None, error: None, retry_after: None, slow: false }
+            }
+            Err(e) if e.retryable => Sent::retry(e.message),
+            Err(e) => Sent { outcome: "FAILED", ..Sent::refused(e.message) },
+        }
+    }
+}
+
+/// One attempt's result, channel-independent.
+struct Sent {
+    /// `DELIVERED`, `RETRY`, `GONE`, `REFUSED`, `FAILED`.
+    outcome: &'static str,
+    status: Option<u16>,
+    excerpt: Option<String>,
+    error: Option<String>,
+    retry_after: Option<std::time::Duration>,
+    /// A timeout or 429: wait at least a minute.
+    slow: bool,
+}
+
+impl Sent {
+    fn refused(error: String) -> Sent {
+        Sent { outcome: "REFUSED", status: None, excerpt: None, error: Some(error), retry_after: None, slow: false }
+    }
+
+    fn retry(error: String) -> Sent {
+        Sent { outcome: "RETRY", ..Sent::refused(error) }
+    }
+
+    fn summary(&self) -> String {
+        match (self.status, &self.error) {
+            (Some(s), Some(e)) => format!("HTTP {s}: {e}"),
+            (Some(s), None) => format!("HTTP {s}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => self.outcome.to_ascii_lowercase(),
+        }
+    }
+}
+
+fn queued_delivery(channel: &str, target: String, body: String) -> NewDelivery {
+    let id = DeliveryId::new();
+    let job = NewJob {
+        id: id.to_string(),
+        kind: DELIVERY_JOB.to_string(),
+        payload: "{}".to_string(),
+        priority: 1,
+        run_at: tlink_store::now_millis(),
+        max_attempts: i64::from(notify::MAX_ATTEMPTS),
+    };
+    NewDelivery {
+        id,
+        channel: channel.to_string(),
+        target,
+        body,
+        status: "PENDING".into(),
+        last_error: None,
+        job: Some(job),
+    }
+}
+
+fn not_sent(target: String, body: String, why: &str) -> NewDelivery {
+    NewDelivery {
+        id: DeliveryId::new(),
+        channel: "EMAIL".into(),
+        target,
+        body,
+        status: "NOT_SENT".into(),
+        last_error: Some(why.to_string()),
+        job: None,
+    }
+}
+
+/// The e-mail of an alert, as JSON `{subject, text, html}`.
+fn email_body(rule: &str, severity: &str, kind: AssetType, value: &str, message: &str, at: i64) -> String {
+    let subject = format!("[tlink] {severity} alert: {rule} on {value}");
+    let when = format_millis(at);
+    let text = format!(
+        "Alert rule \"{rule}\" fired.\n\nSeverity: {severity}\nAsset: {} {value}\nCondition: {message}\nAt: {when}\n",
+        kind.as_str()
+    );
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let html = format!(
+        "<!doctype html><html><body><h2>Alert rule &ldquo;{}&rdquo; fired</h2><table>\
+         <tr><th align=\"left\">Severity</th><td>{}</td></tr><tr><th align=\"left\">Asset</th><td>{} {}</td></tr>\
+         <tr><th align=\"left\">Condition</th><td><code>{}</code></td></tr><tr><th align=\"left\">At</th><td>{}</td></tr>\
+         </table></body></html>",
+        esc(rule),
+        esc(severity),
+        kind.as_str(),
+        esc(value),
+        esc(message),
+        when
+    );
+    json!({"subject": subject, "text": text, "html": html}).to_string()
+}
