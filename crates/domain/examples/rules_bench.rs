@@ -157,7 +157,7 @@ fn index_checks(reports: &HashMap<&'static str, Value>) {
         "{:<14} {:>9} {:>13} {:>6} {:>6} {:>8} {:>9} {:>9}",
         "rules", "matching", "report", "rules", "paths", "matches", "mean µs", "p99 µs"
     );
-    let mut worst_p99: f64 = 0.0;
+    let (mut worst_mean, mut worst_p99): (f64, f64) = (0.0, 0.0);
     for (label, fire_rate) in [("typical", 0.01), ("alert storm", 0.5)] {
         let spread: Vec<(usize, String, CompiledCondition)> = (0..10_000)
             .map(|i| {
@@ -207,6 +207,7 @@ fn index_checks(reports: &HashMap<&'static str, Value>) {
         );
         let typical = fire_rate < 0.1;
         if typical {
+            worst_mean = worst_mean.max(mean);
             worst_p99 = worst_p99.max(p99);
         }
 
@@ -223,12 +224,14 @@ fn index_checks(reports: &HashMap<&'static str, Value>) {
             ip_leaves.len()
         );
         if typical {
+            worst_mean = worst_mean.max(mean);
             worst_p99 = worst_p99.max(p99);
             println!("{:<14} (index of the spread rules built in {:.1} ms)", "", build.as_secs_f64() * 1e3);
         }
     }
     println!(
-        "target < 1,000 µs per report with 10,000 typical rules (p99, both layouts): {}",
+        "target < 1,000 µs per report, 10,000 typical rules, worse layout: mean {} ({worst_mean:.0} µs), p99 {} ({worst_p99:.0} µs)",
+        verdict(worst_mean < 1_000.0),
         verdict(worst_p99 < 1_000.0)
     );
 }

@@ -697,7 +697,7 @@ impl CompiledCondition {
             }
             Test::Changed => {
                 let was = was?;
-                if was.len() == now.len() && was.iter().zip(now).all(|(a, b)| json_eq(a, b)) {
+                if same_values(was, now) {
                     return None;
                 }
                 let (was_text, now_text) = if self.path.wildcard {
@@ -753,7 +753,7 @@ impl CompiledCondition {
     }
 
     fn found(&self, actual: Value) -> Match {
-        let mut message = String::with_capacity(self.label.len() + 32);
+        let mut message = String::with_capacity(self.label.len() + 48);
         message.push_str(&self.label);
         message.push_str(" (actual: ");
         render_into(&mut message, &actual);
@@ -797,6 +797,12 @@ fn json_eq(a: &Value, b: &Value) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether two lists of resolved values are equal element by element, as
+/// `changed` compares them.
+fn same_values(a: &[&Value], b: &[&Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| json_eq(x, y))
 }
 
 /// Integers compare exactly (so large ids do not collide through rounding);
@@ -997,12 +1003,12 @@ impl Plan {
             }
             if let Some((lo, hi)) = range {
                 // Some value is > t exactly when the largest is, and so on.
-                let upto =
-                    |list: &[(f64, usize)], holds: &dyn Fn(f64) -> bool| list.partition_point(|(t, _)| holds(*t));
-                self.gt[..upto(&self.gt, &|t| t < hi)].iter().for_each(|(_, i)| consider(*i));
-                self.gte[..upto(&self.gte, &|t| t <= hi)].iter().for_each(|(_, i)| consider(*i));
-                self.lt[upto(&self.lt, &|t| t <= lo)..].iter().for_each(|(_, i)| consider(*i));
-                self.lte[upto(&self.lte, &|t| t < lo)..].iter().for_each(|(_, i)| consider(*i));
+                let below = |list: &[(f64, usize)], x: f64| list.partition_point(|(t, _)| *t < x);
+                let at_most = |list: &[(f64, usize)], x: f64| list.partition_point(|(t, _)| *t <= x);
+                self.gt[..below(&self.gt, hi)].iter().for_each(|(_, i)| consider(*i));
+                self.gte[..at_most(&self.gte, hi)].iter().for_each(|(_, i)| consider(*i));
+                self.lt[at_most(&self.lt, lo)..].iter().for_each(|(_, i)| consider(*i));
+                self.lte[below(&self.lte, lo)..].iter().for_each(|(_, i)| consider(*i));
             }
         }
         if !(self.eq_text.is_empty() && self.eq_number.is_empty()) {
@@ -1018,7 +1024,7 @@ impl Plan {
         if !self.exists.is_empty() && now.iter().any(|v| truthy(v)) {
             self.exists.iter().for_each(|i| consider(*i));
         }
-        if !self.changed.is_empty() && was.is_some() {
+        if !self.changed.is_empty() && was.is_some_and(|was| !same_values(was, now)) {
             self.changed.iter().for_each(|i| consider(*i));
         }
         self.each.iter().for_each(|i| consider(*i));
@@ -1816,14 +1822,14 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(got.len(), 18, "{got:?}");
         // Fractions, and numeric strings, at and between the thresholds.
-        let doc = json!({ "x": [2.5, "0.5", "n/a"] });
+        let fractions = json!({ "x": [2.5, "0.5", "n/a"] });
         let mut rules = Vec::new();
-        for t in [0.0, 0.5, 0.75, 2.0, 2.25, 2.5, 3.0] {
+        for t in [0.0, 0.5, 0.6, 0.75, 2.0, 2.25, 2.5, 3.0] {
             for op in [Operator::Gt, Operator::Gte, Operator::Lt, Operator::Lte] {
                 rules.push(("x[*]", op, json!(t)));
             }
         }
-        let got = index_matches(&rules, &doc, None);
+        let got = index_matches(&rules, &fractions, None);
         let want: Vec<usize> = rules
             .iter()
             .enumerate()

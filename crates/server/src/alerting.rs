@@ -34,6 +34,42 @@ pub struct DeliveryPayload {
     /// Makes each manual request's payload unique (the store uses it to tell its own request apart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// What to send, copied from the delivery row when it is queued, so an attempt need not read it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<Outgoing>,
+}
+
+/// One notification to send: a delivery row's content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outgoing {
+    pub org_id: String,
+    pub rule_id: String,
+    pub channel: String,
+    pub target: String,
+    pub body: String,
+}
+
+impl From<DeliveryRow> for Outgoing {
+    fn from(d: DeliveryRow) -> Self {
+        Outgoing {
+            org_id: d.org_id.to_string(),
+            rule_id: d.rule_id.to_string(),
+            channel: d.channel,
+            target: d.target,
+            body: d.body,
+        }
+    }
+}
+
+/// How long a rule's webhook secret and state are reused by delivery attempts before being read again: a
+/// rotated secret or a disabled webhook applies to attempts at most this much later.
+const RULE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A rule's webhook signing key, as delivery attempts need it.
+struct WebhookKey {
+    secret: Result<WebhookSecret, String>,
+    disabled: Option<String>,
 }
 
 /// One enabled rule, ready to evaluate.
@@ -64,6 +100,7 @@ pub struct Alerting {
     sealer: Sealer,
     mailer: Option<Mailer>,
     cache: parking_lot::Mutex<HashMap<OrgId, Arc<OrgRules>>>,
+    keys: parking_lot::Mutex<HashMap<String, (std::time::Instant, Arc<WebhookKey>)>>,
 }
 
 /// The rule as the API shows it (no secret).
@@ -107,7 +144,7 @@ impl Alerting {
     ) -> anyhow::Result<Alerting> {
         let webhooks =
             Webhooks::new(toolbox).map_err(|e| anyhow::anyhow!("webhook client: {e}"))?.with_timeout(webhook_timeout);
-        Ok(Alerting { store, webhooks, sealer, mailer, cache: Default::default() })
+        Ok(Alerting { store, webhooks, sealer, mailer, cache: Default::default(), keys: Default::default() })
     }
 
     pub fn sealer(&self) -> &Sealer {
@@ -199,7 +236,7 @@ impl Alerting {
                     "triggeredAt": format_millis(now),
                     "message": m.message,
                 });
-                deliveries.push(queued_delivery("WEBHOOK", url.clone(), body.to_string()));
+                deliveries.push(queued_delivery(&org, &rule.id, "WEBHOOK", url.clone(), body.to_string()));
             }
             if rule.notify_email {
                 let to = match &rule.recipients {
@@ -216,7 +253,7 @@ impl Alerting {
                 deliveries.push(match (&self.mailer, to.is_empty()) {
                     (None, _) => not_sent(target, mail, "not sent: no SMTP server is configured (TLINK_SMTP_HOST)"),
                     (_, true) => not_sent(target, mail, "not sent: no recipients (no member takes notifications)"),
-                    (Some(_), false) => queued_delivery("EMAIL", target, mail),
+                    (Some(_), false) => queued_delivery(&org, &rule.id, "EMAIL", target, mail),
                 });
             }
             fires.push(AlertFire {
@@ -242,7 +279,11 @@ impl Alerting {
         let payload: DeliveryPayload = serde_json::from_str(&job.payload).unwrap_or_default();
         let trigger = if payload.manual { "MANUAL" } else { "SCHEDULED" };
         let started_at = tlink_store::now_millis();
-        let delivery = match self.store.delivery_by_id(&job.id).await {
+        let stored = match payload.send.clone() {
+            Some(send) => Ok(Some(send)),
+            None => self.store.delivery_by_id(&job.id).await.map(|d| d.map(Outgoing::from)),
+        };
+        let delivery = match stored {
             Ok(Some(d)) => d,
             Ok(None) => {
                 let error = "the delivery no longer exists (its alert was deleted)".to_string();
@@ -255,7 +296,7 @@ impl Alerting {
             }
         };
         let outcome = match delivery.channel.as_str() {
-            "WEBHOOK" => self.send_webhook(&delivery, payload.manual).await,
+            "WEBHOOK" => self.send_webhook(&job.id, &delivery, payload.manual).await,
             "EMAIL" => self.send_email(&delivery).await,
             other => Sent::refused(format!("unknown channel {other}")),
         };
@@ -280,12 +321,18 @@ impl Alerting {
             },
             _ => ("FAILED", JobOutcome::Dead { error: outcome.summary() }),
         };
-        let disable_webhook = (outcome.outcome == "GONE")
-            .then(|| (delivery.org_id.clone(), delivery.rule_id.clone(), "the receiver answered 410 Gone".to_string()));
+        let disable_webhook = (outcome.outcome == "GONE").then(|| {
+            self.keys.lock().remove(&delivery.rule_id);
+            (
+                OrgId::from_trusted(delivery.org_id.clone()),
+                RuleId::from_trusted(delivery.rule_id.clone()),
+                "the receiver answered 410 Gone".to_string(),
+            )
+        });
         let last_error = (status != "DELIVERED").then(|| outcome.summary());
         let mut finish = Finish::new(job.id.clone(), job_outcome, ReportUpdate::None);
         finish.effects.delivery = Some(DeliveryUpdate {
-            delivery_id: delivery.id.clone(),
+            delivery_id: DeliveryId::from_trusted(job.id.clone()),
             attempt: AttemptRecord {
                 id: uuid::Uuid::now_v7().to_string(),
                 trigger: trigger.to_string(),
@@ -304,24 +351,50 @@ impl Alerting {
         finish
     }
 
-    async fn send_webhook(&self, d: &DeliveryRow, manual: bool) -> Sent {
-        let rule = match self.store.get_rule(&d.org_id, &d.rule_id).await {
+    /// The rule's webhook key, from the cache when read less than [`RULE_CACHE_TTL`] ago.
+    async fn webhook_key(&self, org: &str, rule: &str) -> Result<Arc<WebhookKey>, String> {
+        if let Some((at, key)) = self.keys.lock().get(rule)
+            && at.elapsed() < RULE_CACHE_TTL
+        {
+            return Ok(key.clone());
+        }
+        let org_id = OrgId::from_trusted(org.to_string());
+        let rule_id = RuleId::from_trusted(rule.to_string());
+        let row = match self.store.get_rule(&org_id, &rule_id).await {
             Ok(Some(r)) => r,
-            Ok(None) => return Sent::refused("the rule was deleted; its webhook secret is gone".into()),
-            Err(e) => return Sent::retry(format!("reading the rule failed: {e}")),
+            Ok(None) => return Err("the rule was deleted; its webhook secret is gone".into()),
+            Err(e) => return Err(format!("reading the rule failed: {e}")),
         };
-        if rule.webhook_disabled_at.is_some() && !manual {
-            let why = rule.webhook_disabled_reason.unwrap_or_else(|| "disabled".into());
+        let secret = match row.webhook_secret.as_deref().and_then(|s| self.sealer.open(s)) {
+            None => Err("the rule's webhook secret cannot be read (was secrets_key changed?)".to_string()),
+            Some(s) => WebhookSecret::parse(&s).map_err(|_| "the rule's webhook secret is malformed".to_string()),
+        };
+        let disabled =
+            row.webhook_disabled_at.map(|_| row.webhook_disabled_reason.unwrap_or_else(|| "disabled".into()));
+        let key = Arc::new(WebhookKey { secret, disabled });
+        let mut keys = self.keys.lock();
+        if keys.len() > 10_000 {
+            keys.clear();
+        }
+        keys.insert(rule.to_string(), (std::time::Instant::now(), key.clone()));
+        Ok(key)
+    }
+
+    async fn send_webhook(&self, id: &str, d: &Outgoing, manual: bool) -> Sent {
+        let key = match self.webhook_key(&d.org_id, &d.rule_id).await {
+            Ok(k) => k,
+            Err(e) if e.starts_with("reading") => return Sent::retry(e),
+            Err(e) => return Sent::refused(e),
+        };
+        if let (Some(why), false) = (&key.disabled, manual) {
             return Sent::refused(format!("the rule's webhook is disabled ({why})"));
         }
-        let Some(secret) = rule.webhook_secret.as_deref().and_then(|s| self.sealer.open(s)) else {
-            return Sent::refused("the rule's webhook secret cannot be read (was secrets_key changed?)".into());
+        let secret = match &key.secret {
+            Ok(s) => s,
+            Err(e) => return Sent::refused(e.clone()),
         };
-        let Ok(secret) = WebhookSecret::parse(&secret) else {
-            return Sent::refused("the rule's webhook secret is malformed".into());
-        };
-        let req = WebhookRequest { url: d.target.clone(), msg_id: d.id.to_string(), body: d.body.clone().into_bytes() };
-        let a = self.webhooks.deliver(&secret, &req).await;
+        let req = WebhookRequest { url: d.target.clone(), msg_id: id.to_string(), body: d.body.clone().into_bytes() };
+        let a = self.webhooks.deliver(secret, &req).await;
         let outcome = match a.verdict {
             Verdict::Delivered => "DELIVERED",
             Verdict::Retry => "RETRY",
@@ -339,7 +412,7 @@ impl Alerting {
         }
     }
 
-    async fn send_email(&self, d: &DeliveryRow) -> Sent {
+    async fn send_email(&self, d: &Outgoing) -> Sent {
         let Some(mailer) = &self.mailer else {
             return Sent::refused("no SMTP server is configured (TLINK_SMTP_HOST)".into());
         };
@@ -387,12 +460,20 @@ impl Sent {
     }
 }
 
-fn queued_delivery(channel: &str, target: String, body: String) -> NewDelivery {
+fn queued_delivery(org: &OrgId, rule: &RuleId, channel: &str, target: String, body: String) -> NewDelivery {
     let id = DeliveryId::new();
+    let send = Outgoing {
+        org_id: org.to_string(),
+        rule_id: rule.to_string(),
+        channel: channel.to_string(),
+        target: target.clone(),
+        body: body.clone(),
+    };
+    let payload = DeliveryPayload { manual: false, request: None, send: Some(send) };
     let job = NewJob {
         id: id.to_string(),
         kind: DELIVERY_JOB.to_string(),
-        payload: "{}".to_string(),
+        payload: json!(payload).to_string(),
         priority: 1,
         run_at: tlink_store::now_millis(),
         max_attempts: i64::from(notify::MAX_ATTEMPTS),

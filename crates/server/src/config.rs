@@ -113,7 +113,8 @@ impl Config {
                 .filter(|k| {
                     let k = k.as_str().to_ascii_uppercase();
                     // `TLINK_SMTP_HOST` and friends are read below as `smtp.host`.
-                    !NOT_CONFIG.contains(&k.as_str()) && !(k.starts_with("SMTP_") && !k.starts_with("SMTP__"))
+                    let smtp_flat = k.starts_with("SMTP_") && !k.starts_with("SMTP__");
+                    !smtp_flat && !NOT_CONFIG.contains(&k.as_str())
                 })
                 .split("__"),
         );

@@ -121,7 +121,7 @@ pub struct AlertEvent {
 /// The outcome of a status change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    Changed(AlertRow),
+    Changed(Box<AlertRow>),
     /// The alert is not in a status the change may start from; its current status.
     Invalid(String),
     /// Reopening would make a second active alert for the same rule and asset.
@@ -404,7 +404,7 @@ impl Store {
         match self.db.transaction_rows(vec![Stmt::new(EVENT, ev), Stmt::new(UPDATE, up)]).await {
             Ok(mut out) => {
                 if let Some(row) = out.swap_remove(1).first() {
-                    return Ok(Transition::Changed(alert_row(row)?));
+                    return Ok(Transition::Changed(Box::new(alert_row(row)?)));
                 }
             }
             Err(DbError::Unique(_)) => return Ok(Transition::Conflict),

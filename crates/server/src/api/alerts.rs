@@ -294,7 +294,7 @@ pub async fn update_alert(
         return Err(ApiError::field("note", "must be at most 1000 characters"));
     }
     match state.store.transition_alert(&caller.org_id, &id, from, &to, Some(&caller.user_id), note).await? {
-        Transition::Changed(a) => Ok(ok(detail(&state, &caller, a).await?)),
+        Transition::Changed(a) => Ok(ok(detail(&state, &caller, *a).await?)),
         Transition::NotFound => Err(ApiError::not_found("alert")),
         Transition::Conflict => {
             Err(ApiError::Conflict("cannot reopen: another alert for the same rule and asset is already open".into()))
@@ -380,7 +380,7 @@ pub async fn redeliver(
 ) -> ApiResult<Response> {
     caller.require_write()?;
     let id = path_id("deliveryId", &id, DeliveryId::parse)?;
-    let payload = DeliveryPayload { manual: true, request: Some(uuid::Uuid::now_v7().to_string()) };
+    let payload = DeliveryPayload { manual: true, request: Some(uuid::Uuid::now_v7().to_string()), send: None };
     match state.store.redeliver(&caller.org_id, &id, &serde_json::json!(payload).to_string()).await? {
         Redeliver::Queued => {
             state.wake.notify();

@@ -60,11 +60,14 @@ async fn abuseipdb() -> AbuseIpdb {
     AbuseIpdb { base_url: format!("http://{addr}/api/v2"), score }
 }
 
+/// A scripted answer: status, `Retry-After`, and how long to wait before answering (ms).
+type Answer = (u16, Option<&'static str>, u64);
+
 /// A webhook receiver that records every request and answers with the scripted statuses (then 200).
 #[derive(Clone, Default)]
 struct Receiver {
     seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-    script: Arc<Mutex<Vec<(u16, Option<&'static str>, u64)>>>,
+    script: Arc<Mutex<Vec<Answer>>>,
     hits: Arc<AtomicUsize>,
 }
 

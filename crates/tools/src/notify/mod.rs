@@ -14,8 +14,8 @@ pub mod schedule;
 pub mod webhook;
 
 pub use email::{MailError, Mailer, SmtpConfig, SmtpSecurity};
-pub use schedule::{MAX_ATTEMPTS, retry_delay, schedule_table};
+pub use schedule::{MAX_ATTEMPTS, SLOW_MINIMUM, retry_delay, schedule_table};
 pub use webhook::{
-    Attempt, DEFAULT_TIMEOUT, Verdict, WebhookRequest, WebhookSecret, Webhooks, check_url, sign_standard, sign_tlink,
-    verify_standard, verify_tlink,
+    Attempt, DEFAULT_TIMEOUT, MAX_EXCERPT_BYTES, SecretError, Verdict, WebhookRequest, WebhookSecret, Webhooks,
+    check_url, sign_standard, sign_tlink, verify_standard, verify_tlink,
 };

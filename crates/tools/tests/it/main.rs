@@ -7,6 +7,7 @@ mod exposure;
 mod feed;
 mod notify;
 mod reputation;
+mod smtpsink;
 mod ssl;
 mod standins;
 mod support;

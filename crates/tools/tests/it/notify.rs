@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader as StdBufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use crate::dnsserver;
+use crate::smtpsink::{END_MESSAGE, SmtpSink};
 use crate::support::{loopback_config, toolbox};
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -424,91 +424,6 @@ async fn many_deliveries_reuse_one_client() {
 // ---------------------------------------------------------------------------------------------------------------
 // Mail
 
-/// An aiosmtpd server on a free loopback port, run with a handler that prints the envelope and then the message
-/// (aiosmtpd's `Debugging`); killed when dropped.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    out: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
-}
-
-const CAPTURE_HANDLER: &str = r#"
-from aiosmtpd.handlers import Debugging
-
-class Capture(Debugging):
-    async def handle_DATA(self, server, session, envelope):
-        print("ENVELOPE FROM:", envelope.mail_from, file=self.stream)
-        for rcpt in envelope.rcpt_tos:
-            print("ENVELOPE TO:", rcpt, file=self.stream)
-        return await super().handle_DATA(server, session, envelope)
-"#;
-
-impl SmtpSink {
-    /// `None` (and a note) when aiosmtpd is not installed (`pip install aiosmtpd`).
-    fn start() -> Option<SmtpSink> {
-        let available = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !available {
-            eprintln!("SKIPPED: python3 with aiosmtpd is not available here (pip install aiosmtpd)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tlink_capture.py"), CAPTURE_HANDLER).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "tlink_capture.Capture"])
-            .env("PYTHONPATH", dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out: Arc<Mutex<String>> = Arc::default();
-        let stdout = child.stdout.take().unwrap();
-        let sink = Arc::clone(&out);
-        std::thread::spawn(move || {
-            for line in StdBufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let mut out = sink.lock();
-                out.push_str(&line);
-                out.push('\n');
-            }
-        });
-        let sink = SmtpSink { child, port, out, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start listening on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(sink)
-    }
-
-    /// The output once `n` messages have been printed.
-    async fn wait_for_messages(&self, n: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = self.out.lock().clone();
-            if out.matches(END_MESSAGE).count() >= n {
-                return out;
-            }
-            assert!(Instant::now() < deadline, "{n} message(s) not received; output so far:\n{out}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn plain_config(port: u16) -> SmtpConfig {
     SmtpConfig {
         host: "127.0.0.1".into(),
@@ -533,7 +448,6 @@ fn envelope(out: &str, n: usize) -> &str {
 }
 
 const MESSAGE_FOLLOWS: &str = "---------- MESSAGE FOLLOWS ----------";
-const END_MESSAGE: &str = "------------ END MESSAGE ------------";
 
 #[tokio::test]
 async fn mail_is_multipart_alternative_and_recipients_stay_private() {

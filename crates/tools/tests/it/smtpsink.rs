@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-const END_MESSAGE: &str = "------------ END MESSAGE ------------";
+/// What aiosmtpd prints after each message.
+pub const END_MESSAGE: &str = "------------ END MESSAGE ------------";
 
 /// An aiosmtpd server on a free loopback port, run with a handler that prints the envelope and then the message
 /// (aiosmtpd's `Debugging`); killed when dropped.
@@ -47,9 +48,9 @@ impl SmtpSink {
             eprintln!("SKIPPED: python3 with aiosmtpd is not available here (pip install aiosmtpd)");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tlink_capture.py"), CAPTURE_HANDLER).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("tlink_capture.py"), CAPTURE_HANDLER).expect("writing the handler");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let mut child = Command::new("python3")
             .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "tlink_capture.Capture"])
             .env("PYTHONPATH", dir.path())
@@ -57,9 +58,9 @@ impl SmtpSink {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
+            .expect("starting aiosmtpd");
         let out: Arc<Mutex<String>> = Arc::default();
-        let stdout = child.stdout.take().unwrap();
+        let stdout = child.stdout.take().expect("piped stdout");
         let sink = Arc::clone(&out);
         std::thread::spawn(move || {
             for line in StdBufReader::new(stdout).lines() {
