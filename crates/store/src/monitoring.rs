@@ -95,12 +95,17 @@ impl Store {
     /// Queues the given scans in one transaction; returns the ids of the reports created, per scan (empty
     /// for an asset another scheduler claimed first, or that stopped being monitored).
     pub async fn schedule_scans(&self, scans: &[ScheduledScan]) -> Result<Vec<Vec<ReportId>>> {
+        // `COALESCE` keeps PostgreSQL's generic plan on the primary key: with a bare `next_scan_at = $2` it may
+        // pick `assets_due` and walk every asset due at the same instant for each claim.
         const CLAIM: &str = "UPDATE assets SET next_scan_at = $3, scan_token = $4 \
-            WHERE id = $1 AND next_scan_at = $2 AND is_monitored = $5";
+            WHERE id = $1 AND COALESCE(next_scan_at, 0) = $2 AND is_monitored = $5";
         const REPORT: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
             requested_by, status, attempts, created_at, updated_at) \
             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 0, $10, $10 \
             WHERE EXISTS (SELECT 1 FROM assets WHERE id = $11 AND scan_token = $12)";
+        const JOB: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
+            created_at, updated_at) SELECT $1, $2, $3, 'queued', 0, $4, 0, $5, $4, $4 \
+            WHERE EXISTS (SELECT 1 FROM assets WHERE id = $6 AND scan_token = $7)";
         if scans.is_empty() {
             return Ok(Vec::new());
         }
@@ -116,7 +121,20 @@ impl Store {
                 let id = ReportId::new();
                 let guard = params![s.asset_id.as_str(), token.as_str()];
                 stmts.push(report_insert(REPORT, &id, &s.org_id, r, now, guard));
-                stmts.push(report_job(&id, r, now));
+                // Guarded by the same token (not by the report's existence: a burst of reports into a table
+                // the planner still believes empty must not turn each check into a scan).
+                stmts.push(Stmt::new(
+                    JOB,
+                    params![
+                        id.as_str(),
+                        TOOL_JOB,
+                        r.payload.as_str(),
+                        now,
+                        r.max_attempts,
+                        s.asset_id.as_str(),
+                        token.as_str()
+                    ],
+                ));
                 ids.push(id);
             }
             plan.push((claim_at, ids));
