@@ -202,3 +202,18 @@ impl Store {
         Ok(self.db.execute(SQL, &params![org.as_str(), minutes]).await? == 1)
     }
 }
+
+impl Store {
+    /// Whether `user` takes alert e-mail in `org`; `None` if not a member.
+    pub async fn member_notify(&self, org: &OrgId, user: &tlink_domain::UserId) -> Result<Option<bool>> {
+        const SQL: &str = "SELECT notify_email FROM memberships WHERE org_id = $1 AND user_id = $2";
+        let row = self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?;
+        row.map(|r| r.bool(0)).transpose()
+    }
+
+    /// Turns alert e-mail on or off for `user` in `org`; false if not a member.
+    pub async fn set_member_notify(&self, org: &OrgId, user: &tlink_domain::UserId, on: bool) -> Result<bool> {
+        const SQL: &str = "UPDATE memberships SET notify_email = $3 WHERE org_id = $1 AND user_id = $2";
+        Ok(self.db.execute(SQL, &params![org.as_str(), user.as_str(), on]).await? == 1)
+    }
+}

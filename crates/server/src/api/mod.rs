@@ -5,6 +5,7 @@ pub mod assets;
 pub mod auth;
 pub mod orgs;
 pub mod rules;
+pub mod settings;
 pub mod system;
 pub mod tools;
 pub mod users;
@@ -78,6 +79,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orgs::get_org))
         .routes(routes!(orgs::list_members, orgs::add_member))
         .routes(routes!(orgs::update_member, orgs::remove_member))
+        .routes(routes!(settings::get_settings, settings::update_settings))
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
         .routes(routes!(assets::monitor_now))

@@ -486,3 +486,37 @@ async fn scheduler_case(app: TestApp) {
     assert!(next.is_empty(), "{next:?}");
     assert_eq!(app.state.store.due_assets(later + 26 * 3_600_000, 100).await.expect("due").len(), 40);
 }
+
+both!(org_settings_set_the_default_interval_and_who_gets_email, settings_case, monitoring);
+async fn settings_case(app: TestApp) {
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org().to_string();
+    let path = format!("/api/orgs/{org}/settings");
+    let r = app.get(&path, &alice.auth()).await;
+    assert_eq!(r.ok(StatusCode::OK).clone(), json!({"monitorIntervalMinutes": 1440, "notifyEmail": true}));
+    let viewer = app.member(&org, &alice, "viewer@example.com", "VIEWER").await;
+    app.patch(&path, &viewer.auth(), json!({"monitorIntervalMinutes": 30})).await.err(StatusCode::FORBIDDEN);
+    app.patch(&path, &alice.auth(), json!({"monitorIntervalMinutes": 0})).await.invalid("monitorIntervalMinutes");
+    let r = app.patch(&path, &alice.auth(), json!({"monitorIntervalMinutes": 30})).await;
+    assert_eq!(r.ok(StatusCode::OK)["monitorIntervalMinutes"], 30);
+
+    // Each member decides for themselves.
+    let org_id = tlink_domain::OrgId::from_trusted(org.clone());
+    let mut all = app.state.store.notification_recipients(&org_id).await.expect("recipients");
+    all.sort();
+    assert_eq!(all, ["alice@example.com", "viewer@example.com"]);
+    let r = app.patch(&path, &viewer.auth(), json!({"notifyEmail": false})).await;
+    assert_eq!(r.ok(StatusCode::OK)["notifyEmail"], false);
+    let now = app.state.store.notification_recipients(&org_id).await.expect("recipients");
+    assert_eq!(now, ["alice@example.com"]);
+
+    // An asset without its own interval is rescheduled at the org's default.
+    let body = json!({"type": "IP", "value": IP, "isMonitored": true});
+    let asset = app.post(&format!("/api/orgs/{org}/assets"), &alice.auth(), body).await;
+    let asset_id = s(asset.ok(StatusCode::CREATED), "id").to_string();
+    assert_eq!(scan(&app).await, 1);
+    let got = app.get(&format!("/api/orgs/{org}/assets/{asset_id}"), &alice.auth()).await;
+    let next = chrono::DateTime::parse_from_rfc3339(s(got.ok(StatusCode::OK), "nextScanAt")).expect("a time");
+    let minutes = (next.timestamp_millis() - tlink_store::now_millis()) as f64 / 60_000.0;
+    assert!((27.0..=32.0).contains(&minutes), "next scan in {minutes} minutes");
+}

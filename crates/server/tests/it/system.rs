@@ -24,6 +24,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/orgs/{orgId}/members"),
     ("patch", "/api/orgs/{orgId}/members/{userId}"),
     ("delete", "/api/orgs/{orgId}/members/{userId}"),
+    ("get", "/api/orgs/{orgId}/settings"),
+    ("patch", "/api/orgs/{orgId}/settings"),
     ("get", "/api/orgs/{orgId}/assets"),
     ("post", "/api/orgs/{orgId}/assets"),
     ("get", "/api/orgs/{orgId}/assets/{assetId}"),
