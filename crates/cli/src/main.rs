@@ -8,6 +8,27 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tlink_server::Config;
 
+/// Writes to standard output. A closed pipe (`tlink tool list | head -1`) ends the program quietly with
+/// success, as command-line tools do, instead of a panic; other write errors are returned.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(anyhow::Error::new(e).context("writing to standard output"));
+        }
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 mod tool;
 
 #[derive(Parser)]
@@ -103,7 +124,7 @@ enum UserCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Config { command: ConfigCommand::Default } = cli.command {
-        print!("{}", tlink_server::config::DEFAULT_TOML);
+        out!("{}", tlink_server::config::DEFAULT_TOML);
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
@@ -132,7 +153,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             tlink_server::run_worker(state).await
         }
         Command::Tool { command: ToolCommand::List } => {
-            tool::list();
+            tool::list()?;
             Ok(())
         }
         Command::Tool { command: ToolCommand::Run { tool, target, json, ports, port, allow_private } } => {
@@ -148,7 +169,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("opening {}", tlink_server::redact_url(&url)))?;
             let applied = store.migrate().await.context("applying migrations")?;
-            println!("applied {} migration(s): {applied:?}", applied.len());
+            outln!("applied {} migration(s): {applied:?}", applied.len());
             Ok(())
         }
         Command::User { command: UserCommand::Create { email, password, name, org } } => {
@@ -156,9 +177,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let (user, org_id) = tlink_server::api::users::create_user(&state, &email, &password, name, org.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("created user {} ({})", user.email, user.id);
+            outln!("created user {} ({})", user.email, user.id);
             if let Some(org_id) = org_id {
-                println!("created organization {org_id}");
+                outln!("created organization {org_id}");
             }
             Ok(())
         }

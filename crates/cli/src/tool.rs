@@ -8,11 +8,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use tlink_tools::{NoProgress, Progress, RunOptions, Target, ToolError, ToolKey, Toolbox, ToolsConfig};
 
-pub fn list() {
+pub fn list() -> anyhow::Result<()> {
     for k in ToolKey::ALL {
         let types: Vec<&str> = k.accepts().iter().map(|t| t.as_str()).collect();
-        println!("{:<14} {}\n{:<14} targets: {}", k.as_str(), k.description(), "", types.join(", "));
+        outln!("{:<14} {}\n{:<14} targets: {}", k.as_str(), k.description(), "", types.join(", "));
     }
+    Ok(())
 }
 
 pub async fn run(config: ToolsConfig, tool: &str, target: &str, options: RunOptions, json: bool) -> anyhow::Result<()> {
@@ -44,22 +45,22 @@ pub async fn run(config: ToolsConfig, tool: &str, target: &str, options: RunOpti
     }
     let value = result.with_context(|| format!("{key} {} failed", target.value()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!("{key} {} ({} ms)", target.value(), started.elapsed().as_millis());
+    outln!("{key} {} ({} ms)", target.value(), started.elapsed().as_millis());
     if let Some(findings) = value.get("findings").and_then(Value::as_array).filter(|f| !f.is_empty()) {
-        println!("findings:");
+        outln!("findings:");
         for f in findings {
             let sev = f.get("severity").and_then(Value::as_str).unwrap_or("info");
             let msg = f.get("message").and_then(Value::as_str).unwrap_or_default();
-            println!("  [{sev}] {msg}");
+            outln!("  [{sev}] {msg}");
         }
     }
     let mut lines = Vec::new();
     flatten("", &value, &mut lines);
     for (path, v) in lines {
-        println!("  {path} = {v}");
+        outln!("  {path} = {v}");
     }
     Ok(())
 }
