@@ -71,6 +71,33 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Organization administration.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Set an organization's plan (its per-minute rate limit and monthly tool-run quota).
+    SetPlan {
+        /// The organization id.
+        org: String,
+        /// FREE, PRO, BUSINESS or ENTERPRISE.
+        plan: String,
+        /// ENTERPRISE only: requests per minute per credential.
+        #[arg(long)]
+        requests_per_minute: Option<u32>,
+        /// ENTERPRISE only: tool runs per month (default unlimited).
+        #[arg(long)]
+        tool_runs_per_month: Option<u64>,
+    },
+    /// Show an organization's plan and this month's usage.
+    Usage {
+        /// The organization id.
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +210,49 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Org { command } => org(command, config).await,
         Command::Config { .. } => Ok(()),
     }
+}
+
+async fn org(command: OrgCommand, config: Config) -> anyhow::Result<()> {
+    let (org, set) = match command {
+        OrgCommand::SetPlan { org, plan, requests_per_minute, tool_runs_per_month } => {
+            let plan = plan.to_ascii_uppercase().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let req = tlink_server::api::usage::SetPlan { plan, requests_per_minute, tool_runs_per_month };
+            let limits = tlink_server::api::usage::plan_limits(&req).map_err(|errors| {
+                let why: Vec<String> = errors.iter().map(|e| format!("--{}: {}", kebab(&e.field), e.message)).collect();
+                anyhow::anyhow!(why.join("; "))
+            })?;
+            (org, Some(limits))
+        }
+        OrgCommand::Usage { org } => (org, None),
+    };
+    let org_id = tlink_domain::OrgId::parse(&org).map_err(|e| anyhow::anyhow!("organization id: {e}"))?;
+    let state = tlink_server::open(config).await?;
+    if let Some(limits) = set {
+        anyhow::ensure!(state.store.set_org_limits(&org_id, &limits).await?, "no organization {org_id}");
+        outln!("organization {org_id} is now on {}", limits.plan);
+    }
+    let limits = state.store.org_limits(&org_id).await?.ok_or_else(|| anyhow::anyhow!("no organization {org_id}"))?;
+    let (month, resets) = tlink_domain::usage_month(tlink_store::now_millis());
+    let used = state.store.usage(&org_id, &month).await?;
+    let per_minute = limits.requests_per_minute(state.config.limits.enterprise_default_per_minute);
+    outln!("plan: {}  requests/minute: {per_minute}", limits.plan);
+    match limits.tool_runs_per_month() {
+        Some(quota) => outln!(
+            "tool runs {month}: {} of {quota} ({} left), {} scheduled skipped; resets {}",
+            used.runs,
+            quota.saturating_sub(used.runs),
+            used.skipped,
+            tlink_domain::format_millis(resets)
+        ),
+        None => outln!("tool runs {month}: {} (unlimited)", used.runs),
+    }
+    Ok(())
+}
+
+/// `requestsPerMinute` → `requests-per-minute`, to name the flag.
+fn kebab(field: &str) -> String {
+    field.chars().flat_map(|c| if c.is_ascii_uppercase() { vec!['-', c.to_ascii_lowercase()] } else { vec![c] }).collect()
 }

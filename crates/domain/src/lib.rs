@@ -27,10 +27,15 @@
 //!   rejected when it is saved rather than when a scan completes; its
 //!   [`RuleIndex`] keeps checking thousands of rules cheap enough to run after
 //!   every report.
+//! - [`hawk`] exists so that the byte-exact rules of Hawk request signing
+//!   (header grammar, normalized string, payload hash, response signature)
+//!   are pinned by the reference implementation's test vectors, apart from
+//!   the HTTP layer that supplies keys, clock and nonce memory.
 
 #![forbid(unsafe_code)]
 
 pub mod asset;
+pub mod hawk;
 pub mod ids;
 pub mod role;
 pub mod rules;

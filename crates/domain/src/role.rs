@@ -165,6 +165,36 @@ impl Plan {
     }
 }
 
+/// An organisation's plan with the custom figures an Enterprise plan carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlanLimits {
+    pub plan: Plan,
+    /// Enterprise only: requests per minute; `None` means the deployment's Enterprise default.
+    pub custom_requests_per_minute: Option<u32>,
+    /// Enterprise only: tool runs per month; `None` means unlimited.
+    pub custom_tool_runs_per_month: Option<u64>,
+}
+
+impl PlanLimits {
+    /// Requests per minute per credential. Custom figures count only on Enterprise.
+    #[must_use]
+    pub fn requests_per_minute(&self, enterprise_default: u32) -> u32 {
+        match self.plan.requests_per_minute() {
+            Some(n) => n,
+            None => self.custom_requests_per_minute.unwrap_or(enterprise_default),
+        }
+    }
+
+    /// Tool runs allowed per calendar month (UTC); `None` means unlimited.
+    #[must_use]
+    pub fn tool_runs_per_month(&self) -> Option<u64> {
+        match self.plan {
+            Plan::Enterprise => self.custom_tool_runs_per_month,
+            other => other.tool_runs_per_month().map(u64::from),
+        }
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -182,6 +212,26 @@ impl FromStr for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_limits_follow_the_seed_and_enterprise_customs() {
+        let of = |plan| PlanLimits { plan, ..PlanLimits::default() };
+        assert_eq!(of(Plan::Free).requests_per_minute(999), 30);
+        assert_eq!(of(Plan::Pro).requests_per_minute(999), 120);
+        assert_eq!(of(Plan::Business).requests_per_minute(999), 300);
+        assert_eq!(of(Plan::Enterprise).requests_per_minute(999), 999);
+        assert_eq!(of(Plan::Free).tool_runs_per_month(), Some(100));
+        assert_eq!(of(Plan::Pro).tool_runs_per_month(), Some(5000));
+        assert_eq!(of(Plan::Business).tool_runs_per_month(), None);
+        assert_eq!(of(Plan::Enterprise).tool_runs_per_month(), None);
+        let custom =
+            |plan| PlanLimits { plan, custom_requests_per_minute: Some(7), custom_tool_runs_per_month: Some(12) };
+        assert_eq!(custom(Plan::Enterprise).requests_per_minute(999), 7);
+        assert_eq!(custom(Plan::Enterprise).tool_runs_per_month(), Some(12));
+        // Custom figures are ignored on the fixed plans.
+        assert_eq!(custom(Plan::Free).requests_per_minute(999), 30);
+        assert_eq!(custom(Plan::Business).tool_runs_per_month(), None);
+    }
 
     #[test]
     fn role_names_round_trip() {

@@ -401,3 +401,30 @@ mod tests {
         }
     }
 }
+
+/// The calendar month (UTC) holding `ms`, for monthly quotas: its `YYYY-MM` name and when the next month
+/// starts (Unix milliseconds).
+#[must_use]
+pub fn usage_month(ms: i64) -> (String, i64) {
+    use chrono::Datelike;
+    let t = from_millis(ms);
+    let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
+    let next = NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(i64::MAX, |d| d.and_utc().timestamp_millis());
+    (format!("{:04}-{:02}", t.year(), t.month()), next)
+}
+
+#[cfg(test)]
+mod usage_month_tests {
+    use super::*;
+
+    #[test]
+    fn months_roll_over_at_utc_midnight_and_across_years() {
+        let at = |s: &str| to_millis(DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc));
+        assert_eq!(usage_month(at("2026-11-23T15:00:00Z")), ("2026-11".into(), at("2026-12-01T00:00:00Z")));
+        assert_eq!(usage_month(at("2026-12-31T23:59:59.999Z")), ("2026-12".into(), at("2027-01-01T00:00:00Z")));
+        assert_eq!(usage_month(at("2027-01-01T00:00:00Z")).0, "2027-01");
+        assert_eq!(usage_month(at("2028-02-29T12:00:00Z")), ("2028-02".into(), at("2028-03-01T00:00:00Z")));
+    }
+}

@@ -20,7 +20,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tlink_domain::{ApiKeyId, OrgId, Role, UserId};
+use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 use tlink_store::now_millis;
 
 use crate::AppState;
@@ -180,6 +180,8 @@ pub struct OrgCaller {
     pub user_id: UserId,
     pub org_id: OrgId,
     pub role: Role,
+    /// The organization's plan (rate limit, monthly quota).
+    pub limits: PlanLimits,
 }
 
 impl OrgCaller {
@@ -205,9 +207,14 @@ impl OrgCaller {
 enum Credential {
     Bearer(String),
     ApiKey(String),
+    /// Already verified by [`crate::hawk::layer`].
+    Hawk(crate::hawk::HawkAuth),
 }
 
 fn credential(parts: &Parts) -> Result<Credential, ApiError> {
+    if let Some(h) = parts.extensions.get::<crate::hawk::HawkAuth>() {
+        return Ok(Credential::Hawk(h.clone()));
+    }
     if let Some(v) = parts.headers.get("x-api-key") {
         let key = v.to_str().map_err(|_| ApiError::Unauthorized("invalid API key".into()))?;
         return Ok(Credential::ApiKey(key.trim().to_string()));
@@ -220,9 +227,9 @@ fn credential(parts: &Parts) -> Result<Credential, ApiError> {
         if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
             return Ok(Credential::Bearer(token.to_string()));
         }
-        return Err(ApiError::Unauthorized("unsupported Authorization scheme; use Bearer or X-API-Key".into()));
+        return Err(ApiError::Unauthorized("unsupported Authorization scheme; use Bearer, Hawk or X-API-Key".into()));
     }
-    Err(ApiError::Unauthorized("authentication required: send a Bearer token or X-API-Key".into()))
+    Err(ApiError::Unauthorized("authentication required: send a Bearer token, X-API-Key or Hawk".into()))
 }
 
 /// Checks an API key; with `org`, also returns the owner's role in it. Records use at most once a minute.
@@ -230,7 +237,7 @@ async fn check_api_key(
     state: &AppState,
     key: &str,
     org: Option<&OrgId>,
-) -> Result<(UserId, ApiKeyId, Option<Role>), ApiError> {
+) -> Result<(UserId, ApiKeyId, Option<(Role, PlanLimits)>), ApiError> {
     let invalid = || ApiError::Unauthorized("invalid or revoked API key".into());
     if !well_formed_key(key) {
         return Err(invalid());
@@ -249,26 +256,79 @@ async fn check_api_key(
             }
         });
     }
-    Ok((c.user_id, c.id, c.role))
+    let membership = c.role.zip(c.limits);
+    Ok((c.user_id, c.id, membership))
+}
+
+/// The bucket a credential's requests count against.
+fn bucket(user: &UserId, method: &AuthMethod) -> String {
+    match method {
+        // All of a user's sessions share one bucket: signing in again does not buy a fresh minute.
+        AuthMethod::Session => format!("user:{user}"),
+        AuthMethod::ApiKey(id) => format!("key:{id}"),
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        match credential(parts)? {
+        let caller = match credential(parts)? {
             Credential::Bearer(token) => {
                 let user_id = state
                     .keys
                     .verify_access(&token)
                     .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))?;
-                Ok(Caller { user_id, method: AuthMethod::Session })
+                Caller { user_id, method: AuthMethod::Session }
             }
             Credential::ApiKey(key) => {
                 let (user_id, key_id, _) = check_api_key(state, &key, None).await?;
-                Ok(Caller { user_id, method: AuthMethod::ApiKey(key_id) })
+                Caller { user_id, method: AuthMethod::ApiKey(key_id) }
             }
-        }
+            Credential::Hawk(h) => Caller { user_id: h.user_id, method: AuthMethod::ApiKey(h.key_id) },
+        };
+        let per_minute = state.limiter.config().account_per_minute;
+        limit(parts, state, &bucket(&caller.user_id, &caller.method), per_minute, None).await?;
+        Ok(caller)
+    }
+}
+
+/// Counts the request against the credential's bucket (and the organization's, where one applies).
+async fn limit(
+    parts: &Parts,
+    state: &AppState,
+    bucket: &str,
+    per_minute: u32,
+    org: Option<&OrgId>,
+) -> Result<(), ApiError> {
+    let slot = parts.extensions.get::<crate::limits::RateSlot>();
+    state.limiter.credential(slot, parts.uri.path(), bucket, per_minute, org.map(OrgId::as_str)).await
+}
+
+/// A Hawk-authenticated member acting in the organization named by `ext` (the Threat Stack routes).
+#[derive(Debug, Clone)]
+pub struct HawkCaller {
+    pub user_id: UserId,
+    pub key_id: ApiKeyId,
+    pub org_id: OrgId,
+    pub role: Role,
+}
+
+impl FromRequestParts<AppState> for HawkCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(h) = parts.extensions.get::<crate::hawk::HawkAuth>().cloned() else {
+            return Err(ApiError::Unauthorized(
+                "Hawk authentication required: id = user id, key = API key, ext = organization id".into(),
+            ));
+        };
+        let Some((org_id, role, limits)) = h.org else {
+            return Err(ApiError::Unauthorized("Missing organization: send the organization id as Hawk ext".into()));
+        };
+        let per_minute = limits.requests_per_minute(state.limiter.config().enterprise_default_per_minute);
+        limit(parts, state, &format!("key:{}", h.key_id), per_minute, Some(&org_id)).await?;
+        Ok(HawkCaller { user_id: h.user_id, key_id: h.key_id, org_id, role })
     }
 }
 
@@ -287,15 +347,15 @@ impl FromRequestParts<AppState> for OrgCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // Authenticate before looking at the path, so an anonymous caller learns nothing about ids.
         let cred = credential(parts)?;
-        let (user_id, role, org_id) = match cred {
+        let (user_id, membership, org_id, method) = match cred {
             Credential::Bearer(token) => {
                 let user_id = state
                     .keys
                     .verify_access(&token)
                     .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))?;
                 let org_id = org_id_from_path(parts, state).await?;
-                let role = state.store.member_role(&org_id, &user_id).await?;
-                (user_id, role, org_id)
+                let membership = state.store.membership(&org_id, &user_id).await?;
+                (user_id, membership, org_id, AuthMethod::Session)
             }
             Credential::ApiKey(key) => {
                 let org_id = match org_id_from_path(parts, state).await {
@@ -307,18 +367,28 @@ impl FromRequestParts<AppState> for OrgCaller {
                         return Err(bad_path);
                     }
                 };
-                let (user_id, _, role) = check_api_key(state, &key, Some(&org_id)).await?;
-                (user_id, role, org_id)
+                let (user_id, key_id, membership) = check_api_key(state, &key, Some(&org_id)).await?;
+                (user_id, membership, org_id, AuthMethod::ApiKey(key_id))
+            }
+            Credential::Hawk(h) => {
+                let org_id = org_id_from_path(parts, state).await?;
+                let membership = match h.org {
+                    // The organization in `ext` is the one the request acts in: it must be the path's.
+                    Some((ext, ..)) if ext != org_id => {
+                        return Err(ApiError::Unauthorized(
+                            "the organization in Hawk ext is not the organization in the path".into(),
+                        ));
+                    }
+                    Some((_, role, limits)) => Some((role, limits)),
+                    None => state.store.membership(&org_id, &h.user_id).await?,
+                };
+                (h.user_id, membership, org_id, AuthMethod::ApiKey(h.key_id))
             }
         };
-        finish(user_id, org_id, role)
-    }
-}
-
-fn finish(user_id: UserId, org_id: OrgId, role: Option<Role>) -> Result<OrgCaller, ApiError> {
-    match role {
-        Some(role) => Ok(OrgCaller { user_id, org_id, role }),
-        None => Err(ApiError::not_found("organization")),
+        let Some((role, limits)) = membership else { return Err(ApiError::not_found("organization")) };
+        let per_minute = limits.requests_per_minute(state.limiter.config().enterprise_default_per_minute);
+        limit(parts, state, &bucket(&user_id, &method), per_minute, Some(&org_id)).await?;
+        Ok(OrgCaller { user_id, org_id, role, limits })
     }
 }
 

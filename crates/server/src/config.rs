@@ -62,6 +62,11 @@ pub struct Config {
     pub webhook_timeout_secs: u64,
     /// The SMTP server for alert e-mail (`TLINK_SMTP_HOST`, …); no host means e-mail is not sent.
     pub smtp: tlink_tools::notify::SmtpConfig,
+    /// Request rate limits (per IP, credential and organization), optionally shared through Redis
+    /// (`TLINK_REDIS_URL`).
+    pub limits: crate::limits::LimitsConfig,
+    /// Hawk request authentication (Threat Stack's scheme).
+    pub hawk: crate::hawk::HawkConfig,
 }
 
 impl Default for Config {
@@ -88,13 +93,16 @@ impl Default for Config {
             monitoring: crate::scheduler::MonitoringConfig::default(),
             webhook_timeout_secs: 15,
             smtp: tlink_tools::notify::SmtpConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
+            hawk: crate::hawk::HawkConfig::default(),
         }
     }
 }
 
 /// Variables that share the `TLINK_` prefix but are not configuration keys: the command line's own
 /// (`TLINK_CONFIG`, `TLINK_NEW_USER_PASSWORD`) and the test suite's.
-const NOT_CONFIG: &[&str] = &["CONFIG", "NEW_USER_PASSWORD", "TEST_DATABASE_URL"];
+/// `TLINK_REDIS_URL` is read as `limits.redis_url`.
+const NOT_CONFIG: &[&str] = &["CONFIG", "NEW_USER_PASSWORD", "TEST_DATABASE_URL", "TEST_REDIS_URL", "REDIS_URL"];
 
 impl Config {
     /// Loads defaults, then `file` (or `./tlink.toml` if it exists), then `TLINK_*` variables.
@@ -123,6 +131,7 @@ impl Config {
                 .filter(|k| !k.as_str().starts_with('_'))
                 .map(|k| format!("smtp.{}", k.as_str().to_ascii_lowercase()).into()),
         );
+        fig = fig.merge(Env::raw().only(&["TLINK_REDIS_URL"]).map(|_| "limits.redis_url".into()));
         fig.extract().context("invalid configuration")
     }
 
@@ -196,6 +205,9 @@ mod tests {
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert!(cfg.tools.allow_private_targets);
             assert_eq!(cfg.tools.abuseipdb.api_key, "k");
+            jail.set_env("TLINK_REDIS_URL", "redis://127.0.0.1:6379/0");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.limits.redis_url, "redis://127.0.0.1:6379/0");
             jail.set_env("TLINK_LISTN", "127.0.0.1:9999");
             assert!(Config::load(None).is_err(), "a misspelt key is an error");
             Ok(())

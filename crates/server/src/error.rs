@@ -123,6 +123,10 @@ pub struct ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
         let (message, errors) = match self {
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
@@ -136,8 +140,40 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tlink\""));
         }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         resp
     }
+}
+
+/// Threat Stack's error body: `{"errors": ["…"]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorsBody {
+    pub errors: Vec<String>,
+}
+
+/// The error as the route's convention wants it: the envelope, or Threat Stack's `{"errors": […]}` on
+/// `/v2` and `/help` routes. Status and headers (`WWW-Authenticate`, `Retry-After`) are the same.
+pub fn respond(err: ApiError, threat_stack: bool) -> Response {
+    if !threat_stack {
+        return err.into_response();
+    }
+    let mut messages = match &err {
+        ApiError::Validation { errors, .. } if !errors.is_empty() => {
+            errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect()
+        }
+        ApiError::Internal(_) => Vec::new(),
+        other => vec![other.to_string()],
+    };
+    let mut resp = err.into_response();
+    if messages.is_empty() {
+        messages.push("internal server error".into());
+    }
+    let (parts, _) = resp.into_parts();
+    resp = Response::from_parts(parts, axum::body::Body::from(serde_json::to_vec(&ErrorsBody { errors: messages }).unwrap_or_default()));
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp
 }
 
 /// A 429 response with `Retry-After`.

@@ -12,6 +12,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod hawk;
+pub mod limits;
 pub mod pagination;
 pub mod scheduler;
 pub mod sealed;
@@ -40,6 +42,10 @@ pub struct AppState {
     pub wake: worker::Wake,
     /// Alert-rule evaluation and notifications (also used by the worker).
     pub alerting: Arc<alerting::Alerting>,
+    /// Request rate limits and Hawk nonces.
+    pub limiter: Arc<limits::Limiter>,
+    /// Seals stored secrets (webhook secrets, the Hawk copy of API keys).
+    pub sealer: sealed::Sealer,
 }
 
 impl AppState {
@@ -61,10 +67,11 @@ impl AppState {
         };
         let mailer = tlink_tools::notify::Mailer::from_config(&config.smtp)
             .map_err(|e| anyhow::anyhow!("invalid [smtp] configuration: {e}"))?;
+        let limiter = Arc::new(limits::Limiter::new(config.limits.clone()).context("invalid [limits] configuration")?);
         let alerting = Arc::new(alerting::Alerting::new(
             store.clone(),
             &toolbox,
-            sealer,
+            sealer.clone(),
             mailer,
             Duration::from_secs(config.webhook_timeout_secs.max(1)),
         )?);
@@ -76,6 +83,8 @@ impl AppState {
             toolbox,
             wake: worker::Wake::default(),
             alerting,
+            limiter,
+            sealer,
         })
     }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tlink_domain::{AssetId, AssetType, ReportId};
-use tlink_store::{DueAsset, NewReport, ScheduledScan, Store};
+use tlink_domain::{AssetId, AssetType};
+use tlink_store::{DueAsset, NewReport, Quota, ScanOutcome, ScheduledScan, Store};
 use tlink_tools::{Target, ToolKey};
 
 use crate::worker::{PayloadAsset, ToolPayload, Wake};
@@ -149,11 +149,20 @@ impl Scheduler {
             }
             let n = due.len();
             let scans: Vec<ScheduledScan> = due.iter().map(|d| self.plan(d, now)).collect();
-            let created: Vec<Vec<ReportId>> = self.store.schedule_scans(&scans).await?;
-            let claimed = created.iter().filter(|ids| !ids.is_empty()).count();
-            total += claimed;
-            metrics::counter!("tlink_scheduled_scans_total").increment(claimed as u64);
-            if claimed > 0 {
+            let outcomes = self.store.schedule_scans(&scans).await?;
+            let queued = outcomes.iter().filter(|o| matches!(o, ScanOutcome::Queued(_))).count();
+            let skipped = outcomes.iter().filter(|o| matches!(o, ScanOutcome::Skipped(_))).count();
+            total += queued + skipped;
+            metrics::counter!("tlink_scheduled_scans_total").increment(queued as u64);
+            if skipped > 0 {
+                metrics::counter!("tlink_scheduled_scans_skipped_total").increment(skipped as u64);
+                for (scan, outcome) in scans.iter().zip(&outcomes) {
+                    if matches!(outcome, ScanOutcome::Skipped(_)) {
+                        tracing::warn!(org = %scan.org_id, asset = %scan.asset_id, "monthly tool-run quota used up: scheduled scan skipped");
+                    }
+                }
+            }
+            if queued > 0 {
                 self.wake.notify();
             }
             if n < self.config.batch_size.max(1) as usize {
@@ -171,6 +180,7 @@ impl Scheduler {
             org_id: d.org_id.clone(),
             expected: d.next_scan_at,
             next: self.config.next_scan_at(now, d.interval_minutes),
+            quota: Quota::at(&d.limits, now),
             reports: scan_reports(
                 self.config.scan_tools(d.kind),
                 &asset,

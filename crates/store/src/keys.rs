@@ -1,6 +1,6 @@
 //! API keys: stored as a SHA-256 hash with a short visible prefix; the key itself is never stored.
 
-use tlink_domain::{ApiKeyId, OrgId, Role, UserId};
+use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 
 use crate::db::{Row, now_millis};
 use crate::users::stored_role;
@@ -21,6 +21,15 @@ pub struct NewApiKey {
     pub prefix: String,
     /// Hex SHA-256 of the full key.
     pub key_hash: String,
+    /// The key sealed with the server's secrets key, for Hawk (which signs with the key itself).
+    pub sealed_key: Option<String>,
+}
+
+/// A live key of a user that can verify Hawk requests.
+#[derive(Debug, Clone)]
+pub struct HawkKey {
+    pub id: ApiKeyId,
+    pub sealed_key: String,
 }
 
 /// A live key whose prefix matched, for the caller to compare hashes in constant time.
@@ -32,6 +41,8 @@ pub struct ApiKeyCandidate {
     pub last_used_at: Option<i64>,
     /// The owner's role in the organization asked about, if one was and the owner is a member.
     pub role: Option<Role>,
+    /// That organization's plan, when it was asked about and exists.
+    pub limits: Option<PlanLimits>,
 }
 
 fn key_row(r: &Row) -> Result<ApiKeyRow> {
@@ -50,8 +61,9 @@ impl Store {
         let now = now_millis();
         self.db
             .execute(
-                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                &params![id.as_str(), user.as_str(), &key.name, &key.prefix, &key.key_hash, now],
+                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, sealed_key, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &params![id.as_str(), user.as_str(), &key.name, &key.prefix, &key.key_hash, key.sealed_key.as_deref(), now],
             )
             .await?;
         Ok(ApiKeyRow { id, name: key.name, prefix: key.prefix, created_at: now, last_used_at: None })
@@ -84,8 +96,10 @@ impl Store {
     /// Live keys with this prefix, with the owner's role in `org` when one is given: authentication and
     /// the membership check in one round trip.
     pub async fn api_key_candidates(&self, prefix: &str, org: Option<&OrgId>) -> Result<Vec<ApiKeyCandidate>> {
-        const SQL: &str = "SELECT k.id, k.user_id, k.key_hash, k.last_used_at, m.role FROM api_keys k \
+        const SQL: &str = "SELECT k.id, k.user_id, k.key_hash, k.last_used_at, m.role, \
+            o.plan, o.requests_per_minute, o.tool_runs_per_month FROM api_keys k \
             LEFT JOIN memberships m ON m.user_id = k.user_id AND m.org_id = $2 \
+            LEFT JOIN orgs o ON o.id = m.org_id \
             WHERE k.prefix = $1 AND k.revoked_at IS NULL";
         let org = org.map(|o| o.as_str());
         let rows = self.db.query(SQL, &params![prefix, org]).await?;
@@ -97,9 +111,21 @@ impl Store {
                     key_hash: r.text(2)?,
                     last_used_at: r.opt_i64(3)?,
                     role: r.opt_text(4)?.map(|s| stored_role(&s)),
+                    limits: match r.opt_text(5)? {
+                        Some(plan) => Some(crate::usage::limits_from(plan, r.opt_i64(6)?, r.opt_i64(7)?)?),
+                        None => None,
+                    },
                 })
             })
             .collect()
+    }
+
+    /// The user's live keys that carry a sealed copy (for Hawk), newest first, at most `max`.
+    pub async fn hawk_keys(&self, user: &UserId, max: u32) -> Result<Vec<HawkKey>> {
+        const SQL: &str = "SELECT id, sealed_key FROM api_keys \
+            WHERE user_id = $1 AND revoked_at IS NULL AND sealed_key IS NOT NULL ORDER BY created_at DESC LIMIT $2";
+        let rows = self.db.query(SQL, &params![user.as_str(), i64::from(max)]).await?;
+        rows.iter().map(|r| Ok(HawkKey { id: ApiKeyId::from_trusted(r.text(0)?), sealed_key: r.text(1)? })).collect()
     }
 
     /// Records a key's use.

@@ -21,6 +21,7 @@ mod queue;
 mod reports;
 mod rules;
 mod sessions;
+mod usage;
 mod users;
 
 pub use alerts::{
@@ -29,8 +30,9 @@ pub use alerts::{
 };
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};
-pub use keys::{ApiKeyCandidate, ApiKeyRow, NewApiKey};
-pub use monitoring::{DueAsset, ScheduledScan};
+pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, NewApiKey};
+pub use monitoring::{DueAsset, QUOTA_SKIP_ERROR, ScanOutcome, ScheduledScan};
+pub use usage::{Quota, Refused, Usage};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
 pub use queue::{Effects, Finish, Job, JobOutcome, JobRow, NewJob, QueueCounts, ReportUpdate};
 pub use reports::{NewReport, ReportFilter, ReportRow, ReportStatus, TOOL_JOB};

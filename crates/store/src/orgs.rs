@@ -91,6 +91,15 @@ impl Store {
         row.map(|r| r.text(0).map(|s| stored_role(&s))).transpose()
     }
 
+    /// The user's role in the organization and the organization's plan; `None` if not a member.
+    pub async fn membership(&self, org: &OrgId, user: &UserId) -> Result<Option<(Role, tlink_domain::PlanLimits)>> {
+        const SQL: &str = "SELECT m.role, o.plan, o.requests_per_minute, o.tool_runs_per_month \
+            FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2";
+        let row = self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?;
+        row.map(|r| Ok((stored_role(&r.text(0)?), crate::usage::limits_from(r.text(1)?, r.opt_i64(2)?, r.opt_i64(3)?)?)))
+            .transpose()
+    }
+
     /// The organizations `user` belongs to, newest first.
     pub async fn orgs_for_user(&self, user: &UserId, page: &PageQuery) -> Result<Page<OrgRow>> {
         // Keyed on the organization's own creation time, so `createdAt` means the same on every route.

@@ -3,8 +3,9 @@
 
 use tlink_domain::{AssetId, OrgId, ReportId, UserId};
 
-use crate::db::{Row, Stmt, now_millis};
+use crate::db::{Row, now_millis};
 use crate::queue::{self, NewJob};
+use crate::usage::{Quota, RESERVE_FOR_ASSET, Refused, ensure_stmt, reserve_stmt};
 use crate::{DbError, Page, PageQuery, Result, Store, params};
 
 /// The job kind that runs a tool report; the job's id is the report's id.
@@ -106,33 +107,28 @@ pub(crate) fn report_row(r: &Row) -> Result<ReportRow> {
 }
 
 impl Store {
-    /// Creates the report (QUEUED) and its job in one transaction, so a report never exists without the
-    /// job that will finish it, nor a job without its report. An `asset_id` must name an asset of `org`
-    /// (checked in the insert itself); otherwise nothing is written and `None` is returned.
-    pub async fn create_report(&self, org: &OrgId, new: NewReport) -> Result<Option<ReportRow>> {
+    /// Creates the report (QUEUED) and its job in one transaction, counting the run against `quota`, so a
+    /// report never exists without the job that will finish it, nor a job without its report, and the run
+    /// is counted exactly when the report is written. An `asset_id` must name an asset of `org` (checked
+    /// in the same transaction); otherwise, or over the quota, nothing is written.
+    pub async fn create_report(
+        &self,
+        org: &OrgId,
+        new: NewReport,
+        quota: &Quota,
+    ) -> Result<std::result::Result<ReportRow, Refused>> {
         let id = ReportId::new();
         let now = now_millis();
-        // The asset check is part of the INSERT: a concurrent delete cannot leave a report on another
-        // org's (or a vanished) asset.
+        // The report goes in only under this transaction's reservation, which also checked the asset: a
+        // concurrent delete cannot leave a report on another org's (or a vanished) asset.
         const SQL: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
             requested_by, status, attempts, created_at, updated_at) \
-            SELECT $1, $2, $3, $4, $5, CAST($6 AS TEXT), $7, $8, $9, 'QUEUED', 0, $10, $10 \
-            WHERE CAST($6 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM assets WHERE org_id = $2 AND id = $6)";
-        let insert = Stmt::new(
-            SQL,
-            params![
-                id.as_str(),
-                org.as_str(),
-                new.tool.as_str(),
-                new.target.as_str(),
-                new.target_type.as_str(),
-                new.asset_id.as_ref().map(|a| a.as_str()),
-                new.options.clone(),
-                new.origin.as_str(),
-                new.requested_by.as_ref().map(|u| u.as_str()),
-                now
-            ],
-        );
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 0, $10, $10 \
+            WHERE EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $11 AND reservation = $12)";
+        let token = uuid::Uuid::now_v7().to_string();
+        let asset = new.asset_id.as_ref().map(|a| a.as_str());
+        let reserve = reserve_stmt(RESERVE_FOR_ASSET, org, quota, 1, &token, params![org.as_str(), asset]);
+        let insert = crate::monitoring::report_insert(SQL, &id, org, &new, now, params![org.as_str(), token.as_str()]);
         let job = queue::insert_for_report_stmt(&NewJob {
             id: id.as_str().to_string(),
             kind: TOOL_JOB.to_string(),
@@ -142,11 +138,14 @@ impl Store {
             max_attempts: new.max_attempts,
         });
         // The job only goes in when the report did (same id, conditional insert).
-        let counts = self.db.transaction(vec![insert, job]).await?;
-        if counts.first() != Some(&1) {
-            return Ok(None);
+        let counts = self.db.transaction(vec![ensure_stmt(org, quota), reserve, insert, job]).await?;
+        if counts.get(2) != Some(&1) {
+            return Ok(Err(match &new.asset_id {
+                Some(a) if !self.asset_exists(org, a.as_str()).await? => Refused::NoAsset,
+                _ => Refused::Quota,
+            }));
         }
-        Ok(Some(ReportRow {
+        Ok(Ok(ReportRow {
             id,
             org_id: org.clone(),
             tool: new.tool,

@@ -352,8 +352,12 @@ pub async fn monitor_now(
         return Err(ApiError::BadRequest(format!("no tool scans {} assets", asset.kind.as_str())));
     }
     let tools = reports.iter().map(|r| r.tool.clone()).collect();
-    let ids =
-        state.store.create_reports(&caller.org_id, &reports).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    let quota = tlink_store::Quota::at(&caller.limits, tlink_store::now_millis());
+    let ids = match state.store.create_reports(&caller.org_id, &asset.id, &reports, &quota).await? {
+        Ok(ids) => ids,
+        Err(tlink_store::Refused::NoAsset) => return Err(ApiError::not_found("asset")),
+        Err(quota_refusal) => return Err(crate::api::tools::refused_error(quota_refusal, &quota)),
+    };
     state.wake.notify();
     let body = Envelope {
         success: true,

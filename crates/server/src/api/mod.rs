@@ -8,6 +8,7 @@ pub mod rules;
 pub mod settings;
 pub mod system;
 pub mod tools;
+pub mod usage;
 pub mod users;
 
 use axum::Router;
@@ -80,6 +81,9 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orgs::list_members, orgs::add_member))
         .routes(routes!(orgs::update_member, orgs::remove_member))
         .routes(routes!(settings::get_settings, settings::update_settings))
+        .routes(routes!(usage::get_usage))
+        .routes(routes!(usage::set_plan))
+        .routes(routes!(usage::hawk_self_test))
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
         .routes(routes!(assets::monitor_now))
@@ -114,6 +118,8 @@ pub fn router(state: AppState) -> Router {
         .merge(system::routes(doc))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::hawk::layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::limits::layer))
         .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);

@@ -196,6 +196,7 @@ pub async fn run_tool(
     });
     let payload =
         serde_json::json!(ToolPayload { tool, target: raw_target.clone(), options, asset: payload_asset }).to_string();
+    let quota = tlink_store::Quota::at(&caller.limits, tlink_store::now_millis());
     let report = state
         .store
         .create_report(
@@ -211,9 +212,10 @@ pub async fn run_tool(
                 payload,
                 max_attempts: state.config.worker.max_attempts.max(1),
             },
+            &quota,
         )
         .await?
-        .ok_or_else(|| ApiError::field("assetId", "no asset with this id in this organization"))?;
+        .map_err(|refused| refused_error(refused, &quota))?;
     state.wake.notify();
     metrics::counter!("tlink_tool_runs_queued_total", "tool" => tool.as_str()).increment(1);
     let body = Envelope {
@@ -241,6 +243,27 @@ fn check_options(tool: ToolKey, options: &RunOptions) -> ApiResult<()> {
         })?;
     }
     Ok(())
+}
+
+/// The answer to runs the store refused: the asset is not in the org (400), or the quota is used up (429
+/// until the month ends).
+pub(crate) fn refused_error(refused: tlink_store::Refused, quota: &tlink_store::Quota) -> ApiError {
+    match refused {
+        tlink_store::Refused::NoAsset => ApiError::field("assetId", "no asset with this id in this organization"),
+        tlink_store::Refused::Quota => {
+            let now = tlink_store::now_millis();
+            let resets = tlink_domain::usage_month(now).1;
+            let secs = u64::try_from((resets - now).max(1000) / 1000).unwrap_or(1);
+            ApiError::TooManyRequests {
+                message: format!(
+                    "the monthly tool-run quota of {} for this organization's plan is used up; it resets at {}",
+                    quota.limit.unwrap_or(0),
+                    tlink_domain::format_millis(resets)
+                ),
+                retry_after_secs: secs,
+            }
+        }
+    }
 }
 
 /// The report filters, for the `OpenAPI` document.

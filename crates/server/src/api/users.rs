@@ -174,7 +174,12 @@ pub async fn create_api_key(
         .store
         .create_api_key(
             &caller.user_id,
-            NewApiKey { name: name.to_string(), prefix: generated.prefix, key_hash: generated.hash },
+            NewApiKey {
+                name: name.to_string(),
+                prefix: generated.prefix,
+                key_hash: generated.hash,
+                sealed_key: Some(state.sealer.seal(&generated.key)),
+            },
         )
         .await?;
     Ok(created(CreatedApiKey { meta: row.into(), key: generated.key }))

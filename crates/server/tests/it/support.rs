@@ -242,6 +242,8 @@ impl TestApp {
     async fn finish(store: Store, tweak: impl FnOnce(&mut Config), cleanup: Cleanup) -> TestApp {
         store.migrate().await.expect("migrating");
         let mut config = Config::default();
+        // Request rate limits are off unless a test turns them on (most tests make many quick requests).
+        config.limits.enabled = false;
         tweak(&mut config);
         let state = AppState::new(store, config, SECRET).expect("valid configuration");
         let router = tlink_server::router(state.clone());

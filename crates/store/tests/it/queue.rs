@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use tlink_domain::AssetType;
-use tlink_store::{Finish, JobOutcome, NewJob, NewReport, ReportStatus, ReportUpdate, Store};
+use tlink_store::{Finish, JobOutcome, NewJob, NewReport, Quota, Refused, ReportStatus, ReportUpdate, Store};
 
 use crate::{asset, stores, user};
 
@@ -34,6 +34,10 @@ fn new_report(asset_id: Option<tlink_domain::AssetId>) -> NewReport {
     }
 }
 
+fn unlimited() -> Quota {
+    Quota { month: "2026-11".into(), limit: None }
+}
+
 async fn done(store: &Store, worker: &str, id: &str) -> u64 {
     let f = Finish { id: id.into(), job: JobOutcome::Done, report: ReportUpdate::None, effects: Default::default() };
     store.finish_jobs(worker, &[f]).await.expect("finish")
@@ -47,10 +51,11 @@ async fn report_and_job_are_created_together_and_run_through_their_states() {
         let a = store.create_asset(&org, asset(AssetType::Domain, "example.com")).await.expect("asset");
 
         // Another org's asset: nothing is written, neither report nor job.
-        assert!(store.create_report(&other_org, new_report(Some(a.id.clone()))).await.expect("create").is_none());
+        let refused = store.create_report(&other_org, new_report(Some(a.id.clone())), &unlimited()).await.expect("create");
+        assert_eq!(refused.err(), Some(Refused::NoAsset), "{name}");
         assert_eq!(store.queue_counts().await.expect("counts").queued, 0, "{name}");
 
-        let r = store.create_report(&org, new_report(Some(a.id.clone()))).await.expect("create").expect("created");
+        let r = store.create_report(&org, new_report(Some(a.id.clone())), &unlimited()).await.expect("create").expect("created");
         assert_eq!(r.status, ReportStatus::Queued);
         assert!(store.get_report(&other_org, &r.id).await.expect("get").is_none(), "{name}: tenant scoped");
 
@@ -80,7 +85,7 @@ async fn report_and_job_are_created_together_and_run_through_their_states() {
 async fn retries_then_gives_up_with_the_error_recorded() {
     for (name, store) in stores().await {
         let (_, org) = user(&store, "a@example.com").await;
-        let r = store.create_report(&org, new_report(None)).await.expect("create").expect("created");
+        let r = store.create_report(&org, new_report(None), &unlimited()).await.expect("create").expect("created");
         let id = r.id.to_string();
 
         let jobs = store.claim_jobs("w1", 10, 60_000).await.expect("claim");
@@ -123,7 +128,7 @@ async fn retries_then_gives_up_with_the_error_recorded() {
 async fn a_dead_workers_job_runs_again_and_the_late_worker_cannot_overwrite_it() {
     for (name, store) in stores().await {
         let (_, org) = user(&store, "a@example.com").await;
-        let r = store.create_report(&org, new_report(None)).await.expect("create").expect("created");
+        let r = store.create_report(&org, new_report(None), &unlimited()).await.expect("create").expect("created");
         let id = r.id.to_string();
         // w1 claims with a lease that is already over: it "died" mid-job.
         assert_eq!(store.claim_jobs("w1", 10, -1).await.expect("claim").len(), 1);
@@ -204,5 +209,35 @@ async fn concurrent_claimers_never_take_the_same_job() {
         }
         assert_eq!((total, seen.len()), (N, N), "{name}");
         assert_eq!(store.queue_counts().await.expect("counts"), tlink_store::QueueCounts::default());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_runs_never_exceed_the_monthly_quota_and_refusals_write_nothing() {
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "q@example.com").await;
+        let (_, other) = user(&store, "r@example.com").await;
+        let quota = Quota { month: "2026-11".into(), limit: Some(7) };
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (store, org, quota) = (store.clone(), org.clone(), quota.clone());
+                tokio::spawn(async move { store.create_report(&org, new_report(None), &quota).await.expect("create") })
+            })
+            .collect();
+        let mut created = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(_) => created += 1,
+                Err(why) => assert_eq!(why, Refused::Quota, "{name}"),
+            }
+        }
+        assert_eq!(created, 7, "{name}: exactly the quota");
+        assert_eq!(store.usage(&org, "2026-11").await.expect("usage").runs, 7, "{name}");
+        assert_eq!(store.queue_counts().await.expect("counts").queued, 7, "{name}: no job without its report");
+        // Another month, and another organization, count separately.
+        let next = Quota { month: "2026-12".into(), limit: Some(7) };
+        assert!(store.create_report(&org, new_report(None), &next).await.expect("create").is_ok(), "{name}");
+        assert!(store.create_report(&other, new_report(None), &quota).await.expect("create").is_ok(), "{name}");
+        assert_eq!(store.usage(&other, "2026-11").await.expect("usage").runs, 1, "{name}");
     }
 }

@@ -1,0 +1,485 @@
+//! Rate limits: per client IP (with a lock-out), per credential (by the organization's plan) and per
+//! organization, in process or shared through Redis; and the rate-limit headers.
+//!
+//! Order of work for a request: [`layer`] finds the client IP and checks its bucket before anything else
+//! (a locked-out IP never reaches authentication); the auth extractors then check the credential's bucket
+//! and, where it applies, the organization's ([`Limiter::credential`]), writing their verdicts into the
+//! request's [`RateSlot`]; on the way out [`layer`] turns the verdicts into headers:
+//!
+//! | header | meaning |
+//! |---|---|
+//! | `X-RateLimit-Limit` | requests per minute of the credential's bucket (the IP's when unauthenticated) |
+//! | `X-RateLimit-Remaining` | requests left now |
+//! | `X-RateLimit-Reset` | Unix epoch seconds when the bucket is full again |
+//! | `RateLimit-Policy` | IETF draft: `"<bucket>";q=<limit>;w=60` |
+//! | `RateLimit` | IETF draft: `"<bucket>";r=<remaining>;t=<seconds until full>` |
+//! | `x-rate-limit-limit` / `-remaining` / `-reset` | `/v2` and `/help` only, the organization's bucket (Threat Stack): reset is the milliseconds to wait when limited, 0 otherwise |
+//! | `Retry-After` | on every 429: seconds to wait |
+//!
+//! Buckets are GCRA ([`gcra`]): a full bucket allows its whole limit at once, then refills evenly over
+//! the minute.
+
+pub mod gcra;
+mod redis;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::error::ApiError;
+pub use gcra::Decision;
+
+const MINUTE_US: u64 = 60_000_000;
+
+/// `[limits]` in the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Master switch for request rate limits (monthly tool-run quotas apply regardless).
+    pub enabled: bool,
+    /// `redis://host:port/db`: share every limit, the IP lock-out and Hawk nonces across processes
+    /// (`TLINK_REDIS_URL`). Empty: in-process, per node.
+    pub redis_url: String,
+    /// Milliseconds to wait for Redis before a check counts as failed.
+    pub redis_timeout_ms: u64,
+    /// When Redis cannot answer: `false` lets the request through (logged and counted in
+    /// `tlink_ratelimit_backend_errors_total`), `true` answers 503.
+    pub fail_closed: bool,
+    /// Requests per minute per client IP, on every route; 0 turns the IP limit off.
+    pub ip_per_minute: u32,
+    /// How long an IP that went over its limit is refused, seconds.
+    pub ip_lockout_secs: u64,
+    /// Requests per minute per organization on the Threat Stack routes (`/v2`, `/help`).
+    pub org_per_minute: u32,
+    /// Requests per minute per organization on `/api` routes; 0 means no organization-wide limit there.
+    pub org_per_minute_api: u32,
+    /// Requests per minute per credential on routes outside an organization (`/api/users/me`, …).
+    pub account_per_minute: u32,
+    /// Requests per minute per credential for ENTERPRISE organizations without a custom figure.
+    pub enterprise_default_per_minute: u32,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redis_url: String::new(),
+            redis_timeout_ms: 250,
+            fail_closed: false,
+            ip_per_minute: 1000,
+            ip_lockout_secs: 15 * 60,
+            org_per_minute: 200,
+            org_per_minute_api: 0,
+            account_per_minute: 120,
+            enterprise_default_per_minute: 1000,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+enum Backend {
+    Local(Local),
+    Redis(redis::Shared),
+}
+
+/// The limiter: buckets in process or in Redis.
+pub struct Limiter {
+    config: LimitsConfig,
+    trusted: Vec<IpNet>,
+    backend: Backend,
+}
+
+/// Why a check could not be made (Redis down with `fail_closed`).
+#[derive(Debug)]
+pub struct Unavailable;
+
+impl Limiter {
+    /// # Errors
+    /// A malformed trusted proxy or Redis URL.
+    pub fn new(config: LimitsConfig) -> anyhow::Result<Limiter> {
+        let trusted = config
+            .trusted_proxies
+            .iter()
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| anyhow::anyhow!("limits.trusted_proxies: `{s}` is not an IP address or CIDR"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let backend = if config.redis_url.is_empty() {
+            Backend::Local(Local::default())
+        } else {
+            let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
+            Backend::Redis(redis::Shared::connect(&config.redis_url, timeout, "tlink:")?)
+        };
+        Ok(Limiter { config, trusted, backend })
+    }
+
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+
+    /// Whether limits are shared through Redis.
+    pub fn shared(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    async fn check(&self, key: &str, limit: u32, lockout_us: u64) -> Result<Decision, Unavailable> {
+        match &self.backend {
+            Backend::Local(l) => Ok(l.check(key, limit, MINUTE_US, lockout_us)),
+            Backend::Redis(r) => match r.check(key, limit, MINUTE_US, lockout_us).await {
+                Ok(d) => Ok(d),
+                Err(e) => self.backend_failed(&e).map(|()| Decision::open(limit)),
+            },
+        }
+    }
+
+    fn backend_failed(&self, e: &dyn std::fmt::Display) -> Result<(), Unavailable> {
+        metrics::counter!("tlink_ratelimit_backend_errors_total").increment(1);
+        tracing::warn!(error = %e, fail_closed = self.config.fail_closed, "rate-limit backend unavailable");
+        if self.config.fail_closed { Err(Unavailable) } else { Ok(()) }
+    }
+
+    /// The client IP's bucket, with the lock-out.
+    pub async fn ip(&self, ip: IpAddr) -> Result<Option<Decision>, Unavailable> {
+        if !self.config.enabled || self.config.ip_per_minute == 0 {
+            return Ok(None);
+        }
+        let lockout = self.config.ip_lockout_secs.saturating_mul(1_000_000);
+        self.check(&format!("ip:{ip}"), self.config.ip_per_minute, lockout).await.map(Some)
+    }
+
+    /// Records a Hawk nonce; false if it was seen within `ttl` (a replay).
+    pub async fn first_use(&self, key: &str, ttl: Duration) -> Result<bool, Unavailable> {
+        match &self.backend {
+            Backend::Local(l) => Ok(l.first_use(key, ttl)),
+            Backend::Redis(r) => match r.first_use(key, ttl).await {
+                Ok(fresh) => Ok(fresh),
+                // Failing open here would let replays through: only with fail_closed off, and logged.
+                Err(e) => self.backend_failed(&e).map(|()| true),
+            },
+        }
+    }
+
+    /// The client's address: the socket peer, or — only when the peer is a trusted proxy — the last
+    /// address in `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .collect();
+        hops.into_iter().rev().find(|ip| !self.is_trusted(*ip)).unwrap_or(peer)
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.trusted.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Checks the credential's bucket (and the organization's where it applies) after authentication,
+    /// recording the verdicts for the headers. `credential` names the bucket (an API key, a user's
+    /// sessions); `per_minute` is its plan's limit.
+    pub async fn credential(
+        &self,
+        slot: Option<&RateSlot>,
+        path: &str,
+        credential: &str,
+        per_minute: u32,
+        org: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let threat_stack = is_threat_stack_path(path);
+        let key = match org {
+            Some(o) => format!("cred:{credential}:{o}"),
+            None => format!("cred:{credential}"),
+        };
+        let cred = self.check(&key, per_minute, 0).await.map_err(|_| unavailable())?;
+        if let Some(s) = slot {
+            s.0.lock().credential = Some(cred);
+        }
+        let org_limit = if threat_stack { self.config.org_per_minute } else { self.config.org_per_minute_api };
+        let org_decision = match org {
+            Some(o) if org_limit > 0 && cred.allowed => {
+                let d = self.check(&format!("org:{o}"), org_limit, 0).await.map_err(|_| unavailable())?;
+                if let Some(s) = slot {
+                    s.0.lock().org = Some(d);
+                }
+                Some(d)
+            }
+            _ => None,
+        };
+        if !cred.allowed {
+            return Err(refusal("this credential", per_minute, cred));
+        }
+        if let Some(d) = org_decision.filter(|d| !d.allowed) {
+            return Err(refusal("this organization", org_limit, d));
+        }
+        Ok(())
+    }
+}
+
+fn unavailable() -> ApiError {
+    ApiError::Unavailable("rate limiting is unavailable; try again shortly".into())
+}
+
+fn refusal(who: &str, limit: u32, d: Decision) -> ApiError {
+    let secs = retry_secs(d);
+    ApiError::TooManyRequests {
+        message: format!("rate limit of {limit} requests per minute for {who} exceeded; retry in {secs} s"),
+        retry_after_secs: secs,
+    }
+}
+
+fn retry_secs(d: Decision) -> u64 {
+    d.retry_after_us.div_ceil(1_000_000).max(1)
+}
+
+/// Whether `path` follows Threat Stack's conventions (organization limit, `x-rate-limit-*`, `{"errors"}`).
+pub fn is_threat_stack_path(path: &str) -> bool {
+    path == "/v2" || path.starts_with("/v2/") || path.starts_with("/help/")
+}
+
+/// IPv4-mapped IPv6 addresses count as their IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The verdicts on one request, filled in as it is checked.
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    pub ip: Option<Decision>,
+    pub credential: Option<Decision>,
+    pub org: Option<Decision>,
+}
+
+/// The request's [`Verdicts`], shared between the layer and the extractors.
+#[derive(Debug, Clone, Default)]
+pub struct RateSlot(pub Arc<Mutex<Verdicts>>);
+
+/// The middleware: the IP check before anything else, then the headers on the way out.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let limiter = &state.limiter;
+    let path = req.uri().path().to_string();
+    let threat_stack = is_threat_stack_path(&path);
+    let slot = RateSlot::default();
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let ip = canonical(limiter.client_ip(peer, req.headers()));
+        match limiter.ip(ip).await {
+            Ok(Some(d)) => {
+                slot.0.lock().ip = Some(d);
+                if !d.allowed {
+                    metrics::counter!("tlink_ratelimit_refused_total", "bucket" => "ip").increment(1);
+                    let secs = retry_secs(d);
+                    let err = ApiError::TooManyRequests {
+                        message: format!(
+                            "too many requests from this address ({} per minute); locked out, retry in {secs} s",
+                            limiter.config.ip_per_minute
+                        ),
+                        retry_after_secs: secs,
+                    };
+                    let mut resp = crate::error::respond(err, threat_stack);
+                    headers(resp.headers_mut(), &slot.0.lock(), threat_stack);
+                    return resp;
+                }
+            }
+            Ok(None) => {}
+            Err(Unavailable) => return crate::error::respond(unavailable(), threat_stack),
+        }
+    }
+    req.extensions_mut().insert(slot.clone());
+    let mut resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        metrics::counter!("tlink_ratelimit_refused_total", "bucket" => "credential").increment(1);
+    }
+    headers(resp.headers_mut(), &slot.0.lock(), threat_stack);
+    resp.into_response()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Writes the rate-limit headers for the verdicts (see the module documentation).
+fn headers(h: &mut HeaderMap, v: &Verdicts, threat_stack: bool) {
+    let (name, main) = match (v.credential, v.ip) {
+        (Some(d), _) => ("credential", d),
+        (None, Some(d)) => ("ip", d),
+        (None, None) => return,
+    };
+    let reset_secs = main.reset_us.div_ceil(1_000_000);
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(HeaderName::from_static(k), v);
+        }
+    };
+    set("x-ratelimit-limit", main.limit.to_string());
+    set("x-ratelimit-remaining", main.remaining.to_string());
+    set("x-ratelimit-reset", (now_secs() + reset_secs).to_string());
+    set("ratelimit-policy", format!("\"{name}\";q={};w=60", main.limit));
+    set("ratelimit", format!("\"{name}\";r={};t={reset_secs}", main.remaining));
+    if threat_stack {
+        let ts = v.org.unwrap_or(main);
+        let wait_ms = if ts.allowed { 0 } else { ts.retry_after_us.div_ceil(1000) };
+        set("x-rate-limit-limit", ts.limit.to_string());
+        set("x-rate-limit-remaining", ts.remaining.to_string());
+        set("x-rate-limit-reset", wait_ms.to_string());
+    }
+}
+
+/// The in-process backend: sharded maps of arrival times, trimmed as they grow.
+struct Local {
+    shards: Vec<Mutex<HashMap<String, u64>>>,
+    locks: Mutex<HashMap<String, u64>>,
+    nonces: Mutex<HashMap<String, u64>>,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Local {
+            shards: (0..32).map(|_| Mutex::new(HashMap::new())).collect(),
+            locks: Mutex::new(HashMap::new()),
+            nonces: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Entries a map may hold before expired ones are dropped.
+const TRIM_AT: usize = 20_000;
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl Local {
+    fn check(&self, key: &str, limit: u32, window_us: u64, lockout_us: u64) -> Decision {
+        let now = now_us();
+        if lockout_us > 0 {
+            if let Some(&until) = self.locks.lock().get(key) {
+                if until > now {
+                    return Decision::locked(limit, until - now);
+                }
+            }
+        }
+        let shard = &self.shards[shard_of(key, self.shards.len())];
+        let decision = {
+            let mut map = shard.lock();
+            if map.len() >= TRIM_AT {
+                map.retain(|_, tat| *tat > now);
+            }
+            let tat = map.get(key).copied().unwrap_or(0);
+            let (d, next) = gcra::step(tat, now, limit, window_us);
+            if d.allowed {
+                map.insert(key.to_string(), next);
+            }
+            d
+        };
+        if !decision.allowed && lockout_us > 0 {
+            let mut locks = self.locks.lock();
+            if locks.len() >= TRIM_AT {
+                locks.retain(|_, until| *until > now);
+            }
+            locks.insert(key.to_string(), now + lockout_us);
+            return Decision::locked(limit, lockout_us);
+        }
+        decision
+    }
+
+    fn first_use(&self, key: &str, ttl: Duration) -> bool {
+        let now = now_us();
+        let mut map = self.nonces.lock();
+        if map.len() >= TRIM_AT {
+            map.retain(|_, until| *until > now);
+        }
+        match map.get(key) {
+            Some(&until) if until > now => false,
+            _ => {
+                map.insert(key.to_string(), now + u64::try_from(ttl.as_micros()).unwrap_or(u64::MAX));
+                true
+            }
+        }
+    }
+}
+
+fn shard_of(key: &str, n: usize) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+    usize::try_from(h % n as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(trusted: &[&str]) -> Limiter {
+        let config =
+            LimitsConfig { trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(), ..LimitsConfig::default() };
+        Limiter::new(config).expect("limiter")
+    }
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_str(v).expect("header"));
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let peer: IpAddr = "10.0.0.5".parse().expect("ip");
+        let client: IpAddr = "203.0.113.9".parse().expect("ip");
+        assert_eq!(limiter(&[]).client_ip(peer, &xff("203.0.113.9")), peer);
+        let l = limiter(&["10.0.0.0/8"]);
+        assert_eq!(l.client_ip(peer, &xff("203.0.113.9")), client);
+        // A client cannot hide behind an address it prepends itself: the last untrusted hop wins.
+        assert_eq!(l.client_ip(peer, &xff("198.51.100.1, 203.0.113.9, 10.0.0.7")), client);
+        assert_eq!(l.client_ip(peer, &HeaderMap::new()), peer);
+        assert_eq!(l.client_ip(peer, &xff("garbage")), peer);
+        let mapped: IpAddr = "::ffff:10.0.0.5".parse().expect("ip");
+        assert_eq!(l.client_ip(mapped, &xff("203.0.113.9")), client);
+    }
+
+    #[test]
+    fn the_ip_lock_out_outlasts_the_window() {
+        let local = Local::default();
+        for _ in 0..3 {
+            assert!(local.check("ip:x", 3, MINUTE_US, 900_000_000).allowed);
+        }
+        let d = local.check("ip:x", 3, MINUTE_US, 900_000_000);
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_us, 900_000_000);
+        let again = local.check("ip:x", 3, MINUTE_US, 900_000_000);
+        assert!(!again.allowed && again.retry_after_us > MINUTE_US, "still locked: {again:?}");
+        assert!(local.check("ip:y", 3, MINUTE_US, 900_000_000).allowed, "other addresses are not affected");
+    }
+
+    #[test]
+    fn nonces_are_accepted_once() {
+        let local = Local::default();
+        assert!(local.first_use("k:n1", Duration::from_secs(60)));
+        assert!(!local.first_use("k:n1", Duration::from_secs(60)));
+        assert!(local.first_use("k:n2", Duration::from_secs(60)));
+    }
+}

@@ -1,0 +1,127 @@
+//! The shared backend: each check is one Lua script run atomically in Redis on Redis's own clock, so any
+//! number of `tlink` processes pointed at the same Redis together allow exactly the limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::gcra::Decision;
+
+/// [`super::gcra::step`] in Lua, plus the optional lock-out. Returns `{allowed, remaining, reset_us,
+/// retry_after_us}`.
+const CHECK: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local lockout = tonumber(ARGV[3])
+if lockout > 0 then
+  local pttl = redis.call('PTTL', KEYS[2])
+  if pttl > 0 then return {0, 0, pttl * 1000, pttl * 1000} end
+end
+local interval = math.max(math.floor(window / limit), 1)
+local burst = interval * limit
+local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tat = math.max(stored, now)
+local new_tat = tat + interval
+if new_tat - now > burst then
+  if lockout > 0 then
+    redis.call('SET', KEYS[2], '1', 'PX', math.ceil(lockout / 1000))
+    return {0, 0, lockout, lockout}
+  end
+  return {0, 0, tat - now, new_tat - now - burst}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((burst - (new_tat - now)) / interval), new_tat - now, 0}
+";
+
+/// A Redis connection that is (re)established in the background; until it is, checks fail.
+#[derive(Clone)]
+pub struct Shared {
+    conn: Arc<RwLock<Option<ConnectionManager>>>,
+    script: Arc<redis::Script>,
+    prefix: String,
+}
+
+impl Shared {
+    /// Starts connecting to `url` in the background.
+    ///
+    /// # Errors
+    /// A malformed URL.
+    pub fn connect(url: &str, timeout: Duration, prefix: &str) -> anyhow::Result<Shared> {
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid redis_url: {e}"))?;
+        let shared = Shared {
+            conn: Arc::new(RwLock::new(None)),
+            script: Arc::new(redis::Script::new(CHECK)),
+            prefix: prefix.to_string(),
+        };
+        let slot = shared.conn.clone();
+        tokio::spawn(async move {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(2);
+            let mut wait = Duration::from_millis(200);
+            loop {
+                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                    Ok(c) => {
+                        tracing::info!("connected to Redis for shared rate limits");
+                        *slot.write() = Some(c);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "connecting to Redis failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+        Ok(shared)
+    }
+
+    fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        self.conn.read().clone().ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Io, "not connected to Redis yet"))
+        })
+    }
+
+    /// One GCRA step on `key` (with a lock-out when `lockout_us` > 0).
+    pub async fn check(&self, key: &str, limit: u32, window_us: u64, lockout_us: u64) -> redis::RedisResult<Decision> {
+        let mut conn = self.connection()?;
+        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = self
+            .script
+            .key(format!("{}rl:{key}", self.prefix))
+            .key(format!("{}lock:{key}", self.prefix))
+            .arg(limit.max(1))
+            .arg(window_us)
+            .arg(lockout_us)
+            .invoke_async(&mut conn)
+            .await?;
+        let pos = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset_us: pos(reset),
+            retry_after_us: pos(retry),
+        })
+    }
+
+    /// Records `key` for `ttl`; false if it was already recorded (a replayed nonce).
+    pub async fn first_use(&self, key: &str, ttl: Duration) -> redis::RedisResult<bool> {
+        let mut conn = self.connection()?;
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("{}nonce:{key}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+}
