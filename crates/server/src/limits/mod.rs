@@ -209,9 +209,11 @@ impl Limiter {
             return Ok(());
         }
         let threat_stack = is_threat_stack_path(path);
+        // The limit is part of the bucket's name, so a plan change starts a fresh bucket at the new rate
+        // instead of inheriting time owed at the old one.
         let key = match org {
-            Some(o) => format!("cred:{credential}:{o}"),
-            None => format!("cred:{credential}"),
+            Some(o) => format!("cred:{credential}:{o}:{per_minute}"),
+            None => format!("cred:{credential}:{per_minute}"),
         };
         let cred = self.check(&key, per_minute, 0).await.map_err(|_| unavailable())?;
         if let Some(s) = slot {

@@ -43,7 +43,9 @@ mod auth;
 mod dnsserver;
 mod errors;
 mod keys;
+mod limits;
 mod lists;
+mod hawk;
 mod orgs;
 #[allow(dead_code)] // shared with the tools tests
 #[path = "../../../tools/tests/it/smtpsink.rs"]

@@ -1,0 +1,221 @@
+//! Rate limits (credential, organization, IP with lock-out, trusted proxies, Redis failure), their headers,
+//! plans, and monthly tool-run quotas (manual, monitor-now and scheduled).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use tlink_server::Config;
+
+use crate::support::{Auth, Reply, TestApp, TestUser, loopback_config, s};
+
+fn limited(c: &mut Config) {
+    c.limits.enabled = true;
+    c.tools = loopback_config();
+}
+
+fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
+    r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("no {name} in {:?}", r.headers))
+}
+
+fn num(r: &Reply, name: &str) -> u64 {
+    header(r, name).parse().unwrap_or_else(|_| panic!("{name} is not a number: {}", header(r, name)))
+}
+
+/// A GET from a client at `peer`, optionally through `forwarded_for`.
+async fn get_from(app: &TestApp, path: &str, auth: &Auth, peer: &str, forwarded_for: Option<&str>) -> Reply {
+    let mut b = Request::builder().method(Method::GET).uri(path);
+    b = match auth {
+        Auth::Key(k) => b.header("x-api-key", k.as_str()),
+        Auth::Bearer(t) => b.header(header::AUTHORIZATION, format!("Bearer {t}")),
+        _ => b,
+    };
+    if let Some(xff) = forwarded_for {
+        b = b.header("x-forwarded-for", xff);
+    }
+    let addr: SocketAddr = format!("{peer}:40000").parse().expect("address");
+    app.send(b.extension(ConnectInfo(addr)).body(Body::empty()).expect("request")).await
+}
+
+both!(credentials_are_limited_by_their_organizations_plan, credential_case, limited);
+async fn credential_case(app: TestApp) {
+    let owner = app.user("owner@example.com", Some("Acme")).await;
+    let org = owner.org().to_string();
+    let key = Auth::key(&app.api_key(&owner.auth(), "ci").await);
+    let path = format!("/api/orgs/{org}/assets");
+
+    // FREE: 30 a minute for this key; the headers count down.
+    let first = app.get(&path, &key).await;
+    first.ok(StatusCode::OK);
+    assert_eq!(num(&first, "x-ratelimit-limit"), 30);
+    assert_eq!(num(&first, "x-ratelimit-remaining"), 29);
+    let now = u64::try_from(tlink_store::now_millis() / 1000).expect("time");
+    let reset = num(&first, "x-ratelimit-reset");
+    assert!(reset > now && reset <= now + 61, "reset is an epoch second within the minute: {reset} vs {now}");
+    assert_eq!(header(&first, "ratelimit-policy"), "\"credential\";q=30;w=60");
+    assert!(header(&first, "ratelimit").starts_with("\"credential\";r=29;t="), "{:?}", first.headers);
+    assert!(first.headers.get("x-rate-limit-limit").is_none(), "Threat Stack headers only on /v2 and /help");
+    for _ in 1..30 {
+        app.get(&path, &key).await.ok(StatusCode::OK);
+    }
+    let refused = app.get(&path, &key).await;
+    refused.err(StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.message().contains("30 requests per minute"), "{}", refused.text);
+    assert_eq!(num(&refused, "retry-after"), 2, "one request every 2 s at 30/min");
+    assert_eq!(num(&refused, "x-ratelimit-remaining"), 0);
+
+    // The owner's session is a bucket of its own; another organization's plan is not this one's.
+    app.get(&path, &owner.auth()).await.ok(StatusCode::OK);
+
+    // Upgrading applies at once: PRO allows 120.
+    let plan = app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &owner.auth(), Some(json!({"plan": "PRO"}))).await;
+    assert_eq!(plan.ok(StatusCode::OK)["requestsPerMinute"], 120);
+    let after = app.get(&path, &key).await;
+    after.ok(StatusCode::OK);
+    assert_eq!(num(&after, "x-ratelimit-limit"), 120);
+}
+
+both!(plans_are_changed_by_owners_with_valid_figures, plan_case, limited);
+async fn plan_case(app: TestApp) {
+    let owner = app.user("owner@example.com", Some("Acme")).await;
+    let org = owner.org().to_string();
+    let admin = app.member(&org, &owner, "admin@example.com", "ADMIN").await;
+    let path = format!("/api/orgs/{org}/plan");
+    app.req(Method::PUT, &path, &admin.auth(), Some(json!({"plan": "BUSINESS"}))).await.err(StatusCode::FORBIDDEN);
+    app.req(Method::PUT, &path, &owner.auth(), Some(json!({"plan": "GOLD"}))).await.err(StatusCode::BAD_REQUEST);
+    app.req(Method::PUT, &path, &owner.auth(), Some(json!({"plan": "PRO", "requestsPerMinute": 5})))
+        .await
+        .invalid("requestsPerMinute");
+    let r = app
+        .req(
+            Method::PUT,
+            &path,
+            &owner.auth(),
+            Some(json!({"plan": "ENTERPRISE", "requestsPerMinute": 5000, "toolRunsPerMonth": 3})),
+        )
+        .await;
+    let usage = r.ok(StatusCode::OK);
+    assert_eq!(usage["plan"], "ENTERPRISE");
+    assert_eq!(usage["requestsPerMinute"], 5000);
+    assert_eq!(usage["toolRunsLimit"], 3);
+    // Another tenant's organization is invisible.
+    let stranger = app.user("stranger@example.com", Some("Other")).await;
+    app.get(&format!("/api/orgs/{org}/usage"), &stranger.auth()).await.err(StatusCode::NOT_FOUND);
+}
+
+async fn run_dns(app: &TestApp, user: &TestUser) -> Reply {
+    let path = format!("/api/orgs/{}/tools/run", user.org());
+    app.post(&path, &user.auth(), json!({"toolKey": "dns", "target": "example.com"})).await
+}
+
+both!(monthly_quotas_count_every_run_and_refuse_over_it, quota_case, limited);
+async fn quota_case(app: TestApp) {
+    let owner = app.user("owner@example.com", Some("Acme")).await;
+    let org = owner.org().to_string();
+    let usage = app.get(&format!("/api/orgs/{org}/usage"), &owner.auth()).await;
+    let u = usage.ok(StatusCode::OK);
+    assert_eq!((u["plan"].as_str(), u["toolRunsLimit"].as_u64(), u["toolRunsUsed"].as_u64()), (Some("FREE"), Some(100), Some(0)));
+    let month = s(u, "month").to_string();
+    assert!(s(u, "resetsAt").ends_with("-01T00:00:00Z") || s(u, "resetsAt").contains("-01T00:00:00"), "{u}");
+
+    let body = json!({"plan": "ENTERPRISE", "toolRunsPerMonth": 3});
+    app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &owner.auth(), Some(body)).await.ok(StatusCode::OK);
+    run_dns(&app, &owner).await.ok(StatusCode::ACCEPTED);
+    // monitor-now counts each tool it queues (an IP: ip-reputation, exposure, threat-feed, whois → over 2).
+    let ip = app.asset(&org, &owner.auth(), "IP", "192.0.2.10").await;
+    let monitor = format!("/api/orgs/{org}/assets/{}/monitor-now", s(&ip, "id"));
+    let over = app.post(&monitor, &owner.auth(), json!({})).await;
+    over.err(StatusCode::TOO_MANY_REQUESTS);
+    assert!(over.message().contains("quota of 3"), "{}", over.text);
+    run_dns(&app, &owner).await.ok(StatusCode::ACCEPTED);
+    run_dns(&app, &owner).await.ok(StatusCode::ACCEPTED);
+    let refused = run_dns(&app, &owner).await;
+    refused.err(StatusCode::TOO_MANY_REQUESTS);
+    assert!(num(&refused, "retry-after") > 0);
+    // Nothing was written for the refused runs.
+    let reports = app.get(&format!("/api/orgs/{org}/tools/reports"), &owner.auth()).await;
+    assert_eq!(reports.items().len(), 3, "{}", reports.text);
+    let u = app.get(&format!("/api/orgs/{org}/usage"), &owner.auth()).await;
+    let u = u.ok(StatusCode::OK);
+    assert_eq!((u["toolRunsUsed"].as_u64(), u["toolRunsRemaining"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(s(u, "month"), month);
+
+    // A scheduled scan over the quota is skipped and recorded, and the asset's next scan is still planned.
+    let asset = app.asset(&org, &owner.auth(), "DOMAIN", "example.com").await;
+    let path = format!("/api/orgs/{org}/assets/{}", s(&asset, "id"));
+    app.patch(&path, &owner.auth(), json!({"isMonitored": true})).await.ok(StatusCode::OK);
+    let later = tlink_store::now_millis() + 2 * 86_400_000;
+    let scanned = app.state.scheduler().tick(later).await.expect("tick");
+    assert_eq!(scanned, 1);
+    let failed = app.get(&format!("/api/orgs/{org}/tools/reports?status=FAILED"), &owner.auth()).await;
+    let items = failed.items();
+    assert!(!items.is_empty(), "skipped runs are recorded: {}", failed.text);
+    for item in items {
+        assert_eq!(item["assetId"], asset["id"]);
+    }
+    let one = app.get(&format!("/api/orgs/{org}/tools/reports/{}", s(&items[0], "id")), &owner.auth()).await;
+    assert!(s(one.ok(StatusCode::OK), "error").contains("quota"), "{}", one.text);
+    let u = app.get(&format!("/api/orgs/{org}/usage"), &owner.auth()).await;
+    assert_eq!(u.ok(StatusCode::OK)["scheduledRunsSkipped"].as_u64(), Some(items.len() as u64));
+    let detail = app.get(&path, &owner.auth()).await;
+    assert!(detail.ok(StatusCode::OK)["nextScanAt"].is_string(), "{}", detail.text);
+    assert!(app.state.store.due_assets(later, 10).await.expect("due").is_empty(), "not due again at once");
+}
+
+both!(ips_are_limited_before_authentication_and_locked_out, ip_case, |c: &mut Config| {
+    limited(c);
+    c.limits.ip_per_minute = 5;
+    c.limits.trusted_proxies = vec!["10.0.0.0/8".into()];
+});
+async fn ip_case(app: TestApp) {
+    for _ in 0..5 {
+        let r = get_from(&app, "/api/users/me", &Auth::None, "198.51.100.7", None).await;
+        r.err(StatusCode::UNAUTHORIZED);
+        assert_eq!(num(&r, "x-ratelimit-limit"), 5, "the IP's bucket when unauthenticated");
+    }
+    // Over the limit: refused before authentication, for 15 minutes.
+    let owner = app.user("owner@example.com", Some("Acme")).await;
+    let r = get_from(&app, "/api/users/me", &owner.auth(), "198.51.100.7", None).await;
+    r.err(StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.message().contains("locked out"), "{}", r.text);
+    let wait = num(&r, "retry-after");
+    assert!((890..=900).contains(&wait), "15-minute lock-out: {wait}");
+    let r = get_from(&app, "/api/users/me", &owner.auth(), "198.51.100.7", None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "still locked");
+    get_from(&app, "/api/users/me", &owner.auth(), "198.51.100.8", None).await.ok(StatusCode::OK);
+
+    // X-Forwarded-For is believed from a trusted proxy only.
+    get_from(&app, "/api/users/me", &owner.auth(), "10.1.2.3", Some("198.51.100.9")).await.ok(StatusCode::OK);
+    let through = get_from(&app, "/api/users/me", &owner.auth(), "10.1.2.3", Some("198.51.100.7")).await;
+    assert_eq!(through.status, StatusCode::TOO_MANY_REQUESTS, "the locked client behind the proxy");
+    let spoofed = get_from(&app, "/api/users/me", &owner.auth(), "198.51.100.8", Some("203.0.113.1")).await;
+    spoofed.ok(StatusCode::OK);
+    assert_eq!(num(&spoofed, "x-ratelimit-limit"), 120, "the credential's bucket once authenticated");
+}
+
+both!(an_unreachable_redis_fails_open, redis_down_open_case, |c: &mut Config| {
+    limited(c);
+    c.limits.redis_url = "redis://127.0.0.1:1/".into();
+    c.limits.redis_timeout_ms = 50;
+});
+async fn redis_down_open_case(app: TestApp) {
+    let owner = app.user("owner@example.com", Some("Acme")).await;
+    for _ in 0..40 {
+        app.get(&format!("/api/orgs/{}/assets", owner.org()), &owner.auth()).await.ok(StatusCode::OK);
+    }
+}
+
+both!(an_unreachable_redis_fails_closed_when_configured, redis_down_closed_case, |c: &mut Config| {
+    limited(c);
+    c.limits.redis_url = "redis://127.0.0.1:1/".into();
+    c.limits.redis_timeout_ms = 50;
+    c.limits.fail_closed = true;
+});
+async fn redis_down_closed_case(app: TestApp) {
+    // The IP check comes first and cannot be made: 503, before any authentication.
+    let r = get_from(&app, "/api/users/me", &Auth::None, "198.51.100.7", None).await;
+    r.err(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.message().contains("rate limiting is unavailable"), "{}", r.text);
+}
