@@ -254,5 +254,8 @@ async fn org(command: OrgCommand, config: Config) -> anyhow::Result<()> {
 
 /// `requestsPerMinute` → `requests-per-minute`, to name the flag.
 fn kebab(field: &str) -> String {
-    field.chars().flat_map(|c| if c.is_ascii_uppercase() { vec!['-', c.to_ascii_lowercase()] } else { vec![c] }).collect()
+    field
+        .chars()
+        .flat_map(|c| if c.is_ascii_uppercase() { vec!['-', c.to_ascii_lowercase()] } else { vec![c] })
+        .collect()
 }

@@ -83,7 +83,12 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let org = org.context("org created")?;
     let key = tlink_server::auth::generate_api_key();
-    store.create_api_key(&user.id, NewApiKey { name: "bench".into(), prefix: key.prefix, key_hash: key.hash, sealed_key: None }).await?;
+    store
+        .create_api_key(
+            &user.id,
+            NewApiKey { name: "bench".into(), prefix: key.prefix, key_hash: key.hash, sealed_key: None },
+        )
+        .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = tlink_server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();

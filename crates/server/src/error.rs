@@ -171,7 +171,10 @@ pub fn respond(err: ApiError, threat_stack: bool) -> Response {
         messages.push("internal server error".into());
     }
     let (parts, _) = resp.into_parts();
-    resp = Response::from_parts(parts, axum::body::Body::from(serde_json::to_vec(&ErrorsBody { errors: messages }).unwrap_or_default()));
+    resp = Response::from_parts(
+        parts,
+        axum::body::Body::from(serde_json::to_vec(&ErrorsBody { errors: messages }).unwrap_or_default()),
+    );
     resp.headers_mut().remove(header::CONTENT_LENGTH);
     resp
 }

@@ -119,7 +119,12 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let parsed = match auth.to_str().map_err(|_| hawk::ParseError::InvalidSyntax).and_then(hawk::parse_authorization) {
         Ok(h) => h,
         Err(e) if e.is_bad_request() => {
-            return refuse(StatusCode::BAD_REQUEST, &e.to_string(), hawk::www_authenticate(&e.to_string()), threat_stack);
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &e.to_string(),
+                hawk::www_authenticate(&e.to_string()),
+                threat_stack,
+            );
         }
         Err(e) => return unauthorized(&e.to_string(), threat_stack),
     };
@@ -224,14 +229,13 @@ async fn sign(resp: Response, key: &[u8], request: &Artifacts<'_>) -> Response {
     let hash = hawk::payload_hash(&content_type, &bytes);
     let artifacts = Artifacts { hash: Some(&hash), ext: None, ..*request };
     let mac = hawk::mac(key, Kind::Response, &artifacts);
-    if let Ok(value) = hawk::server_authorization(&mac, Some(&hash), None) {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            parts.headers.insert(HeaderName::from_static("server-authorization"), v);
-        }
+    if let Ok(value) = hawk::server_authorization(&mac, Some(&hash), None)
+        && let Ok(v) = HeaderValue::from_str(&value)
+    {
+        parts.headers.insert(HeaderName::from_static("server-authorization"), v);
     }
     Response::from_parts(parts, Body::from(bytes))
 }
-
 
 impl ApiError {
     /// This error as the route's convention wants it (see [`crate::error::respond`]).

@@ -63,7 +63,15 @@ impl Store {
             .execute(
                 "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, sealed_key, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &params![id.as_str(), user.as_str(), &key.name, &key.prefix, &key.key_hash, key.sealed_key.as_deref(), now],
+                &params![
+                    id.as_str(),
+                    user.as_str(),
+                    &key.name,
+                    &key.prefix,
+                    &key.key_hash,
+                    key.sealed_key.as_deref(),
+                    now
+                ],
             )
             .await?;
         Ok(ApiKeyRow { id, name: key.name, prefix: key.prefix, created_at: now, last_used_at: None })

@@ -11,7 +11,7 @@ use tlink_domain::{AssetId, AssetType, OrgId, ReportId};
 use crate::db::{Row, Stmt, now_millis};
 use crate::queue::{self, NewJob};
 use crate::reports::{NewReport, TOOL_JOB};
-use crate::usage::{Quota, RESERVE_FOR_SCAN, RESERVE_FOR_ASSET, Refused, ensure_stmt, reserve_stmt};
+use crate::usage::{Quota, RESERVE_FOR_ASSET, RESERVE_FOR_SCAN, Refused, ensure_stmt, reserve_stmt};
 use crate::{DbError, Result, Store, params};
 
 /// A monitored asset whose scan is due.
@@ -177,7 +177,8 @@ impl Store {
                 stmts.push(report_insert(SKIPPED, &skip_id, &s.org_id, r, now, guard));
                 skipped.push(skip_id);
             }
-            let count_skip = params![org, s.quota.month.as_str(), i64::try_from(n).unwrap_or(i64::MAX), token.as_str(), asset];
+            let count_skip =
+                params![org, s.quota.month.as_str(), i64::try_from(n).unwrap_or(i64::MAX), token.as_str(), asset];
             stmts.push(Stmt::new(COUNT_SKIP, count_skip));
             plan.push((claim_at, Some(reserve_at), ids, skipped));
         }
@@ -221,7 +222,11 @@ impl Store {
         }
         let counts = self.db.transaction(stmts).await?;
         if counts.get(1) != Some(&1) {
-            return Ok(Err(if self.asset_exists(org, asset.as_str()).await? { Refused::Quota } else { Refused::NoAsset }));
+            return Ok(Err(if self.asset_exists(org, asset.as_str()).await? {
+                Refused::Quota
+            } else {
+                Refused::NoAsset
+            }));
         }
         Ok(Ok(ids))
     }

@@ -96,8 +96,10 @@ impl Store {
         const SQL: &str = "SELECT m.role, o.plan, o.requests_per_minute, o.tool_runs_per_month \
             FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2";
         let row = self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?;
-        row.map(|r| Ok((stored_role(&r.text(0)?), crate::usage::limits_from(r.text(1)?, r.opt_i64(2)?, r.opt_i64(3)?)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((stored_role(&r.text(0)?), crate::usage::limits_from(r.text(1)?, r.opt_i64(2)?, r.opt_i64(3)?)?))
+        })
+        .transpose()
     }
 
     /// The organizations `user` belongs to, newest first.

@@ -138,4 +138,3 @@ pub async fn hawk_self_test(caller: HawkCaller) -> Response {
     })
     .into_response()
 }
-

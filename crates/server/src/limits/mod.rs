@@ -50,6 +50,8 @@ pub struct LimitsConfig {
     /// `redis://host:port/db`: share every limit, the IP lock-out and Hawk nonces across processes
     /// (`TLINK_REDIS_URL`). Empty: in-process, per node.
     pub redis_url: String,
+    /// Prefix of every Redis key, so deployments (or tests) can share one Redis.
+    pub redis_prefix: String,
     /// Milliseconds to wait for Redis before a check counts as failed.
     pub redis_timeout_ms: u64,
     /// When Redis cannot answer: `false` lets the request through (logged and counted in
@@ -76,6 +78,7 @@ impl Default for LimitsConfig {
         Self {
             enabled: true,
             redis_url: String::new(),
+            redis_prefix: "tlink:".into(),
             redis_timeout_ms: 250,
             fail_closed: false,
             ip_per_minute: 1000,
@@ -122,7 +125,7 @@ impl Limiter {
             Backend::Local(Local::default())
         } else {
             let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-            Backend::Redis(redis::Shared::connect(&config.redis_url, timeout, "tlink:")?)
+            Backend::Redis(redis::Shared::connect(&config.redis_url, timeout, &config.redis_prefix)?)
         };
         Ok(Limiter { config, trusted, backend })
     }
@@ -379,12 +382,9 @@ fn now_us() -> u64 {
 impl Local {
     fn check(&self, key: &str, limit: u32, window_us: u64, lockout_us: u64) -> Decision {
         let now = now_us();
-        if lockout_us > 0 {
-            if let Some(&until) = self.locks.lock().get(key) {
-                if until > now {
-                    return Decision::locked(limit, until - now);
-                }
-            }
+        let locked_until = if lockout_us > 0 { self.locks.lock().get(key).copied() } else { None };
+        if let Some(until) = locked_until.filter(|&until| until > now) {
+            return Decision::locked(limit, until - now);
         }
         let shard = &self.shards[shard_of(key, self.shards.len())];
         let decision = {
@@ -437,8 +437,10 @@ mod tests {
     use super::*;
 
     fn limiter(trusted: &[&str]) -> Limiter {
-        let config =
-            LimitsConfig { trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(), ..LimitsConfig::default() };
+        let config = LimitsConfig {
+            trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
+            ..LimitsConfig::default()
+        };
         Limiter::new(config).expect("limiter")
     }
 

@@ -83,9 +83,10 @@ impl Shared {
     }
 
     fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        self.conn.read().clone().ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Io, "not connected to Redis yet"))
-        })
+        self.conn
+            .read()
+            .clone()
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected to Redis yet")))
     }
 
     /// One GCRA step on `key` (with a lock-out when `lockout_us` > 0).

@@ -65,7 +65,13 @@ impl Signed {
 }
 
 /// Sends `method resource` (with `Host: HOST:PORT`) carrying `authorization`.
-async fn send(app: &TestApp, method: Method, resource: &str, authorization: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+async fn send(
+    app: &TestApp,
+    method: Method,
+    resource: &str,
+    authorization: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> Reply {
     let mut b = Request::builder()
         .method(method)
         .uri(resource)
@@ -124,9 +130,10 @@ async fn served_case(app: TestApp) {
     assert_signed(&r, &get, &key);
 
     let body = serde_json::to_vec(&json!({"type": "DOMAIN", "value": "hawk.example.com"})).expect("json");
-    let post = Signed::new(Method::POST, &format!("/api/orgs/{org}/assets"), Some(&org))
-        .with_body("application/json", &body);
-    let r = send(&app, Method::POST, &post.resource, &post.header(&owner.id, &key), Some(("application/json", body))).await;
+    let post =
+        Signed::new(Method::POST, &format!("/api/orgs/{org}/assets"), Some(&org)).with_body("application/json", &body);
+    let r =
+        send(&app, Method::POST, &post.resource, &post.header(&owner.id, &key), Some(("application/json", body))).await;
     assert_eq!(s(r.ok(StatusCode::CREATED), "value"), "hawk.example.com");
     assert_signed(&r, &post, &key);
 
@@ -156,16 +163,33 @@ async fn refused_case(app: TestApp) {
     let h = signed.header(id, &key);
     assert_refused(&send(&app, Method::DELETE, &path, &h, None).await, StatusCode::UNAUTHORIZED, "Bad mac");
     let other_path = format!("/api/orgs/{org}/alert-rules?limit=2");
-    assert_refused(&send(&app, Method::GET, &other_path, &good().header(id, &key), None).await, StatusCode::UNAUTHORIZED, "Bad mac");
+    assert_refused(
+        &send(&app, Method::GET, &other_path, &good().header(id, &key), None).await,
+        StatusCode::UNAUTHORIZED,
+        "Bad mac",
+    );
     let other_query = format!("/api/orgs/{org}/assets?limit=3");
-    assert_refused(&send(&app, Method::GET, &other_query, &good().header(id, &key), None).await, StatusCode::UNAUTHORIZED, "Bad mac");
+    assert_refused(
+        &send(&app, Method::GET, &other_query, &good().header(id, &key), None).await,
+        StatusCode::UNAUTHORIZED,
+        "Bad mac",
+    );
     let mut other_host = good();
     other_host.host = "evil.example.com".into();
-    assert_refused(&send(&app, Method::GET, &path, &other_host.header(id, &key), None).await, StatusCode::UNAUTHORIZED, "Bad mac");
+    assert_refused(
+        &send(&app, Method::GET, &path, &other_host.header(id, &key), None).await,
+        StatusCode::UNAUTHORIZED,
+        "Bad mac",
+    );
     let mut other_port = good();
     other_port.port = 443;
-    assert_refused(&send(&app, Method::GET, &path, &other_port.header(id, &key), None).await, StatusCode::UNAUTHORIZED, "Bad mac");
-    let ext_swapped = good().header(id, &key).replace(&format!("ext=\"{org}\""), &format!("ext=\"{}\"", crate::support::random_id()));
+    assert_refused(
+        &send(&app, Method::GET, &path, &other_port.header(id, &key), None).await,
+        StatusCode::UNAUTHORIZED,
+        "Bad mac",
+    );
+    let ext_swapped =
+        good().header(id, &key).replace(&format!("ext=\"{org}\""), &format!("ext=\"{}\"", crate::support::random_id()));
     assert_refused(&send(&app, Method::GET, &path, &ext_swapped, None).await, StatusCode::UNAUTHORIZED, "Bad mac");
 
     // The body: a hash is required when one is sent, and must match it.
@@ -187,7 +211,9 @@ async fn refused_case(app: TestApp) {
     let r = send(&app, Method::GET, &path, &stale.header(id, &key), None).await;
     assert_refused(&r, StatusCode::UNAUTHORIZED, "Stale timestamp");
     let www = r.headers.get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let attr = |name: &str| www.split(&format!("{name}=\"")).nth(1).and_then(|v| v.split('"').next()).unwrap_or("").to_string();
+    let attr = |name: &str| {
+        www.split(&format!("{name}=\"")).nth(1).and_then(|v| v.split('"').next()).unwrap_or("").to_string()
+    };
     let server_ts: i64 = attr("ts").parse().expect("ts");
     assert!((server_ts - tlink_store::now_millis() / 1000).abs() <= 2);
     assert_eq!(attr("tsm"), hawk::ts_mac(key.as_bytes(), server_ts));
@@ -224,22 +250,32 @@ async fn credentials_case(app: TestApp) {
     // Unknown user; a key of another user.
     let stranger = app.user("stranger@example.com", Some("Other")).await;
     let their_key = app.api_key(&stranger.auth(), "theirs").await;
-    let r = send(&app, Method::GET, test, &Signed::new(Method::GET, test, Some(&org)).header(&crate::support::random_id(), &key), None).await;
+    let r = send(
+        &app,
+        Method::GET,
+        test,
+        &Signed::new(Method::GET, test, Some(&org)).header(&crate::support::random_id(), &key),
+        None,
+    )
+    .await;
     assert_refused(&r, StatusCode::UNAUTHORIZED, "Unknown credentials");
-    let r = send(&app, Method::GET, test, &Signed::new(Method::GET, test, Some(&org)).header(id, &their_key), None).await;
+    let r =
+        send(&app, Method::GET, test, &Signed::new(Method::GET, test, Some(&org)).header(id, &their_key), None).await;
     assert_refused(&r, StatusCode::UNAUTHORIZED, "Bad mac");
     // Threat Stack routes answer errors as {"errors": [...]}.
     assert!(r.body["errors"][0].as_str().is_some_and(|m| m.contains("Bad mac")), "{}", r.text);
 
     // An organization the user is not in, by ext; and ext disagreeing with the path.
     let other_org = stranger.org().to_string();
-    let r = send(&app, Method::GET, test, &Signed::new(Method::GET, test, Some(&other_org)).header(id, &key), None).await;
+    let r =
+        send(&app, Method::GET, test, &Signed::new(Method::GET, test, Some(&other_org)).header(id, &key), None).await;
     assert_refused(&r, StatusCode::UNAUTHORIZED, "Unknown organization");
     let theirs = format!("/api/orgs/{other_org}/assets");
     let r = send(&app, Method::GET, &theirs, &Signed::new(Method::GET, &theirs, None).header(id, &key), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "another tenant's organization is invisible: {}", r.text);
     let mine = format!("/api/orgs/{org}/assets");
-    let r = send(&app, Method::GET, &theirs, &Signed::new(Method::GET, &theirs, Some(&org)).header(id, &key), None).await;
+    let r =
+        send(&app, Method::GET, &theirs, &Signed::new(Method::GET, &theirs, Some(&org)).header(id, &key), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "ext and path disagree: {}", r.text);
     // Threat Stack routes need the organization.
     let r = send(&app, Method::GET, test, &Signed::new(Method::GET, test, None).header(id, &key), None).await;
@@ -271,7 +307,8 @@ async fn run_client(program: &str, script: &str, env: &[(&str, String)]) -> Opti
         }
     };
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let missing = text.contains("No module named 'mohawk'") || text.contains("Cannot find package 'hawk'")
+    let missing = text.contains("No module named 'mohawk'")
+        || text.contains("Cannot find package 'hawk'")
         || text.contains("ERR_MODULE_NOT_FOUND");
     if missing {
         assert!(std::env::var_os("REQUIRE_TEST_PEERS").is_none(), "{script} needs its library: {text}");

@@ -70,7 +70,8 @@ async fn credential_case(app: TestApp) {
     app.get(&path, &owner.auth()).await.ok(StatusCode::OK);
 
     // Upgrading applies at once: PRO allows 120.
-    let plan = app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &owner.auth(), Some(json!({"plan": "PRO"}))).await;
+    let plan =
+        app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &owner.auth(), Some(json!({"plan": "PRO"}))).await;
     assert_eq!(plan.ok(StatusCode::OK)["requestsPerMinute"], 120);
     let after = app.get(&path, &key).await;
     after.ok(StatusCode::OK);
@@ -116,7 +117,10 @@ async fn quota_case(app: TestApp) {
     let org = owner.org().to_string();
     let usage = app.get(&format!("/api/orgs/{org}/usage"), &owner.auth()).await;
     let u = usage.ok(StatusCode::OK);
-    assert_eq!((u["plan"].as_str(), u["toolRunsLimit"].as_u64(), u["toolRunsUsed"].as_u64()), (Some("FREE"), Some(100), Some(0)));
+    assert_eq!(
+        (u["plan"].as_str(), u["toolRunsLimit"].as_u64(), u["toolRunsUsed"].as_u64()),
+        (Some("FREE"), Some(100), Some(0))
+    );
     let month = s(u, "month").to_string();
     assert!(s(u, "resetsAt").ends_with("-01T00:00:00Z") || s(u, "resetsAt").contains("-01T00:00:00"), "{u}");
 

@@ -42,10 +42,10 @@ mod auth;
 #[path = "../../../tools/tests/it/dnsserver.rs"]
 mod dnsserver;
 mod errors;
+mod hawk;
 mod keys;
 mod limits;
 mod lists;
-mod hawk;
 mod orgs;
 #[allow(dead_code)] // shared with the tools tests
 #[path = "../../../tools/tests/it/smtpsink.rs"]

@@ -51,11 +51,16 @@ async fn report_and_job_are_created_together_and_run_through_their_states() {
         let a = store.create_asset(&org, asset(AssetType::Domain, "example.com")).await.expect("asset");
 
         // Another org's asset: nothing is written, neither report nor job.
-        let refused = store.create_report(&other_org, new_report(Some(a.id.clone())), &unlimited()).await.expect("create");
+        let refused =
+            store.create_report(&other_org, new_report(Some(a.id.clone())), &unlimited()).await.expect("create");
         assert_eq!(refused.err(), Some(Refused::NoAsset), "{name}");
         assert_eq!(store.queue_counts().await.expect("counts").queued, 0, "{name}");
 
-        let r = store.create_report(&org, new_report(Some(a.id.clone())), &unlimited()).await.expect("create").expect("created");
+        let r = store
+            .create_report(&org, new_report(Some(a.id.clone())), &unlimited())
+            .await
+            .expect("create")
+            .expect("created");
         assert_eq!(r.status, ReportStatus::Queued);
         assert!(store.get_report(&other_org, &r.id).await.expect("get").is_none(), "{name}: tenant scoped");
 

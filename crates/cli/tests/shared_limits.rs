@@ -1,0 +1,219 @@
+//! Two `tlink serve` processes behind one Redis enforce each limit together: a credential's per-minute
+//! limit, Hawk nonces and the IP lock-out are shared, as they are when several nodes sit behind one address.
+//! Needs Redis on 127.0.0.1:6379 (CI starts it); skipped without it unless `REQUIRE_TEST_PEERS` is set.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tlink_domain::hawk::{self, Artifacts};
+
+const REDIS: &str = "127.0.0.1:6379";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: serde_json::Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).expect("connecting");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if body.is_some() {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    s.write_all(req.as_bytes()).expect("writing");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("reading");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let body_text = if chunked { unchunk(rest) } else { rest.to_string() };
+    Reply { status, head: head.to_string(), body: serde_json::from_str(&body_text).unwrap_or(serde_json::Value::Null) }
+}
+
+fn unchunk(mut raw: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = raw.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        raw = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}
+
+fn redis_up() -> bool {
+    let up = TcpStream::connect_timeout(&REDIS.parse().expect("addr"), Duration::from_secs(1)).is_ok();
+    if !up {
+        assert!(std::env::var_os("REQUIRE_TEST_PEERS").is_none(), "Redis must be running on {REDIS}");
+        eprintln!("Redis is not running on {REDIS}: skipping");
+    }
+    up
+}
+
+#[test]
+fn two_processes_behind_one_redis_share_every_limit() {
+    if !redis_up() {
+        return;
+    }
+    let dir = tempfile_dir();
+    let prefix = format!("tlink-test-{}:", std::process::id());
+    let env = |c: &mut Command| {
+        c.current_dir(&dir)
+            .env("TLINK_DATA_DIR", &dir)
+            .env("TLINK_JWT_SECRET", "shared-test-secret-0123456789-abcdefghij")
+            .env("TLINK_SECRETS_KEY", "shared-sealing-key-0123456789-abcdefghij")
+            .env("TLINK_REDIS_URL", format!("redis://{REDIS}/0"))
+            .env("TLINK_LIMITS__REDIS_PREFIX", &prefix)
+            .env("TLINK_LIMITS__IP_PER_MINUTE", "300")
+            .env("TLINK_MONITORING__ENABLED", "false")
+            // As behind one TLS-terminating proxy: clients sign the public host and port.
+            .env("TLINK_HAWK__HOST", "api.example.com")
+            .env("TLINK_HAWK__PORT", "443")
+            .env("TLINK_LOG_LEVEL", "warn");
+    };
+    let mut create = Command::new(env!("CARGO_BIN_EXE_tlink"));
+    env(&mut create);
+    let out = create
+        .args(["user", "create", "--email", "ops@example.com", "--org", "Ops"])
+        .env("TLINK_NEW_USER_PASSWORD", "correct horse battery staple")
+        .output()
+        .expect("tlink user create");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let org = stdout.lines().find_map(|l| l.strip_prefix("created organization ")).expect("org id").trim().to_string();
+
+    let addrs = [free_port(), free_port()];
+    let _servers: Vec<Server> = addrs
+        .iter()
+        .map(|addr| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_tlink"));
+            env(&mut c);
+            c.args(["serve", "--no-worker", "--listen", &addr.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+            Server(c.spawn().expect("tlink serve"))
+        })
+        .collect();
+    let started = Instant::now();
+    for addr in addrs {
+        while TcpStream::connect(addr).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "server on {addr} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    // A FREE organization's API key: 30 a minute across both processes together.
+    let login = serde_json::json!({"email": "ops@example.com", "password": "correct horse battery staple"});
+    let r = http(addrs[0], "POST", "/api/auth/login", &[], Some(&login));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let bearer = format!("Bearer {}", r.body["data"]["accessToken"].as_str().expect("token"));
+    let r = http(
+        addrs[1],
+        "POST",
+        "/api/users/me/api-keys",
+        &[("Authorization", &bearer)],
+        Some(&serde_json::json!({"name": "ci"})),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let key = r.body["data"]["key"].as_str().expect("key").to_string();
+    let path = format!("/api/orgs/{org}/assets");
+    let mut allowed = 0;
+    for i in 0..40 {
+        let r = http(addrs[i % 2], "GET", &path, &[("X-API-Key", &key)], None);
+        match r.status {
+            200 => allowed += 1,
+            429 => assert!(r.header("retry-after").is_some(), "429 without Retry-After"),
+            other => panic!("unexpected {other}: {:?}", r.body),
+        }
+    }
+    assert_eq!(allowed, 30, "two processes together allow exactly the plan's limit");
+
+    // A Hawk nonce used on one process is refused on the other.
+    let user_id = {
+        let r = http(addrs[0], "GET", "/api/users/me", &[("Authorization", &bearer)], None);
+        r.body["data"]["id"].as_str().expect("user id").to_string()
+    };
+    let ts = (tlink_store::now_millis() / 1000).to_string();
+    let header = {
+        let a = Artifacts {
+            method: "GET",
+            resource: "/help/hawk/self-test",
+            host: "api.example.com",
+            port: 443,
+            ts: &ts,
+            nonce: "shared1",
+            hash: None,
+            ext: Some(&org),
+            app: None,
+            dlg: None,
+        };
+        hawk::client_header(&user_id, key.as_bytes(), &a).expect("header")
+    };
+    let first = http(addrs[0], "GET", "/help/hawk/self-test", &[("Authorization", &header)], None);
+    // The key's minute is used up, so the self-test itself is rate limited; the nonce check comes first.
+    assert!(first.status == 200 || first.status == 429, "{} {:?}", first.status, first.body);
+    let again = http(addrs[1], "GET", "/help/hawk/self-test", &[("Authorization", &header)], None);
+    assert_eq!(again.status, 401, "{:?}", again.body);
+    assert!(again.header("www-authenticate").unwrap_or_default().contains("Invalid nonce"), "{}", again.head);
+
+    // The IP lock-out: once one process locks the address, the other refuses it too.
+    let mut locked = false;
+    for _ in 0..400 {
+        let r = http(addrs[0], "GET", "/api/users/me", &[], None);
+        if r.status == 429 {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "the IP limit (300/min) was reached");
+    let r = http(addrs[1], "GET", "/api/users/me", &[], None);
+    assert_eq!(r.status, 429, "the other process honours the lock-out: {:?}", r.body);
+    let wait: u64 = r.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!(wait > 800, "15-minute lock-out, {wait} s left");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tlink-shared-{}-{}", std::process::id(), tlink_store::now_millis()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
