@@ -10,6 +10,7 @@
 # Settings: BENCH_SECONDS (10), BENCH_ASSETS (100100), BENCH_BACKENDS ("sqlite postgres"), BENCH_THREADS (2),
 # BENCH_CONNECTIONS (64), BENCH_ROUNDS (1; >1 interleaves rounds and reports medians, steadier on a busy
 # machine), BENCH_PORT (18080; backends use the next ports), BENCH_KEEP=1 keeps data and logs.
+# Request rate limits are off here (wrk would be refused); bench/limits.sh measures what they cost.
 # Prints req/s, p50/p99 and the ratios; writes bench/out/results.md and the raw wrk output to bench/out/.
 set -euo pipefail
 
@@ -195,7 +196,7 @@ for backend in $BENCH_BACKENDS; do
     cd "$dir"
     exec env -u RUST_LOG -u TLINK_CONFIG TLINK_DATA_DIR="$dir" TLINK_DATABASE_URL="$url" \
       TLINK_LISTEN="127.0.0.1:$port" TLINK_ADMIN_EMAIL="$EMAIL" TLINK_ADMIN_PASSWORD="$PASSWORD" \
-      TLINK_LOG_LEVEL=warn "$TLINK" serve
+      TLINK_LOG_LEVEL=warn TLINK_LIMITS__ENABLED=false "$TLINK" serve
   ) >"$WORK/$backend.log" 2>&1 &
   server=$!
   PIDS+=("$server")

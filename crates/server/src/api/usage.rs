@@ -78,8 +78,8 @@ pub fn plan_limits(req: &SetPlan) -> Result<PlanLimits, Vec<FieldError>> {
             errors.push(FieldError::new("toolRunsPerMonth", "only an ENTERPRISE plan takes a custom quota"));
         }
     }
-    if req.requests_per_minute == Some(0) || req.requests_per_minute.is_some_and(|n| n > 1_000_000) {
-        errors.push(FieldError::new("requestsPerMinute", "must be 1 to 1000000"));
+    if req.requests_per_minute == Some(0) {
+        errors.push(FieldError::new("requestsPerMinute", "must be at least 1"));
     }
     if req.tool_runs_per_month.is_some_and(|n| n > i64::MAX as u64) {
         errors.push(FieldError::new("toolRunsPerMonth", "is too large"));
