@@ -315,20 +315,32 @@ pub struct HawkCaller {
 }
 
 impl FromRequestParts<AppState> for HawkCaller {
-    type Rejection = ApiError;
+    type Rejection = ThreatStackError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(h) = parts.extensions.get::<crate::hawk::HawkAuth>().cloned() else {
-            return Err(ApiError::Unauthorized(
+            return Err(ThreatStackError(ApiError::Unauthorized(
                 "Hawk authentication required: id = user id, key = API key, ext = organization id".into(),
-            ));
+            )));
         };
         let Some((org_id, role, limits)) = h.org else {
-            return Err(ApiError::Unauthorized("Missing organization: send the organization id as Hawk ext".into()));
+            return Err(ThreatStackError(ApiError::Unauthorized(
+                "Missing organization: send the organization id as Hawk ext".into(),
+            )));
         };
         let per_minute = limits.requests_per_minute(state.limiter.config().enterprise_default_per_minute);
-        limit(parts, state, &format!("key:{}", h.key_id), per_minute, Some(&org_id)).await?;
+        limit(parts, state, &format!("key:{}", h.key_id), per_minute, Some(&org_id)).await.map_err(ThreatStackError)?;
         Ok(HawkCaller { user_id: h.user_id, key_id: h.key_id, org_id, role })
+    }
+}
+
+/// An error answered in Threat Stack's shape, `{"errors": ["…"]}` (same status and headers).
+#[derive(Debug)]
+pub struct ThreatStackError(pub ApiError);
+
+impl axum::response::IntoResponse for ThreatStackError {
+    fn into_response(self) -> axum::response::Response {
+        crate::error::respond(self.0, true)
     }
 }
 

@@ -140,6 +140,10 @@ pub async fn open(mut config: Config) -> anyhow::Result<AppState> {
         tracing::warn!("no SMTP server configured (TLINK_SMTP_HOST): alert e-mail will be recorded as not sent");
     }
     let state = AppState::new(store, config, &secret)?;
+    if state.limiter.shared() && !state.limiter.wait_connected(Duration::from_secs(2)).await {
+        let mode = if state.config.limits.fail_closed { "refused (fail_closed)" } else { "let through" };
+        tracing::warn!("Redis is not reachable yet: until it is, requests are {mode}");
+    }
     bootstrap_admin(&state).await?;
     Ok(state)
 }

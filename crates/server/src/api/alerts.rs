@@ -180,7 +180,7 @@ pub struct AlertListQuery {
 }
 
 /// The organization's alerts, newest first.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/alerts", tag = "alerts", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/alerts", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), AlertListQuery, crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<AlertOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_alerts(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
@@ -255,7 +255,7 @@ async fn detail(state: &AppState, caller: &OrgCaller, a: AlertRow) -> ApiResult<
 }
 
 /// One alert with the rule as it was, the triggering scan's data, and its status history.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/alerts/{alertId}", tag = "alerts", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/alerts/{alertId}", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("alertId" = String, Path)),
     responses((status = 200, body = Envelope<AlertDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_alert(
@@ -271,7 +271,7 @@ pub async fn get_alert(
 /// Change an alert's status: OPEN → ACKNOWLEDGED → RESOLVED, OPEN → RESOLVED, RESOLVED → OPEN (reopen).
 /// Any other change is a 409 that says which changes are possible.
 #[utoipa::path(patch, path = "/api/orgs/{orgId}/alerts/{alertId}", tag = "alerts", request_body = UpdateAlert,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path), ("alertId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("alertId" = String, Path)),
     responses((status = 200, body = Envelope<AlertDetail>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Not a possible change from the current status")))]
 pub async fn update_alert(
@@ -347,7 +347,7 @@ async fn delivery_out(state: &AppState, d: DeliveryRow) -> ApiResult<DeliveryOut
 }
 
 /// The alert's notifications (webhook and e-mail), newest first, each with every attempt.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/alerts/{alertId}/deliveries", tag = "alerts", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/alerts/{alertId}/deliveries", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("alertId" = String, Path), crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<DeliveryOut>>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_deliveries(
@@ -370,7 +370,7 @@ pub async fn list_deliveries(
 
 /// Send a delivery again now: one attempt, recorded with trigger `MANUAL`, with the same `webhook-id`.
 #[utoipa::path(post, path = "/api/orgs/{orgId}/deliveries/{deliveryId}/redeliver", tag = "alerts",
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path), ("deliveryId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("deliveryId" = String, Path)),
     responses((status = 202, body = Envelope<RedeliveryQueued>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "An attempt is running right now")))]
 pub async fn redeliver(

@@ -170,7 +170,7 @@ fn asset_id(raw: &str) -> ApiResult<AssetId> {
 }
 
 /// List the organization's assets, newest first.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/assets", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/assets", tag = "assets", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), AssetListQuery, crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<AssetOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_assets(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
@@ -198,7 +198,7 @@ pub async fn list_assets(State(state): State<AppState>, caller: OrgCaller, q: Qu
 
 /// Create an asset. The value is checked and normalised for its type; a duplicate is a 409.
 #[utoipa::path(post, path = "/api/orgs/{orgId}/assets", tag = "assets", request_body = CreateAsset,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
     responses((status = 201, body = Envelope<AssetOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Same type and value already exist")))]
 pub async fn create_asset(
@@ -239,7 +239,7 @@ pub async fn create_asset(
 }
 
 /// One asset with its latest scan results.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/assets/{assetId}", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/assets/{assetId}", tag = "assets", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("assetId" = String, Path)),
     responses((status = 200, body = Envelope<AssetDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_asset(
@@ -267,7 +267,7 @@ pub async fn get_asset(
 
 /// Change an asset's label or monitoring.
 #[utoipa::path(patch, path = "/api/orgs/{orgId}/assets/{assetId}", tag = "assets", request_body = UpdateAsset,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path), ("assetId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("assetId" = String, Path)),
     responses((status = 200, body = Envelope<AssetOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_asset(
     State(state): State<AppState>,
@@ -308,7 +308,7 @@ pub async fn update_asset(
 }
 
 /// Delete an asset.
-#[utoipa::path(delete, path = "/api/orgs/{orgId}/assets/{assetId}", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(delete, path = "/api/orgs/{orgId}/assets/{assetId}", tag = "assets", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("assetId" = String, Path)),
     responses((status = 200, body = Envelope<Deleted>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_asset(
@@ -326,7 +326,7 @@ pub async fn delete_asset(
 
 /// Queue an immediate scan of the asset with every tool of its type; answers 202 with the report ids.
 /// The results update `latestResults` and are checked against the alert rules like scheduled scans.
-#[utoipa::path(post, path = "/api/orgs/{orgId}/assets/{assetId}/monitor-now", tag = "assets", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(post, path = "/api/orgs/{orgId}/assets/{assetId}/monitor-now", tag = "assets", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("assetId" = String, Path)),
     responses((status = 202, body = Envelope<ScanQueued>), (status = 400, body = ErrorBody, description = "No tool scans this asset type"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -35,7 +35,16 @@ use crate::error::ApiError;
         title = "tlink API",
         description = "Self-hosted threat intelligence and security monitoring. Every response is an envelope \
             `{success, data, message, meta}`. Authenticate with `Authorization: Bearer <accessToken>` \
-            (from `/api/auth/login`) or `X-API-Key: tlpro_…`. Lists take `limit` (1–100, default 50), \
+            (from `/api/auth/login`), `X-API-Key: tlpro_…`, or Hawk (id = user id, key = an API key, sha256, \
+            ext = organization id; answers carry `Server-Authorization`). Rate limits: each credential per \
+            minute by the organization's plan (FREE 30, PRO 120, BUSINESS 300, ENTERPRISE custom), each client \
+            IP 1,000 per minute then a 15-minute lock-out, each organization 200 per minute on `/help` routes. \
+            Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix \
+            epoch seconds when the bucket is full), and the IETF `RateLimit-Policy` \
+            (`\"credential\";q=<limit>;w=60`) and `RateLimit` (`\"credential\";r=<remaining>;t=<seconds>`); \
+            `/help` routes also `x-rate-limit-limit`, `x-rate-limit-remaining` and `x-rate-limit-reset` \
+            (milliseconds to wait when limited, else 0). A 429 (rate limit or monthly tool-run quota) carries \
+            `Retry-After` in seconds. Lists take `limit` (1–100, default 50), \
             `token` (from `meta.nextToken`), and `from`/`until` on `createdAt` in UTC: `yyyy-mm-dd`, \
             `yyyy-mm-ddThh`, `yyyy-mm-ddThh:mm`, `yyyy-mm-ddThh:mm:ss` or RFC 3339. A partial value names \
             its whole period: `from` starts at the period's first instant and `until` includes all of it \
@@ -64,6 +73,13 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
         components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        components.add_security_scheme(
+            "hawk",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "Hawk id=\"<user id>\", ts, nonce, hash, ext=\"<organization id>\", mac (sha256, keyed with an API key)",
+            ))),
+        );
     }
 }
 

@@ -116,7 +116,7 @@ fn member_change(change: MemberChange) -> ApiResult<()> {
 }
 
 /// Organizations you belong to.
-#[utoipa::path(get, path = "/api/orgs", tag = "orgs", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<OrgOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_orgs(State(state): State<AppState>, caller: Caller, q: QueryMap) -> ApiResult<Response> {
@@ -127,7 +127,7 @@ pub async fn list_orgs(State(state): State<AppState>, caller: Caller, q: QueryMa
 }
 
 /// Create an organization; you become its owner. New organizations are on the FREE plan.
-#[utoipa::path(post, path = "/api/orgs", tag = "orgs", request_body = CreateOrg, security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(post, path = "/api/orgs", tag = "orgs", request_body = CreateOrg, security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     responses((status = 201, body = Envelope<OrgOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create_org(
     State(state): State<AppState>,
@@ -140,7 +140,7 @@ pub async fn create_org(
 }
 
 /// One organization, with your role in it.
-#[utoipa::path(get, path = "/api/orgs/{orgId}", tag = "orgs", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path)),
     responses((status = 200, body = Envelope<OrgOut>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_org(State(state): State<AppState>, caller: OrgCaller) -> ApiResult<Response> {
@@ -153,7 +153,7 @@ pub async fn get_org(State(state): State<AppState>, caller: OrgCaller) -> ApiRes
 }
 
 /// Members of the organization.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/members", tag = "orgs", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/members", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<MemberOut>>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_members(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
@@ -164,7 +164,7 @@ pub async fn list_members(State(state): State<AppState>, caller: OrgCaller, q: Q
 }
 
 /// Add an existing user to the organization (owners and admins; only owners may add owners).
-#[utoipa::path(post, path = "/api/orgs/{orgId}/members", tag = "orgs", request_body = AddMember, security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(post, path = "/api/orgs/{orgId}/members", tag = "orgs", request_body = AddMember, security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path)),
     responses((status = 201, body = Envelope<MemberOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such organization, or no user with that email"),
@@ -188,7 +188,7 @@ pub async fn add_member(
 
 /// Change a member's role (owners and admins; only owners may touch the OWNER role; the last owner stays).
 #[utoipa::path(patch, path = "/api/orgs/{orgId}/members/{userId}", tag = "orgs", request_body = UpdateMember,
-    security(("bearer" = []), ("apiKey" = [])),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("userId" = String, Path)),
     responses((status = 200, body = Envelope<MemberOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Would leave no owner")))]
@@ -209,7 +209,7 @@ pub async fn update_member(
 }
 
 /// Remove a member (owners and admins, or yourself to leave; the last owner stays).
-#[utoipa::path(delete, path = "/api/orgs/{orgId}/members/{userId}", tag = "orgs", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(delete, path = "/api/orgs/{orgId}/members/{userId}", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("userId" = String, Path)),
     responses((status = 200, body = Envelope<RemovedMember>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Would leave no owner")))]

@@ -244,7 +244,7 @@ fn fields(d: &Draft, secret: Option<String>, disabled: Option<(i64, String)>) ->
 }
 
 /// The organization's alert rules, newest first.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/alert-rules", tag = "alerts", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/alert-rules", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("tool" = Option<String>, Query, description = "Only rules on this tool"), crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<RuleOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_rules(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
@@ -265,7 +265,7 @@ pub async fn list_rules(State(state): State<AppState>, caller: OrgCaller, q: Que
 
 /// Create an alert rule. With a webhook, the answer carries its signing secret (`whsec_…`) once.
 #[utoipa::path(post, path = "/api/orgs/{orgId}/alert-rules", tag = "alerts", request_body = CreateRule,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
     responses((status = 201, body = Envelope<RuleOut>), (status = 400, body = ErrorBody, description = "Unknown tool, malformed field path, operator/value mismatch, missing or refused webhook URL"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create_rule(
@@ -294,7 +294,7 @@ pub async fn create_rule(
 }
 
 /// One alert rule.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("ruleId" = String, Path)),
     responses((status = 200, body = Envelope<RuleOut>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_rule(
@@ -310,7 +310,7 @@ pub async fn get_rule(
 /// Change a rule (name, condition, severity, enabled, notifications, scope). Adding a webhook to a rule
 /// that had none returns its new signing secret once.
 #[utoipa::path(patch, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", request_body = UpdateRule,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path), ("ruleId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("ruleId" = String, Path)),
     responses((status = 200, body = Envelope<RuleOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_rule(
     State(state): State<AppState>,
@@ -357,7 +357,7 @@ pub async fn update_rule(
 }
 
 /// Delete a rule. Its alerts stay, with the rule as it was.
-#[utoipa::path(delete, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(delete, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("ruleId" = String, Path)),
     responses((status = 200, body = Envelope<RuleDeleted>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_rule(
@@ -376,7 +376,7 @@ pub async fn delete_rule(
 /// Replace a rule's webhook signing secret; the answer carries the new one, once. Deliveries from now on
 /// are signed with it (retries of earlier alerts included).
 #[utoipa::path(post, path = "/api/orgs/{orgId}/alert-rules/{ruleId}/rotate-secret", tag = "alerts",
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path), ("ruleId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("ruleId" = String, Path)),
     responses((status = 200, body = Envelope<RuleOut>), (status = 400, body = ErrorBody, description = "The rule has no webhook"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,

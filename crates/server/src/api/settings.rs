@@ -36,7 +36,7 @@ async fn current(state: &AppState, caller: &OrgCaller) -> ApiResult<SettingsOut>
 }
 
 /// The organization's default scan interval and your alert e-mail setting.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/settings", tag = "orgs", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/settings", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path)),
     responses((status = 200, body = Envelope<SettingsOut>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_settings(State(state): State<AppState>, caller: OrgCaller) -> ApiResult<Response> {
@@ -45,7 +45,7 @@ pub async fn get_settings(State(state): State<AppState>, caller: OrgCaller) -> A
 
 /// Change the default scan interval (owners and admins) and your alert e-mail setting.
 #[utoipa::path(patch, path = "/api/orgs/{orgId}/settings", tag = "orgs", request_body = UpdateSettings,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
     responses((status = 200, body = Envelope<SettingsOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_settings(
     State(state): State<AppState>,

@@ -115,7 +115,7 @@ impl ReportOut {
 }
 
 /// The tools, the targets each accepts, and the schema of each result.
-#[utoipa::path(get, path = "/api/tools", tag = "tools", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/tools", tag = "tools", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     responses((status = 200, body = Envelope<Vec<ToolInfo>>), (status = 401, body = ErrorBody)))]
 pub async fn list_tools(_caller: Caller) -> ApiResult<Response> {
     let tools: Vec<ToolInfo> = ToolKey::ALL
@@ -132,7 +132,7 @@ pub async fn list_tools(_caller: Caller) -> ApiResult<Response> {
 
 /// Queue a tool run. Answers 202 at once with the report id; a worker runs the tool and fills the report.
 #[utoipa::path(post, path = "/api/orgs/{orgId}/tools/run", tag = "tools", request_body = RunTool,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
     responses((status = 202, body = Envelope<RunQueued>), (status = 400, body = ErrorBody, description = "Unknown tool, a target that does not fit it, an unknown asset"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Viewers cannot run tools"), (status = 404, body = ErrorBody)))]
 pub async fn run_tool(
@@ -282,7 +282,7 @@ pub struct ReportListQuery {
 }
 
 /// The organization's reports, newest first (without results; open one report for its result).
-#[utoipa::path(get, path = "/api/orgs/{orgId}/tools/reports", tag = "tools", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/tools/reports", tag = "tools", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ReportListQuery, crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<ReportOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_reports(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
@@ -353,7 +353,7 @@ pub struct ReportQuery {
 }
 
 /// One report with its status, timings, error and full result.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/tools/reports/{reportId}", tag = "tools", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/tools/reports/{reportId}", tag = "tools", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("reportId" = String, Path), ReportQuery),
     responses((status = 200, body = Envelope<ReportOut>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_report(

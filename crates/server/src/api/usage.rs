@@ -50,7 +50,7 @@ async fn usage_of(state: &AppState, caller_org: &tlink_domain::OrgId, limits: &P
 }
 
 /// The organization's plan, request rate limit and this month's tool-run usage.
-#[utoipa::path(get, path = "/api/orgs/{orgId}/usage", tag = "orgs", security(("bearer" = []), ("apiKey" = [])),
+#[utoipa::path(get, path = "/api/orgs/{orgId}/usage", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path)),
     responses((status = 200, body = Envelope<UsageOut>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_usage(State(state): State<AppState>, caller: OrgCaller) -> ApiResult<Response> {
@@ -96,7 +96,7 @@ pub fn plan_limits(req: &SetPlan) -> Result<PlanLimits, Vec<FieldError>> {
 
 /// Change the organization's plan (owners only). Takes effect at once for rate limits and quotas.
 #[utoipa::path(put, path = "/api/orgs/{orgId}/plan", tag = "orgs", request_body = SetPlan,
-    security(("bearer" = []), ("apiKey" = [])), params(("orgId" = String, Path)),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
     responses((status = 200, body = Envelope<UsageOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_plan(
     State(state): State<AppState>,
@@ -126,7 +126,7 @@ pub struct SelfTest {
 
 /// Hawk self-test (Threat Stack): answers a signed success for a valid Hawk request whose `ext` names one
 /// of the user's organizations.
-#[utoipa::path(get, path = "/help/hawk/self-test", tag = "system",
+#[utoipa::path(get, path = "/help/hawk/self-test", tag = "system", security(("hawk" = [])),
     responses((status = 200, body = SelfTest, description = "Signed with `Server-Authorization`"),
         (status = 401, body = crate::error::ErrorsBody)))]
 pub async fn hawk_self_test(caller: HawkCaller) -> Response {

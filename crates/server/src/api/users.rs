@@ -132,7 +132,7 @@ pub async fn create_user(
 
 /// The signed-in user and their organizations.
 #[utoipa::path(get, path = "/api/users/me", tag = "users",
-    security(("bearer" = []), ("apiKey" = [])),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     responses((status = 200, body = Envelope<MeOut>), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let user = state
@@ -146,7 +146,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Resp
 
 /// List your API keys (never the keys themselves).
 #[utoipa::path(get, path = "/api/users/me/api-keys", tag = "users",
-    security(("bearer" = []), ("apiKey" = [])),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(crate::api::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<ApiKeyOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_api_keys(State(state): State<AppState>, caller: Caller, q: QueryMap) -> ApiResult<Response> {
@@ -158,7 +158,7 @@ pub async fn list_api_keys(State(state): State<AppState>, caller: Caller, q: Que
 
 /// Create an API key. The full key is in this response only.
 #[utoipa::path(post, path = "/api/users/me/api-keys", tag = "users", request_body = CreateApiKey,
-    security(("bearer" = []), ("apiKey" = [])),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     responses((status = 201, body = Envelope<CreatedApiKey>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create_api_key(
     State(state): State<AppState>,
@@ -187,7 +187,7 @@ pub async fn create_api_key(
 
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(delete, path = "/api/users/me/api-keys/{keyId}", tag = "users",
-    security(("bearer" = []), ("apiKey" = [])),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("keyId" = String, Path, description = "API key id")),
     responses((status = 200, body = Envelope<Revoked>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_api_key(

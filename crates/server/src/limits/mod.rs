@@ -139,6 +139,14 @@ impl Limiter {
         matches!(self.backend, Backend::Redis(_))
     }
 
+    /// Waits up to `within` for Redis; true at once for the in-process backend.
+    pub async fn wait_connected(&self, within: Duration) -> bool {
+        match &self.backend {
+            Backend::Local(_) => true,
+            Backend::Redis(r) => r.wait_connected(within).await,
+        }
+    }
+
     async fn check(&self, key: &str, limit: u32, lockout_us: u64) -> Result<Decision, Unavailable> {
         match &self.backend {
             Backend::Local(l) => Ok(l.check(key, limit, MINUTE_US, lockout_us)),

@@ -82,6 +82,18 @@ impl Shared {
         Ok(shared)
     }
 
+    /// Waits up to `within` for the first connection; whether it is up.
+    pub async fn wait_connected(&self, within: Duration) -> bool {
+        let until = tokio::time::Instant::now() + within;
+        while self.conn.read().is_none() {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         self.conn
             .read()

@@ -241,6 +241,16 @@ async fn refused_case(app: TestApp) {
     assert_refused(&r, StatusCode::BAD_REQUEST, "Unknown attribute");
 }
 
+both!(nonces_are_remembered_in_redis, redis_refused_case, |c: &mut tlink_server::Config| {
+    c.limits.redis_url = "redis://127.0.0.1:6379/0".into();
+    c.limits.redis_prefix = format!("tlink-it-{}:", uuid::Uuid::now_v7().simple());
+});
+async fn redis_refused_case(app: TestApp) {
+    if crate::limits::redis_ready(&app).await {
+        refused_case(app).await;
+    }
+}
+
 both!(credentials_and_organizations_are_checked, credentials_case);
 async fn credentials_case(app: TestApp) {
     let Setup { owner, org, key } = setup(&app).await;

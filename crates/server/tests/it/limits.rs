@@ -223,3 +223,38 @@ async fn redis_down_closed_case(app: TestApp) {
     r.err(StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.message().contains("rate limiting is unavailable"), "{}", r.text);
 }
+
+/// Limits shared through the machine's Redis, under a key prefix of this test's own.
+fn with_redis(c: &mut Config) {
+    limited(c);
+    c.limits.redis_url = "redis://127.0.0.1:6379/0".into();
+    c.limits.redis_prefix = format!("tlink-it-{}:", uuid::Uuid::now_v7().simple());
+}
+
+/// Whether the app reached Redis; without it the test is skipped (or fails under `REQUIRE_TEST_PEERS`).
+pub async fn redis_ready(app: &TestApp) -> bool {
+    if app.state.limiter.wait_connected(std::time::Duration::from_secs(5)).await {
+        return true;
+    }
+    assert!(std::env::var_os("REQUIRE_TEST_PEERS").is_none(), "Redis must be running on 127.0.0.1:6379");
+    eprintln!("Redis is not running on 127.0.0.1:6379: skipping");
+    false
+}
+
+both!(credentials_are_limited_through_redis, credential_redis_case, with_redis);
+async fn credential_redis_case(app: TestApp) {
+    if redis_ready(&app).await {
+        credential_case(app).await;
+    }
+}
+
+both!(ips_are_locked_out_through_redis, ip_redis_case, |c: &mut Config| {
+    with_redis(c);
+    c.limits.ip_per_minute = 5;
+    c.limits.trusted_proxies = vec!["10.0.0.0/8".into()];
+});
+async fn ip_redis_case(app: TestApp) {
+    if redis_ready(&app).await {
+        ip_case(app).await;
+    }
+}
