@@ -31,12 +31,16 @@
 //!   (header grammar, normalized string, payload hash, response signature)
 //!   are pinned by the reference implementation's test vectors, apart from
 //!   the HTTP layer that supplies keys, clock and nonce memory.
+//! - [`pkgver`] exists so that installed packages are matched against
+//!   advisories with each distribution's own version ordering (dpkg, rpm,
+//!   apk) and OSV's range rules, tested against the tools' own orderings.
 
 #![forbid(unsafe_code)]
 
 pub mod asset;
 pub mod hawk;
 pub mod ids;
+pub mod pkgver;
 pub mod role;
 pub mod rules;
 pub mod time;

@@ -338,6 +338,12 @@ impl FromRequestParts<AppState> for HawkCaller {
 #[derive(Debug)]
 pub struct ThreatStackError(pub ApiError);
 
+impl From<ApiError> for ThreatStackError {
+    fn from(e: ApiError) -> Self {
+        ThreatStackError(e)
+    }
+}
+
 impl axum::response::IntoResponse for ThreatStackError {
     fn into_response(self) -> axum::response::Response {
         crate::error::respond(self.0, true)

@@ -98,14 +98,33 @@ pub struct AlertRow {
     pub status_changed_by: Option<UserId>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Set when the alert was dismissed with a reason (Threat Stack's `POST /v2/alerts/dismiss`).
+    pub dismiss_reason: Option<String>,
+    pub dismiss_reason_text: Option<String>,
 }
 
+/// Alert list filters. Each of `status` and `severity` matches any of its values (none: no filter).
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
-    pub status: Option<String>,
-    pub severity: Option<String>,
+    pub status: Vec<String>,
+    pub severity: Vec<String>,
     pub asset_id: Option<AssetId>,
     pub rule_id: Option<RuleId>,
+}
+
+/// Who changes an alert's status, with an optional note and dismissal reason.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusChange<'a> {
+    pub by: Option<&'a UserId>,
+    pub note: Option<&'a str>,
+    pub dismissal: Option<&'a Dismissal>,
+}
+
+/// Why an alert is dismissed (carried with a status change to RESOLVED).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dismissal {
+    pub reason: String,
+    pub text: Option<String>,
 }
 
 /// One status change of an alert.
@@ -158,7 +177,8 @@ pub enum Redeliver {
 macro_rules! alert_columns {
     () => {
         "id, org_id, rule_id, asset_id, report_id, last_report_id, severity, status, message, actual, rule, \
-         occurrences, triggered_at, last_seen_at, status_changed_at, status_changed_by, created_at, updated_at"
+         occurrences, triggered_at, last_seen_at, status_changed_at, status_changed_by, created_at, updated_at, \
+         dismiss_reason, dismiss_reason_text"
     };
 }
 
@@ -189,6 +209,8 @@ fn alert_row(r: &Row) -> Result<AlertRow> {
         status_changed_by: r.opt_text(15)?.map(UserId::from_trusted),
         created_at: r.i64(16)?,
         updated_at: r.i64(17)?,
+        dismiss_reason: r.opt_text(18)?,
+        dismiss_reason_text: r.opt_text(19)?,
     })
 }
 
@@ -353,16 +375,20 @@ impl Store {
             "SELECT ",
             alert_columns!(),
             " FROM alerts WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 \
-              AND created_at < $5 AND (CAST($7 AS TEXT) IS NULL OR status = $7) \
-              AND (CAST($8 AS TEXT) IS NULL OR severity = $8) AND (CAST($9 AS TEXT) IS NULL OR asset_id = $9) \
+              AND created_at < $5 AND (CAST($7 AS TEXT) IS NULL OR status IN ($7, $11, $12)) \
+              AND (CAST($8 AS TEXT) IS NULL OR severity IN ($8, $13, $14)) \
+              AND (CAST($9 AS TEXT) IS NULL OR asset_id = $9) \
               AND (CAST($10 AS TEXT) IS NULL OR rule_id = $10) ORDER BY created_at DESC, id DESC LIMIT $6"
         );
         let mut p = Vec::from(params![org.as_str()]);
         p.extend(page.bounds());
-        p.push(f.status.clone().into());
-        p.push(f.severity.clone().into());
+        let nth = |v: &[String], i: usize| v.get(i).or(v.first()).cloned();
+        p.push(nth(&f.status, 0).into());
+        p.push(nth(&f.severity, 0).into());
         p.push(f.asset_id.as_ref().map(|a| a.as_str()).into());
         p.push(f.rule_id.as_ref().map(|a| a.as_str()).into());
+        p.extend([nth(&f.status, 1).into(), nth(&f.status, 2).into()]);
+        p.extend([nth(&f.severity, 1).into(), nth(&f.severity, 2).into()]);
         let rows = self.db.query(SQL, &p).await?;
         let items = rows.iter().map(alert_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |r| (r.created_at, r.id.as_str().to_string())))
@@ -375,14 +401,15 @@ impl Store {
         id: &AlertId,
         from: &[&str],
         to: &str,
-        by: Option<&UserId>,
-        note: Option<&str>,
+        change: &StatusChange<'_>,
     ) -> Result<Transition> {
+        let StatusChange { by, note, dismissal } = *change;
         const EVENT: &str = "INSERT INTO alert_events (id, alert_id, from_status, to_status, changed_by, note, \
             created_at) SELECT $1, id, status, $4, $5, $6, $7 FROM alerts \
             WHERE org_id = $2 AND id = $3 AND status IN ($8, $9, $10)";
         const UPDATE: &str = concat!(
-            "UPDATE alerts SET status = $3, status_changed_at = $5, status_changed_by = $4, updated_at = $5 \
+            "UPDATE alerts SET status = $3, status_changed_at = $5, status_changed_by = $4, updated_at = $5, \
+             dismiss_reason = $9, dismiss_reason_text = $10 \
              WHERE org_id = $1 AND id = $2 AND status IN ($6, $7, $8) RETURNING ",
             alert_columns!()
         );
@@ -400,7 +427,18 @@ impl Store {
             f(1),
             f(2)
         ];
-        let up = params![org.as_str(), id.as_str(), to, by.map(|u| u.as_str()), now, f(0), f(1), f(2)];
+        let up = params![
+            org.as_str(),
+            id.as_str(),
+            to,
+            by.map(|u| u.as_str()),
+            now,
+            f(0),
+            f(1),
+            f(2),
+            dismissal.map(|d| d.reason.as_str()),
+            dismissal.and_then(|d| d.text.as_deref())
+        ];
         match self.db.transaction_rows(vec![Stmt::new(EVENT, ev), Stmt::new(UPDATE, up)]).await {
             Ok(mut out) => {
                 if let Some(row) = out.swap_remove(1).first() {
@@ -414,6 +452,23 @@ impl Store {
             Some(a) => Transition::Invalid(a.status),
             None => Transition::NotFound,
         })
+    }
+
+    /// How many of the org's alerts in `[from, until)` have each severity, counting only `statuses` when
+    /// given.
+    pub async fn alert_severity_counts(
+        &self,
+        org: &OrgId,
+        from: Option<i64>,
+        until: Option<i64>,
+        statuses: &[String],
+    ) -> Result<Vec<(String, i64)>> {
+        const SQL: &str = "SELECT severity, COUNT(*) FROM alerts WHERE org_id = $1 AND created_at >= $2 \
+            AND created_at < $3 AND (CAST($4 AS TEXT) IS NULL OR status IN ($4, $5)) GROUP BY severity";
+        let nth = |i: usize| statuses.get(i).or(statuses.first()).cloned();
+        let p = params![org.as_str(), from.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX), nth(0), nth(1)];
+        let rows = self.db.query(SQL, &p).await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.i64(1)?))).collect()
     }
 
     /// An alert's status changes, oldest first.

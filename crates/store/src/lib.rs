@@ -25,8 +25,8 @@ mod usage;
 mod users;
 
 pub use alerts::{
-    AlertEvent, AlertFilter, AlertFire, AlertRow, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate,
-    NewDelivery, Redeliver, Transition,
+    AlertEvent, AlertFilter, AlertFire, AlertRow, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate, Dismissal,
+    NewDelivery, Redeliver, StatusChange, Transition,
 };
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};

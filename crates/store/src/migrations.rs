@@ -5,6 +5,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_reports_jobs.sql")),
     (3, include_str!("../migrations/sqlite/0003_monitoring_alerts.sql")),
     (4, include_str!("../migrations/sqlite/0004_limits_hawk.sql")),
+    (5, include_str!("../migrations/sqlite/0005_dismissals.sql")),
 ];
 
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
@@ -12,4 +13,5 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_reports_jobs.sql")),
     (3, include_str!("../migrations/postgres/0003_monitoring_alerts.sql")),
     (4, include_str!("../migrations/postgres/0004_limits_hawk.sql")),
+    (5, include_str!("../migrations/postgres/0005_dismissals.sql")),
 ];

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tlink_domain::{AlertId, AssetId, DeliveryId, ReportId, RuleId, format_millis};
-use tlink_store::{AlertFilter, AlertRow, DeliveryRow, Redeliver, Transition};
+use tlink_store::{AlertFilter, AlertRow, DeliveryRow, Redeliver, StatusChange, Transition};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -216,7 +216,12 @@ pub async fn list_alerts(State(state): State<AppState>, caller: OrgCaller, q: Qu
             ("ruleId", rule_id.as_ref().map(|a| a.as_str())),
         ],
     )?;
-    let filter = AlertFilter { status, severity, asset_id, rule_id };
+    let filter = AlertFilter {
+        status: status.into_iter().collect(),
+        severity: severity.into_iter().collect(),
+        asset_id,
+        rule_id,
+    };
     let page = state.store.list_alerts(&caller.org_id, &filter, &params.page).await?;
     let token = params.token(page.next);
     Ok(list(page.items.iter().map(AlertOut::from).collect(), params.page.limit, token))
@@ -293,7 +298,17 @@ pub async fn update_alert(
     if note.is_some_and(|n| n.chars().count() > 1000) {
         return Err(ApiError::field("note", "must be at most 1000 characters"));
     }
-    match state.store.transition_alert(&caller.org_id, &id, from, &to, Some(&caller.user_id), note).await? {
+    match state
+        .store
+        .transition_alert(
+            &caller.org_id,
+            &id,
+            from,
+            &to,
+            &StatusChange { by: Some(&caller.user_id), note, dismissal: None },
+        )
+        .await?
+    {
         Transition::Changed(a) => Ok(ok(detail(&state, &caller, *a).await?)),
         Transition::NotFound => Err(ApiError::not_found("alert")),
         Transition::Conflict => {

@@ -10,6 +10,7 @@ pub mod system;
 pub mod tools;
 pub mod usage;
 pub mod users;
+pub mod v2;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -58,7 +59,9 @@ use crate::error::ApiError;
         (name = "assets", description = "Monitored assets"),
         (name = "alerts", description = "Alert rules, alerts, and their webhook and e-mail deliveries"),
         (name = "tools", description = "The tool runner: queue a run (202), then read its report"),
-        (name = "system", description = "Health, readiness, metrics")
+        (name = "system", description = "Health, readiness, metrics"),
+        (name = "threat-stack", description = "Threat Stack API v2: Hawk with the organization id in ext, \
+            `{\"<collection>\": [...], \"token\": ...}` pages of at most 100, errors as `{\"errors\": [...]}`")
     )
 )]
 struct ApiDoc;
@@ -100,6 +103,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(usage::get_usage))
         .routes(routes!(usage::set_plan))
         .routes(routes!(usage::hawk_self_test))
+        .routes(routes!(v2::list_alerts))
+        .routes(routes!(v2::severity_counts))
+        .routes(routes!(v2::dismiss))
+        .routes(routes!(v2::get_alert))
+        .routes(routes!(v2::alert_events))
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
         .routes(routes!(assets::monitor_now))

@@ -14,7 +14,7 @@ const HOST: &str = "api.example.com";
 const PORT: u16 = 8443;
 
 /// A client's view of one signed request.
-struct Signed {
+pub(crate) struct Signed {
     method: Method,
     resource: String,
     host: String,
@@ -26,7 +26,7 @@ struct Signed {
 }
 
 impl Signed {
-    fn new(method: Method, resource: &str, ext: Option<&str>) -> Signed {
+    pub(crate) fn new(method: Method, resource: &str, ext: Option<&str>) -> Signed {
         Signed {
             method,
             resource: resource.to_string(),
@@ -39,7 +39,7 @@ impl Signed {
         }
     }
 
-    fn with_body(mut self, content_type: &str, body: &[u8]) -> Signed {
+    pub(crate) fn with_body(mut self, content_type: &str, body: &[u8]) -> Signed {
         self.hash = Some(hawk::payload_hash(content_type, body));
         self
     }
@@ -59,13 +59,13 @@ impl Signed {
         }
     }
 
-    fn header(&self, id: &str, key: &str) -> String {
+    pub(crate) fn header(&self, id: &str, key: &str) -> String {
         hawk::client_header(id, key.as_bytes(), &self.artifacts()).expect("a valid header")
     }
 }
 
 /// Sends `method resource` (with `Host: HOST:PORT`) carrying `authorization`.
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: Method,
     resource: &str,
@@ -303,7 +303,7 @@ async fn credentials_case(app: TestApp) {
 
 /// Runs one reference client script against `addr`; `None` when its library is missing (and
 /// `REQUIRE_TEST_PEERS` is unset).
-async fn run_client(program: &str, script: &str, env: &[(&str, String)]) -> Option<(bool, String)> {
+pub(crate) async fn run_client(program: &str, script: &str, env: &[(&str, String)]) -> Option<(bool, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
     let mut cmd = std::process::Command::new(program);
     cmd.arg(dir.join(script)).current_dir(&dir).envs(env.iter().map(|(k, v)| (*k, v.as_str())));

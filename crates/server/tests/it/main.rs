@@ -55,3 +55,4 @@ mod support;
 mod system;
 mod tenancy;
 mod tools;
+mod v2;

@@ -20,6 +20,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/orgs/{orgId}/usage"),
     ("put", "/api/orgs/{orgId}/plan"),
     ("get", "/help/hawk/self-test"),
+    ("get", "/v2/alerts"),
+    ("get", "/v2/alerts/severity-counts"),
+    ("post", "/v2/alerts/dismiss"),
+    ("get", "/v2/alerts/{id}"),
+    ("get", "/v2/alerts/{id}/events"),
     ("get", "/api/orgs"),
     ("post", "/api/orgs"),
     ("get", "/api/orgs/{orgId}"),
@@ -84,7 +89,7 @@ async fn metrics_count_requests_case(app: TestApp) {
 
 /// Substitutes fresh ids into an OpenAPI path.
 fn concrete(path: &str) -> String {
-    ["{orgId}", "{assetId}", "{userId}", "{keyId}", "{reportId}", "{ruleId}", "{alertId}", "{deliveryId}"]
+    ["{orgId}", "{assetId}", "{userId}", "{keyId}", "{reportId}", "{ruleId}", "{alertId}", "{deliveryId}", "{id}"]
         .iter()
         .fold(path.to_string(), |p, param| p.replace(param, &random_id()))
 }
