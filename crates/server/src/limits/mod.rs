@@ -4,7 +4,14 @@
 //! Order of work for a request: [`layer`] finds the client IP and checks its bucket before anything else
 //! (a locked-out IP never reaches authentication); the auth extractors then check the credential's bucket
 //! and, where it applies, the organization's ([`Limiter::credential`]), writing their verdicts into the
-//! request's [`RateSlot`]; on the way out [`layer`] turns the verdicts into headers:
+//! request's [`RateSlot`]; on the way out [`layer`] turns the verdicts into headers.
+//!
+//! With Redis, a request that carries credentials has its IP counted in the same script as its
+//! credential, so an authenticated request costs one round trip, not two: the layer refuses at once only
+//! the lock-outs this process already knows of (each refusal it sees is remembered until it ends), so on
+//! each process at most one request from a newly locked-out address reaches authentication. Requests
+//! without credentials (login included) are checked before anything else, and a request whose credential
+//! was never checked is counted on the way out. Headers:
 //!
 //! | header | meaning |
 //! |---|---|
@@ -102,6 +109,8 @@ pub struct Limiter {
     config: LimitsConfig,
     trusted: Vec<IpNet>,
     backend: Backend,
+    /// With Redis: lock-outs this process has learnt of, so it refuses them before any other work.
+    lock_mirror: Mutex<HashMap<IpAddr, u64>>,
 }
 
 /// Why a check could not be made (Redis down with `fail_closed`).
@@ -127,7 +136,7 @@ impl Limiter {
             let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
             Backend::Redis(redis::Shared::connect(&config.redis_url, timeout, &config.redis_prefix)?)
         };
-        Ok(Limiter { config, trusted, backend })
+        Ok(Limiter { config, trusted, backend, lock_mirror: Mutex::new(HashMap::new()) })
     }
 
     pub fn config(&self) -> &LimitsConfig {
@@ -147,13 +156,58 @@ impl Limiter {
         }
     }
 
-    async fn check(&self, key: &str, limit: u32, lockout_us: u64) -> Result<Decision, Unavailable> {
+    /// Checks buckets `(key, limit, lockout_us)` in order as one atomic step, stopping at the first
+    /// refusal (later buckets are not counted); returns the decisions made.
+    async fn check_all(&self, buckets: &[(String, u32, u64)]) -> Result<Vec<Decision>, Unavailable> {
         match &self.backend {
-            Backend::Local(l) => Ok(l.check(key, limit, MINUTE_US, lockout_us)),
-            Backend::Redis(r) => match r.check(key, limit, MINUTE_US, lockout_us).await {
+            Backend::Local(l) => {
+                let mut out = Vec::with_capacity(buckets.len());
+                for (key, limit, lockout) in buckets {
+                    let d = l.check(key, *limit, MINUTE_US, *lockout);
+                    out.push(d);
+                    if !d.allowed {
+                        break;
+                    }
+                }
+                Ok(out)
+            }
+            Backend::Redis(r) => match r.check(buckets, MINUTE_US).await {
                 Ok(d) => Ok(d),
-                Err(e) => self.backend_failed(&e).map(|()| Decision::open(limit)),
+                Err(e) => self.backend_failed(&e).map(|()| buckets.iter().map(|b| Decision::open(b.1)).collect()),
             },
+        }
+    }
+
+    fn ip_bucket(&self, ip: IpAddr) -> (String, u32, u64) {
+        (format!("ip:{ip}"), self.config.ip_per_minute, self.config.ip_lockout_secs.saturating_mul(1_000_000))
+    }
+
+    fn ip_limited(&self) -> bool {
+        self.config.enabled && self.config.ip_per_minute > 0
+    }
+
+    /// Whether the IP check of a request carrying credentials waits to run with the credential's check, as
+    /// one Redis round trip: with Redis only (in process it costs nothing to do it first).
+    fn defers_ip(&self, headers: &HeaderMap) -> bool {
+        self.shared()
+            && self.ip_limited()
+            && (headers.contains_key("x-api-key") || headers.contains_key(axum::http::header::AUTHORIZATION))
+    }
+
+    /// A lock-out of `ip` this process has seen, still running: microseconds left.
+    fn mirrored_lock(&self, ip: IpAddr) -> Option<u64> {
+        let now = now_us();
+        self.lock_mirror.lock().get(&ip).copied().filter(|&until| until > now).map(|until| until - now)
+    }
+
+    fn mirror(&self, ip: IpAddr, d: &Decision) {
+        if !d.allowed && self.shared() {
+            let now = now_us();
+            let mut m = self.lock_mirror.lock();
+            if m.len() >= TRIM_AT {
+                m.retain(|_, until| *until > now);
+            }
+            m.insert(ip, now + d.retry_after_us);
         }
     }
 
@@ -165,11 +219,14 @@ impl Limiter {
 
     /// The client IP's bucket, with the lock-out.
     pub async fn ip(&self, ip: IpAddr) -> Result<Option<Decision>, Unavailable> {
-        if !self.config.enabled || self.config.ip_per_minute == 0 {
+        if !self.ip_limited() {
             return Ok(None);
         }
-        let lockout = self.config.ip_lockout_secs.saturating_mul(1_000_000);
-        self.check(&format!("ip:{ip}"), self.config.ip_per_minute, lockout).await.map(Some)
+        let d = self.check_all(&[self.ip_bucket(ip)]).await?.first().copied();
+        if let Some(d) = &d {
+            self.mirror(ip, d);
+        }
+        Ok(d)
     }
 
     /// Records a Hawk nonce; false if it was seen within `ttl` (a replay).
@@ -226,28 +283,53 @@ impl Limiter {
             Some(o) => format!("cred:{credential}:{o}:{per_minute}"),
             None => format!("cred:{credential}:{per_minute}"),
         };
-        let cred = self.check(&key, per_minute, 0).await.map_err(|_| unavailable())?;
-        if let Some(s) = slot {
-            s.0.lock().credential = Some(cred);
-        }
+        let deferred_ip = slot.and_then(|s| s.0.lock().deferred_ip.take());
+        let mut buckets = Vec::with_capacity(3);
+        buckets.extend(deferred_ip.map(|ip| self.ip_bucket(ip)));
+        buckets.push((key, per_minute, 0));
         let org_limit = if threat_stack { self.config.org_per_minute } else { self.config.org_per_minute_api };
-        let org_decision = match org {
-            Some(o) if org_limit > 0 && cred.allowed => {
-                let d = self.check(&format!("org:{o}"), org_limit, 0).await.map_err(|_| unavailable())?;
-                if let Some(s) = slot {
-                    s.0.lock().org = Some(d);
+        if let Some(o) = org.filter(|_| org_limit > 0) {
+            buckets.push((format!("org:{o}"), org_limit, 0));
+        }
+        let decisions = self.check_all(&buckets).await.map_err(|_| unavailable())?;
+        let mut it = decisions.into_iter();
+        let ip = match deferred_ip {
+            Some(addr) => {
+                let d = it.next();
+                if let Some(d) = &d {
+                    self.mirror(addr, d);
                 }
-                Some(d)
+                d
             }
-            _ => None,
+            None => None,
         };
-        if !cred.allowed {
-            return Err(refusal("this credential", per_minute, cred));
+        let (cred, org_decision) = (it.next(), it.next());
+        if let Some(s) = slot {
+            let mut v = s.0.lock();
+            v.ip = ip.or(v.ip);
+            v.credential = cred;
+            v.org = org_decision;
+        }
+        if let Some(d) = ip.filter(|d| !d.allowed) {
+            return Err(ip_refusal(self.config.ip_per_minute, d));
+        }
+        if let Some(d) = cred.filter(|d| !d.allowed) {
+            return Err(refusal("this credential", per_minute, d));
         }
         if let Some(d) = org_decision.filter(|d| !d.allowed) {
             return Err(refusal("this organization", org_limit, d));
         }
         Ok(())
+    }
+}
+
+fn ip_refusal(per_minute: u32, d: Decision) -> ApiError {
+    let secs = retry_secs(d);
+    ApiError::TooManyRequests {
+        message: format!(
+            "too many requests from this address ({per_minute} per minute); locked out, retry in {secs} s"
+        ),
+        retry_after_secs: secs,
     }
 }
 
@@ -283,6 +365,8 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// The verdicts on one request, filled in as it is checked.
 #[derive(Debug, Default)]
 pub struct Verdicts {
+    /// With Redis, the IP of a request with credentials, checked together with the credential.
+    pub deferred_ip: Option<IpAddr>,
     pub ip: Option<Decision>,
     pub credential: Option<Decision>,
     pub org: Option<Decision>,
@@ -301,30 +385,40 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Some(peer) = peer {
         let ip = canonical(limiter.client_ip(peer, req.headers()));
-        match limiter.ip(ip).await {
-            Ok(Some(d)) => {
-                slot.0.lock().ip = Some(d);
-                if !d.allowed {
-                    metrics::counter!("tlink_ratelimit_refused_total", "bucket" => "ip").increment(1);
-                    let secs = retry_secs(d);
-                    let err = ApiError::TooManyRequests {
-                        message: format!(
-                            "too many requests from this address ({} per minute); locked out, retry in {secs} s",
-                            limiter.config.ip_per_minute
-                        ),
-                        retry_after_secs: secs,
-                    };
-                    let mut resp = crate::error::respond(err, threat_stack);
-                    headers(resp.headers_mut(), &slot.0.lock(), threat_stack);
-                    return resp;
+        let refused = if limiter.defers_ip(req.headers()) {
+            // Counted with the credential after authentication (one Redis round trip); a lock-out this
+            // process already knows of is refused now.
+            slot.0.lock().deferred_ip = Some(ip);
+            limiter.mirrored_lock(ip).map(|left| Decision::locked(limiter.config.ip_per_minute, left))
+        } else {
+            match limiter.ip(ip).await {
+                Ok(d) => {
+                    slot.0.lock().ip = d;
+                    d.filter(|d| !d.allowed)
                 }
+                Err(Unavailable) => return crate::error::respond(unavailable(), threat_stack),
             }
-            Ok(None) => {}
-            Err(Unavailable) => return crate::error::respond(unavailable(), threat_stack),
+        };
+        if let Some(d) = refused {
+            metrics::counter!("tlink_ratelimit_refused_total", "bucket" => "ip").increment(1);
+            let mut resp = crate::error::respond(ip_refusal(limiter.config.ip_per_minute, d), threat_stack);
+            let mut v = slot.0.lock();
+            v.ip = Some(d);
+            headers(resp.headers_mut(), &v, threat_stack);
+            return resp;
         }
     }
     req.extensions_mut().insert(slot.clone());
     let mut resp = next.run(req).await;
+    // A request whose credentials were never checked (refused before, or on a route without them) still
+    // counts against its IP.
+    // (The answer is already made; a backend failure here was logged and counted.)
+    let pending = slot.0.lock().deferred_ip.take();
+    if let Some(ip) = pending
+        && let Ok(d) = limiter.ip(ip).await
+    {
+        slot.0.lock().ip = d;
+    }
     if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
         metrics::counter!("tlink_ratelimit_refused_total", "bucket" => "credential").increment(1);
     }

@@ -9,32 +9,45 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::gcra::Decision;
 
-/// [`super::gcra::step`] in Lua, plus the optional lock-out. Returns `{allowed, remaining, reset_us,
-/// retry_after_us}`.
+/// [`super::gcra::step`] in Lua over several buckets in order, each with an optional lock-out, stopping at
+/// the first refusal (later buckets are not counted). `KEYS` are (bucket, lock) pairs; `ARGV` is the window,
+/// then (limit, lockout) per bucket. Returns `{allowed, remaining, reset_us, retry_after_us}` per bucket
+/// checked, flattened.
 const CHECK: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local lockout = tonumber(ARGV[3])
-if lockout > 0 then
-  local pttl = redis.call('PTTL', KEYS[2])
-  if pttl > 0 then return {0, 0, pttl * 1000, pttl * 1000} end
-end
-local interval = math.max(math.floor(window / limit), 1)
-local burst = interval * limit
-local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
-local tat = math.max(stored, now)
-local new_tat = tat + interval
-if new_tat - now > burst then
-  if lockout > 0 then
-    redis.call('SET', KEYS[2], '1', 'PX', math.ceil(lockout / 1000))
-    return {0, 0, lockout, lockout}
+local window = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local key, lock = KEYS[2 * i - 1], KEYS[2 * i]
+  local limit = tonumber(ARGV[2 * i])
+  local lockout = tonumber(ARGV[2 * i + 1])
+  local r
+  local pttl = -1
+  if lockout > 0 then pttl = redis.call('PTTL', lock) end
+  if pttl > 0 then
+    r = {0, 0, pttl * 1000, pttl * 1000}
+  else
+    local interval = math.max(math.floor(window / limit), 1)
+    local burst = interval * limit
+    local tat = math.max(tonumber(redis.call('GET', key) or '0'), now)
+    local new_tat = tat + interval
+    if new_tat - now > burst then
+      if lockout > 0 then
+        redis.call('SET', lock, '1', 'PX', math.ceil(lockout / 1000))
+        r = {0, 0, lockout, lockout}
+      else
+        r = {0, 0, tat - now, new_tat - now - burst}
+      end
+    else
+      redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+      r = {1, math.floor((burst - (new_tat - now)) / interval), new_tat - now, 0}
+    end
   end
-  return {0, 0, tat - now, new_tat - now - burst}
+  for j = 1, 4 do out[#out + 1] = r[j] end
+  if r[1] == 0 then break end
 end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-return {1, math.floor((burst - (new_tat - now)) / interval), new_tat - now, 0}
+return out
 ";
 
 /// A Redis connection that is (re)established in the background; until it is, checks fail.
@@ -101,26 +114,28 @@ impl Shared {
             .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected to Redis yet")))
     }
 
-    /// One GCRA step on `key` (with a lock-out when `lockout_us` > 0).
-    pub async fn check(&self, key: &str, limit: u32, window_us: u64, lockout_us: u64) -> redis::RedisResult<Decision> {
+    /// GCRA steps on several buckets in one atomic script (see [`CHECK`]): `(key, limit, lockout_us)` each.
+    pub async fn check(&self, buckets: &[(String, u32, u64)], window_us: u64) -> redis::RedisResult<Vec<Decision>> {
         let mut conn = self.connection()?;
-        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = self
-            .script
-            .key(format!("{}rl:{key}", self.prefix))
-            .key(format!("{}lock:{key}", self.prefix))
-            .arg(limit.max(1))
-            .arg(window_us)
-            .arg(lockout_us)
-            .invoke_async(&mut conn)
-            .await?;
+        let mut inv = self.script.prepare_invoke();
+        inv.arg(window_us);
+        for (key, limit, lockout) in buckets {
+            inv.key(format!("{}rl:{key}", self.prefix)).key(format!("{}lock:{key}", self.prefix));
+            inv.arg((*limit).max(1)).arg(*lockout);
+        }
+        let flat: Vec<i64> = inv.invoke_async(&mut conn).await?;
         let pos = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit,
-            remaining: u32::try_from(remaining).unwrap_or(0),
-            reset_us: pos(reset),
-            retry_after_us: pos(retry),
-        })
+        Ok(flat
+            .chunks_exact(4)
+            .zip(buckets)
+            .map(|(r, (_, limit, _))| Decision {
+                allowed: r[0] == 1,
+                limit: *limit,
+                remaining: u32::try_from(r[1]).unwrap_or(0),
+                reset_us: pos(r[2]),
+                retry_after_us: pos(r[3]),
+            })
+            .collect())
     }
 
     /// Records `key` for `ttl`; false if it was already recorded (a replayed nonce).

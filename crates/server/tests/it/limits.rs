@@ -258,3 +258,30 @@ async fn ip_redis_case(app: TestApp) {
         ip_case(app).await;
     }
 }
+
+/// Requests with bad credentials count against their IP like any other, whichever way it is checked.
+async fn bad_keys_case(app: TestApp) {
+    let bad = Auth::key("tlpro_0000000000000000000000000000000000000000");
+    for _ in 0..3 {
+        get_from(&app, "/api/users/me", &bad, "203.0.113.50", None).await.err(StatusCode::UNAUTHORIZED);
+    }
+    let r = get_from(&app, "/api/users/me", &Auth::None, "203.0.113.50", None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    let r = get_from(&app, "/api/users/me", &bad, "203.0.113.50", None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "refused before authentication: {}", r.text);
+}
+
+both!(failed_authentications_count_against_the_ip, bad_keys_case, |c: &mut Config| {
+    limited(c);
+    c.limits.ip_per_minute = 3;
+});
+
+both!(failed_authentications_count_against_the_ip_through_redis, bad_keys_redis_case, |c: &mut Config| {
+    with_redis(c);
+    c.limits.ip_per_minute = 3;
+});
+async fn bad_keys_redis_case(app: TestApp) {
+    if redis_ready(&app).await {
+        bad_keys_case(app).await;
+    }
+}
