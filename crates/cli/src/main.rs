@@ -29,6 +29,7 @@ macro_rules! outln {
     }};
 }
 
+mod agent;
 mod tool;
 
 #[derive(Parser)]
@@ -70,6 +71,24 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Report this host (inventory, then heartbeats) to a tlink server with an enrollment token.
+    Agent {
+        /// The server's base URL, e.g. https://tlink.example.com.
+        #[arg(long, env = "TLINK_AGENT_SERVER")]
+        server: String,
+        /// The enrollment token (`tlagent_…`) from POST /api/orgs/{orgId}/agent-enrollments.
+        #[arg(long, env = "TLINK_AGENT_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Seconds between reports.
+        #[arg(long, default_value_t = 60)]
+        interval_secs: u64,
+        /// Read the host's files below this directory (a mounted image, or fixtures).
+        #[arg(long, default_value = "/")]
+        root: std::path::PathBuf,
+        /// Report once and exit.
+        #[arg(long)]
+        once: bool,
     },
     /// Organization administration.
     Org {
@@ -211,6 +230,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Org { command } => org(command, config).await,
+        Command::Agent { server, token, interval_secs, root, once } => {
+            let interval = std::time::Duration::from_secs(interval_secs.max(1));
+            agent::run(agent::Options { server, token, interval, root, once }).await
+        }
         Command::Config { .. } => Ok(()),
     }
 }

@@ -2,85 +2,17 @@
 //! limit, Hawk nonces and the IP lock-out are shared, as they are when several nodes sit behind one address.
 //! Needs Redis on 127.0.0.1:6379 (CI starts it); skipped without it unless `REQUIRE_TEST_PEERS` is set.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{Server, free_port, http};
 
 use tlink_domain::hawk::{self, Artifacts};
 
 const REDIS: &str = "127.0.0.1:6379";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Reply {
-    status: u16,
-    head: String,
-    body: serde_json::Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    }
-}
-
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&serde_json::Value>,
-) -> Reply {
-    let mut s = TcpStream::connect(addr).expect("connecting");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if body.is_some() {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(&payload);
-    s.write_all(req.as_bytes()).expect("writing");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("reading");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body_text = if chunked { unchunk(rest) } else { rest.to_string() };
-    Reply { status, head: head.to_string(), body: serde_json::from_str(&body_text).unwrap_or(serde_json::Value::Null) }
-}
-
-fn unchunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
-}
 
 fn redis_up() -> bool {
     let up = TcpStream::connect_timeout(&REDIS.parse().expect("addr"), Duration::from_secs(1)).is_ok();

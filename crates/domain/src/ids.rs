@@ -124,6 +124,14 @@ typed_id!(
     AlertId
 );
 typed_id!(
+    /// Identifies a host agent (one host of an organization).
+    AgentId
+);
+typed_id!(
+    /// Identifies an agent enrollment credential.
+    EnrollmentId
+);
+typed_id!(
     /// Identifies one notification of an alert (a webhook or an email) and, for webhooks, its
     /// `webhook-id`: the same on every attempt, so receivers can de-duplicate.
     DeliveryId

@@ -67,6 +67,8 @@ pub struct Config {
     pub limits: crate::limits::LimitsConfig,
     /// Hawk request authentication (Threat Stack's scheme).
     pub hawk: crate::hawk::HawkConfig,
+    /// An agent that has not reported for this long is `offline`, seconds.
+    pub agent_offline_after_secs: u64,
 }
 
 impl Default for Config {
@@ -95,14 +97,16 @@ impl Default for Config {
             smtp: tlink_tools::notify::SmtpConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
             hawk: crate::hawk::HawkConfig::default(),
+            agent_offline_after_secs: 300,
         }
     }
 }
 
 /// Variables that share the `TLINK_` prefix but are not configuration keys: the command line's own
-/// (`TLINK_CONFIG`, `TLINK_NEW_USER_PASSWORD`) and the test suite's.
+/// (`TLINK_CONFIG`, `TLINK_NEW_USER_PASSWORD`, `TLINK_AGENT_*`) and the test suite's.
 /// `TLINK_REDIS_URL` is read as `limits.redis_url`.
-const NOT_CONFIG: &[&str] = &["CONFIG", "NEW_USER_PASSWORD", "TEST_DATABASE_URL", "TEST_REDIS_URL", "REDIS_URL"];
+const NOT_CONFIG: &[&str] =
+    &["CONFIG", "NEW_USER_PASSWORD", "AGENT_SERVER", "AGENT_TOKEN", "TEST_DATABASE_URL", "TEST_REDIS_URL", "REDIS_URL"];
 
 impl Config {
     /// Loads defaults, then `file` (or `./tlink.toml` if it exists), then `TLINK_*` variables.
@@ -197,6 +201,8 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TLINK_CONFIG", "/nonexistent.toml");
             jail.set_env("TLINK_NEW_USER_PASSWORD", "secret-password");
+            jail.set_env("TLINK_AGENT_TOKEN", "tlagent_x");
+            jail.set_env("TLINK_AGENT_SERVER", "http://127.0.0.1:1");
             jail.set_env("TLINK_LISTEN", "127.0.0.1:9999");
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(cfg.listen.port(), 9999);

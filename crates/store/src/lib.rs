@@ -12,6 +12,7 @@
 pub mod db;
 mod migrations;
 
+mod agents;
 mod alerts;
 mod assets;
 mod keys;
@@ -24,6 +25,7 @@ mod sessions;
 mod usage;
 mod users;
 
+pub use agents::{AgentReport, AgentRow, EnrollmentCandidate, EnrollmentRow, Inventory, NewEnrollment};
 pub use alerts::{
     AlertEvent, AlertFilter, AlertFire, AlertRow, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate, Dismissal,
     NewDelivery, Redeliver, StatusChange, Transition,

@@ -6,6 +6,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_monitoring_alerts.sql")),
     (4, include_str!("../migrations/sqlite/0004_limits_hawk.sql")),
     (5, include_str!("../migrations/sqlite/0005_dismissals.sql")),
+    (6, include_str!("../migrations/sqlite/0006_agents.sql")),
 ];
 
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
@@ -14,4 +15,5 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_monitoring_alerts.sql")),
     (4, include_str!("../migrations/postgres/0004_limits_hawk.sql")),
     (5, include_str!("../migrations/postgres/0005_dismissals.sql")),
+    (6, include_str!("../migrations/postgres/0006_agents.sql")),
 ];

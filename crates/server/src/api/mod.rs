@@ -1,5 +1,6 @@
 //! Routes: one module per resource, assembled here with the middleware stack and the OpenAPI document.
 
+pub mod agents;
 pub mod alerts;
 pub mod assets;
 pub mod auth;
@@ -60,6 +61,7 @@ use crate::error::ApiError;
         (name = "alerts", description = "Alert rules, alerts, and their webhook and e-mail deliveries"),
         (name = "tools", description = "The tool runner: queue a run (202), then read its report"),
         (name = "system", description = "Health, readiness, metrics"),
+        (name = "agents", description = "Host agents: enrollment tokens, reports, inventories"),
         (name = "threat-stack", description = "Threat Stack API v2: Hawk with the organization id in ext, \
             `{\"<collection>\": [...], \"token\": ...}` pages of at most 100, errors as `{\"errors\": [...]}`")
     )
@@ -103,6 +105,12 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(usage::get_usage))
         .routes(routes!(usage::set_plan))
         .routes(routes!(usage::hawk_self_test))
+        .routes(routes!(agents::create_enrollment))
+        .routes(routes!(agents::report))
+        .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::get_agent))
+        .routes(routes!(agents::v2_list_agents))
+        .routes(routes!(agents::v2_get_agent))
         .routes(routes!(v2::list_alerts))
         .routes(routes!(v2::severity_counts))
         .routes(routes!(v2::dismiss))

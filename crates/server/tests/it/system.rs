@@ -20,6 +20,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/orgs/{orgId}/usage"),
     ("put", "/api/orgs/{orgId}/plan"),
     ("get", "/help/hawk/self-test"),
+    ("post", "/api/orgs/{orgId}/agent-enrollments"),
+    ("post", "/api/agent/report"),
+    ("get", "/api/orgs/{orgId}/agents"),
+    ("get", "/api/orgs/{orgId}/agents/{agentId}"),
+    ("get", "/v2/agents"),
+    ("get", "/v2/agents/{id}"),
     ("get", "/v2/alerts"),
     ("get", "/v2/alerts/severity-counts"),
     ("post", "/v2/alerts/dismiss"),
@@ -89,9 +95,20 @@ async fn metrics_count_requests_case(app: TestApp) {
 
 /// Substitutes fresh ids into an OpenAPI path.
 fn concrete(path: &str) -> String {
-    ["{orgId}", "{assetId}", "{userId}", "{keyId}", "{reportId}", "{ruleId}", "{alertId}", "{deliveryId}", "{id}"]
-        .iter()
-        .fold(path.to_string(), |p, param| p.replace(param, &random_id()))
+    [
+        "{orgId}",
+        "{assetId}",
+        "{userId}",
+        "{keyId}",
+        "{reportId}",
+        "{ruleId}",
+        "{alertId}",
+        "{deliveryId}",
+        "{id}",
+        "{agentId}",
+    ]
+    .iter()
+    .fold(path.to_string(), |p, param| p.replace(param, &random_id()))
 }
 
 both!(openapi_documents_every_route, openapi_documents_every_route_case);

@@ -1,0 +1,372 @@
+//! `tlink agent`: reports this host to a tlink server — hostname, OS, kernel, addresses, installed packages
+//! (dpkg, apk) and listening ports — then a heartbeat every interval, with only a digest of the inventory
+//! unless it changed or the server asks for it. Reads only world-readable files (no root needed); every
+//! path is below `--root`, so it can also report a mounted image or test fixtures. Keeps running through
+//! server outages, retrying with backoff.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub struct Options {
+    pub server: String,
+    pub token: String,
+    pub interval: Duration,
+    pub root: PathBuf,
+    pub once: bool,
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Package {
+    pub manager: String,
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Port {
+    pub protocol: String,
+    pub address: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct Addresses {
+    pub private: Vec<String>,
+    pub link_local: Vec<String>,
+    pub public: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    instance_id: &'a str,
+    hostname: &'a str,
+    os_version: Option<&'a str>,
+    kernel: Option<&'a str>,
+    agent_version: &'a str,
+    ip_addresses: &'a Addresses,
+    inventory_digest: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packages: Option<&'a [Package]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ports: Option<&'a [Port]>,
+}
+
+/// What is known about the host at one moment.
+pub struct Host {
+    pub instance_id: String,
+    pub hostname: String,
+    pub os_version: Option<String>,
+    pub kernel: Option<String>,
+    pub addresses: Addresses,
+    pub packages: Vec<Package>,
+    pub ports: Vec<Port>,
+}
+
+impl Host {
+    /// Hex SHA-256 of the inventory (packages and ports, sorted).
+    pub fn digest(&self) -> String {
+        let body = serde_json::json!({"packages": self.packages, "ports": self.ports}).to_string();
+        Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn read(root: &Path, path: &str) -> Option<String> {
+    std::fs::read_to_string(root.join(path.trim_start_matches('/'))).ok()
+}
+
+/// Reads the host below `root`.
+pub fn collect(root: &Path) -> Host {
+    let line = |p: &str| read(root, p).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let hostname =
+        line("proc/sys/kernel/hostname").or_else(|| line("etc/hostname")).unwrap_or_else(|| "unknown".into());
+    let instance_id = line("etc/machine-id").unwrap_or_else(|| hostname.clone());
+    let os_version = read(root, "etc/os-release").and_then(|s| os_release(&s));
+    let mut packages = read(root, "var/lib/dpkg/status").map(|s| dpkg_status(&s)).unwrap_or_default();
+    packages.extend(read(root, "lib/apk/db/installed").map(|s| apk_installed(&s)).unwrap_or_default());
+    packages.sort();
+    let mut ports = BTreeSet::new();
+    for (file, protocol) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
+        if let Some(text) = read(root, &format!("proc/net/{file}")) {
+            ports.extend(listening(&text, protocol));
+        }
+    }
+    let mut ips = BTreeSet::new();
+    ips.extend(read(root, "proc/net/fib_trie").map(|s| fib_trie_local(&s)).unwrap_or_default());
+    ips.extend(read(root, "proc/net/if_inet6").map(|s| if_inet6(&s)).unwrap_or_default());
+    Host {
+        instance_id,
+        hostname,
+        os_version,
+        kernel: line("proc/sys/kernel/osrelease"),
+        addresses: classify(ips),
+        packages,
+        ports: ports.into_iter().collect(),
+    }
+}
+
+/// `PRETTY_NAME`, or `NAME VERSION_ID`, from os-release.
+pub fn os_release(text: &str) -> Option<String> {
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_string())
+    };
+    get("PRETTY_NAME")
+        .or_else(|| Some(format!("{} {}", get("NAME")?, get("VERSION_ID").unwrap_or_default()).trim().to_string()))
+}
+
+/// Installed packages from dpkg's status file.
+pub fn dpkg_status(text: &str) -> Vec<Package> {
+    text.split("\n\n")
+        .filter_map(|para| {
+            let field = |key: &str| {
+                para.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')).map(|v| v.trim().to_string())
+            };
+            let status = field("Status")?;
+            if !status.ends_with(" installed") {
+                return None;
+            }
+            let name = field("Package")?;
+            let source = field("Source").map(|s| s.split_whitespace().next().unwrap_or_default().to_string());
+            Some(Package {
+                manager: "dpkg".into(),
+                source: source.filter(|s| !s.is_empty() && *s != name),
+                name,
+                version: field("Version")?,
+            })
+        })
+        .collect()
+}
+
+/// Installed packages from apk's database (`P:` name, `V:` version, `o:` origin).
+pub fn apk_installed(text: &str) -> Vec<Package> {
+    text.split("\n\n")
+        .filter_map(|para| {
+            let field = |key: &str| para.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_string());
+            let name = field("P:")?;
+            let source = field("o:").filter(|o| *o != name);
+            Some(Package { manager: "apk".into(), name, version: field("V:")?, source })
+        })
+        .collect()
+}
+
+/// Listening sockets of one `/proc/net/{tcp,udp}[6]` file: TCP in state LISTEN (0A), UDP unconnected (07).
+pub fn listening(text: &str, protocol: &str) -> Vec<Port> {
+    let want = if protocol == "tcp" { "0A" } else { "07" };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            if cols.get(3) != Some(&want) {
+                return None;
+            }
+            let (addr, port) = cols.get(1)?.split_once(':')?;
+            Some(Port {
+                protocol: protocol.into(),
+                address: proc_addr(addr)?.to_string(),
+                port: u16::from_str_radix(port, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// A `/proc/net` hex address: IPv4 as one little-endian word, IPv6 as four.
+fn proc_addr(hex: &str) -> Option<IpAddr> {
+    let words: Vec<u32> =
+        (0..hex.len() / 8).map(|i| u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok()).collect::<Option<_>>()?;
+    match words.as_slice() {
+        [w] => Some(IpAddr::from(w.to_le_bytes())),
+        [a, b, c, d] => {
+            let mut bytes = [0u8; 16];
+            for (i, w) in [a, b, c, d].iter().enumerate() {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            Some(IpAddr::from(bytes))
+        }
+        _ => None,
+    }
+}
+
+/// The host's own IPv4 addresses: `/32 host LOCAL` entries of `/proc/net/fib_trie`.
+pub fn fib_trie_local(text: &str) -> Vec<IpAddr> {
+    let mut last = None;
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let t = l.trim_start_matches([' ', '|', '+', '-']).trim();
+        if let Ok(ip) = t.parse::<IpAddr>() {
+            last = Some(ip);
+        } else if t.starts_with("/32 host LOCAL") {
+            out.extend(last);
+        }
+    }
+    out
+}
+
+/// IPv6 addresses from `/proc/net/if_inet6` (32 hex digits first on each line).
+pub fn if_inet6(text: &str) -> Vec<IpAddr> {
+    text.lines()
+        .filter_map(|l| {
+            let hex = l.split_whitespace().next()?;
+            let v = u128::from_str_radix(hex, 16).ok()?;
+            Some(IpAddr::from(v.to_be_bytes()))
+        })
+        .collect()
+}
+
+/// Sorts addresses into private, link-local and public; loopback and unspecified are left out.
+pub fn classify(ips: impl IntoIterator<Item = IpAddr>) -> Addresses {
+    let mut a = Addresses::default();
+    for ip in ips {
+        let (private, link_local) = match ip {
+            IpAddr::V4(v4) if v4.is_loopback() || v4.is_unspecified() => continue,
+            IpAddr::V6(v6) if v6.is_loopback() || v6.is_unspecified() => continue,
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                (v4.is_private() || (o[0] == 100 && (64..128).contains(&o[1])), v4.is_link_local())
+            }
+            IpAddr::V6(v6) => ((v6.segments()[0] & 0xfe00) == 0xfc00, (v6.segments()[0] & 0xffc0) == 0xfe80),
+        };
+        let list = if link_local {
+            &mut a.link_local
+        } else if private {
+            &mut a.private
+        } else {
+            &mut a.public
+        };
+        list.push(ip.to_string());
+    }
+    a
+}
+
+/// Reports until stopped (or once, with `--once`).
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().context("HTTP client")?;
+    let url = format!("{}/api/agent/report", opts.server.trim_end_matches('/'));
+    // The digest the server acknowledged, and whether it asked for the whole inventory.
+    let mut acknowledged: Option<String> = None;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let host = collect(&opts.root);
+        let digest = host.digest();
+        let full = acknowledged.as_deref() != Some(digest.as_str());
+        let report = Report {
+            instance_id: &host.instance_id,
+            hostname: &host.hostname,
+            os_version: host.os_version.as_deref(),
+            kernel: host.kernel.as_deref(),
+            agent_version: env!("CARGO_PKG_VERSION"),
+            ip_addresses: &host.addresses,
+            inventory_digest: &digest,
+            packages: full.then_some(host.packages.as_slice()),
+            ports: full.then_some(host.ports.as_slice()),
+        };
+        match send(&client, &url, &opts.token, &report).await {
+            Ok(need) => {
+                tracing::info!(full, packages = host.packages.len(), ports = host.ports.len(), "reported");
+                acknowledged = if need { None } else { Some(digest) };
+                backoff = Duration::from_secs(1);
+                if opts.once && !need {
+                    return Ok(());
+                }
+                if !need {
+                    tokio::time::sleep(opts.interval).await;
+                }
+            }
+            Err(e) if e.fatal => return Err(anyhow::anyhow!(e.message)),
+            Err(e) => {
+                tracing::warn!(error = %e.message, retry_in = ?backoff, "report failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(opts.interval.max(Duration::from_secs(1)));
+            }
+        }
+    }
+}
+
+struct SendError {
+    message: String,
+    /// The token was refused: retrying cannot help.
+    fatal: bool,
+}
+
+async fn send(client: &reqwest::Client, url: &str, token: &str, report: &Report<'_>) -> Result<bool, SendError> {
+    let err = |message: String, fatal| SendError { message, fatal };
+    let resp = client
+        .post(url)
+        .header("x-agent-token", token)
+        .json(report)
+        .send()
+        .await
+        .map_err(|e| err(format!("sending the report: {e}"), false))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(err(format!("the server refused the agent token: {}", body["message"]), true));
+    }
+    if !status.is_success() {
+        return Err(err(
+            format!("the server answered {status}: {}", body["message"]),
+            status.is_client_error() && status.as_u16() != 429,
+        ));
+    }
+    Ok(body["data"]["needInventory"].as_bool().unwrap_or(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_listening_sockets_are_decoded() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0 100 0 0 10 0\n   1: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 2 1 0 100 0 0 10 0\n";
+        assert_eq!(
+            listening(tcp, "tcp"),
+            vec![Port { protocol: "tcp".into(), address: "127.0.0.1".into(), port: 8080 }]
+        );
+        let tcp6 = "header\n   0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A 0 0 0 0 0 0 0\n";
+        assert_eq!(listening(tcp6, "tcp")[0], Port { protocol: "tcp".into(), address: "::1".into(), port: 22 });
+    }
+
+    #[test]
+    fn addresses_are_classified() {
+        let ips =
+            ["10.1.2.3", "127.0.0.1", "169.254.1.1", "8.8.8.8", "fe80::1", "fd00::5", "2001:db8::1", "100.64.0.1"]
+                .map(|s| s.parse::<IpAddr>().expect("ip"));
+        let a = classify(ips);
+        assert_eq!(a.private, vec!["10.1.2.3", "fd00::5", "100.64.0.1"]);
+        assert_eq!(a.link_local, vec!["169.254.1.1", "fe80::1"]);
+        assert_eq!(a.public, vec!["8.8.8.8", "2001:db8::1"]);
+    }
+
+    #[test]
+    fn fib_trie_and_if_inet6_give_the_hosts_addresses() {
+        let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 10.0.0.0/24 2 0 2\n        |-- 10.0.0.0\n           /24 link UNICAST\n        |-- 10.0.0.7\n           /32 host LOCAL\n";
+        assert_eq!(fib_trie_local(trie), vec!["10.0.0.7".parse::<IpAddr>().expect("ip")]);
+        let v6 = "fe800000000000000000000000000001 02 40 20 80 eth0\n";
+        assert_eq!(if_inet6(v6), vec!["fe80::1".parse::<IpAddr>().expect("ip")]);
+    }
+
+    #[test]
+    fn package_databases_are_read() {
+        let dpkg = "Package: openssl\nStatus: install ok installed\nVersion: 3.0.11-1~deb12u2\nSource: openssl\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1.0\n\nPackage: libssl3\nStatus: install ok installed\nSource: openssl (3.0.11-1~deb12u2)\nVersion: 3.0.11-1~deb12u2\n";
+        let p = dpkg_status(dpkg);
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[1].name.as_str(), p[1].source.as_deref()), ("libssl3", Some("openssl")));
+        let apk = "C:Q1abc=\nP:musl\nV:1.2.4-r2\no:musl\n\nP:busybox-binsh\nV:1.36.1-r5\no:busybox\n";
+        let a = apk_installed(apk);
+        assert_eq!((a[0].name.as_str(), a[0].version.as_str(), a[0].source.is_none()), ("musl", "1.2.4-r2", true));
+        assert_eq!(a[1].source.as_deref(), Some("busybox"));
+        assert_eq!(
+            os_release("NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n").as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
+    }
+}
