@@ -35,6 +35,7 @@ macro_rules! both {
     };
 }
 
+mod agents;
 mod alerts;
 mod assets;
 mod auth;
