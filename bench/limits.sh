@@ -25,18 +25,8 @@ PASSWORD=bench-password-123
 OUT=bench/out
 HUGE=1000000000
 
-log() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
-jget() {
-  python3 -c 'import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print("" if v is None else v)' "$1"
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlink-limits.XXXXXX")
 SERVER=""

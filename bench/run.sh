@@ -34,20 +34,8 @@ EMAIL=bench@example.com
 PASSWORD=bench-password-123
 OUT=bench/out
 
-log() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 1
-}
-
-# JSON on stdin; prints the value at a dotted path such as data.0.id (empty for null).
-jget() {
-  python3 -c 'import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print("" if v is None else v)' "$1"
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q "$@"; }
 

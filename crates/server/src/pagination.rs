@@ -34,13 +34,33 @@ pub fn parse(
     list: &str,
     filters: &[(&str, Option<&str>)],
 ) -> Result<ListParams, ApiError> {
+    parse_with(q, cursor_key, list, filters, DEFAULT_LIMIT)
+}
+
+/// [`parse`] for Threat Stack's lists, whose pages hold 100 unless `limit` asks for fewer.
+pub fn parse_threat_stack(
+    q: &QueryMap,
+    cursor_key: &[u8],
+    list: &str,
+    filters: &[(&str, Option<&str>)],
+) -> Result<ListParams, ApiError> {
+    parse_with(q, cursor_key, list, filters, MAX_LIMIT)
+}
+
+fn parse_with(
+    q: &QueryMap,
+    cursor_key: &[u8],
+    list: &str,
+    filters: &[(&str, Option<&str>)],
+    default_limit: u32,
+) -> Result<ListParams, ApiError> {
     let mut errors = Vec::new();
     let limit = match q.get("limit").map(str::parse::<u32>) {
-        None => DEFAULT_LIMIT,
+        None => default_limit,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => {
             errors.push(crate::error::FieldError::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}")));
-            DEFAULT_LIMIT
+            default_limit
         }
     };
     let mut bound = |name: &str, f: fn(&str) -> Result<chrono::DateTime<chrono::Utc>, tlink_domain::TimeError>| match q

@@ -293,10 +293,8 @@ pub async fn v2_list_agents(
 ) -> Result<Response, ThreatStackError> {
     let q = q?;
     let online = status_filter(&q)?;
-    let mut paged = q.0.clone();
-    paged.entry("limit".into()).or_insert_with(|| pagination::MAX_LIMIT.to_string());
-    let params = pagination::parse(
-        &QueryMap(paged),
+    let params = pagination::parse_threat_stack(
+        &q,
         &state.keys.cursor_key,
         &format!("v2-agents:{}", caller.org_id),
         &[("status", q.get("status"))],

@@ -147,10 +147,8 @@ fn alert_query(
     let rule_id =
         q.get("ruleId").map(|r| RuleId::parse(r).map_err(|_| bad("ruleId", "must be a rule id"))).transpose()?;
     let agent = q.get("agentId").map(str::to_string);
-    let mut paged = q.0.clone();
-    paged.entry("limit".into()).or_insert_with(|| pagination::MAX_LIMIT.to_string());
-    let params = pagination::parse(
-        &QueryMap(paged),
+    let params = pagination::parse_threat_stack(
+        q,
         &state.keys.cursor_key,
         &format!("v2-alerts:{}", caller.org_id),
         &[
