@@ -28,6 +28,10 @@ pub struct Package {
     pub version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The source package's version when it differs from the package's (dpkg binNMUs: `Source: gnutls28
+    /// (3.7.9-2+deb12u1)` for version `3.7.9-2+deb12u1+b1`). Advisories name source versions.
+    #[serde(rename = "sourceVersion", skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
 }
 
 #[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +54,8 @@ struct Report<'a> {
     instance_id: &'a str,
     hostname: &'a str,
     os_version: Option<&'a str>,
+    os_id: Option<&'a str>,
+    os_version_id: Option<&'a str>,
     kernel: Option<&'a str>,
     agent_version: &'a str,
     ip_addresses: &'a Addresses,
@@ -65,6 +71,9 @@ pub struct Host {
     pub instance_id: String,
     pub hostname: String,
     pub os_version: Option<String>,
+    /// os-release `ID` and `VERSION_ID` (e.g. `debian`, `12`): the server matches packages by release.
+    pub os_id: Option<String>,
+    pub os_version_id: Option<String>,
     pub kernel: Option<String>,
     pub addresses: Addresses,
     pub packages: Vec<Package>,
@@ -89,7 +98,10 @@ pub fn collect(root: &Path) -> Host {
     let hostname =
         line("proc/sys/kernel/hostname").or_else(|| line("etc/hostname")).unwrap_or_else(|| "unknown".into());
     let instance_id = line("etc/machine-id").unwrap_or_else(|| hostname.clone());
-    let os_version = read(root, "etc/os-release").and_then(|s| os_release(&s));
+    let release = read(root, "etc/os-release").unwrap_or_default();
+    let os_version = os_release(&release);
+    let os_id = os_release_field(&release, "ID");
+    let os_version_id = os_release_field(&release, "VERSION_ID");
     let mut packages = read(root, "var/lib/dpkg/status").map(|s| dpkg_status(&s)).unwrap_or_default();
     packages.extend(read(root, "lib/apk/db/installed").map(|s| apk_installed(&s)).unwrap_or_default());
     packages.sort();
@@ -106,6 +118,8 @@ pub fn collect(root: &Path) -> Host {
         instance_id,
         hostname,
         os_version,
+        os_id,
+        os_version_id,
         kernel: line("proc/sys/kernel/osrelease"),
         addresses: classify(ips),
         packages,
@@ -113,13 +127,17 @@ pub fn collect(root: &Path) -> Host {
     }
 }
 
+/// One field of os-release (quotes removed), when present and not empty.
+pub fn os_release_field(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// `PRETTY_NAME`, or `NAME VERSION_ID`, from os-release.
 pub fn os_release(text: &str) -> Option<String> {
-    let get = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .map(|v| v.trim().trim_matches('"').to_string())
-    };
+    let get = |key: &str| os_release_field(text, key);
     get("PRETTY_NAME")
         .or_else(|| Some(format!("{} {}", get("NAME")?, get("VERSION_ID").unwrap_or_default()).trim().to_string()))
 }
@@ -136,12 +154,21 @@ pub fn dpkg_status(text: &str) -> Vec<Package> {
                 return None;
             }
             let name = field("Package")?;
-            let source = field("Source").map(|s| s.split_whitespace().next().unwrap_or_default().to_string());
+            let version = field("Version")?;
+            let source_field = field("Source").unwrap_or_default();
+            let mut parts = source_field.split_whitespace();
+            let source = parts.next().map(str::to_string);
+            let source_version = parts
+                .next()
+                .and_then(|v| v.strip_prefix('(')?.strip_suffix(')'))
+                .map(str::to_string)
+                .filter(|v| *v != version);
             Some(Package {
                 manager: "dpkg".into(),
                 source: source.filter(|s| !s.is_empty() && *s != name),
                 name,
-                version: field("Version")?,
+                version,
+                source_version,
             })
         })
         .collect()
@@ -154,7 +181,7 @@ pub fn apk_installed(text: &str) -> Vec<Package> {
             let field = |key: &str| para.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_string());
             let name = field("P:")?;
             let source = field("o:").filter(|o| *o != name);
-            Some(Package { manager: "apk".into(), name, version: field("V:")?, source })
+            Some(Package { manager: "apk".into(), name, version: field("V:")?, source, source_version: None })
         })
         .collect()
 }
@@ -262,6 +289,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             instance_id: &host.instance_id,
             hostname: &host.hostname,
             os_version: host.os_version.as_deref(),
+            os_id: host.os_id.as_deref(),
+            os_version_id: host.os_version_id.as_deref(),
             kernel: host.kernel.as_deref(),
             agent_version: env!("CARGO_PKG_VERSION"),
             ip_addresses: &host.addresses,

@@ -31,6 +31,7 @@ macro_rules! outln {
 
 mod agent;
 mod tool;
+mod vulndb;
 
 #[derive(Parser)]
 #[command(name = "tlink", version, about = "Self-hosted threat intelligence and security monitoring API server")]
@@ -94,6 +95,21 @@ enum Command {
     Org {
         #[command(subcommand)]
         command: OrgCommand,
+    },
+    /// The vulnerability database agents are matched against.
+    Vulndb {
+        #[command(subcommand)]
+        command: VulndbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum VulndbCommand {
+    /// Import OSV advisories (a directory of JSON files, a zip as osv.dev publishes per ecosystem, or one
+    /// file), then match every agent. Safe to repeat: unchanged advisories are not rewritten.
+    Import {
+        /// The directory, zip or JSON file.
+        path: PathBuf,
     },
 }
 
@@ -233,6 +249,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Agent { server, token, interval_secs, root, once } => {
             let interval = std::time::Duration::from_secs(interval_secs.max(1));
             agent::run(agent::Options { server, token, interval, root, once }).await
+        }
+        Command::Vulndb { command: VulndbCommand::Import { path } } => {
+            let state = tlink_server::open(config).await?;
+            vulndb::import(&state, &path).await.map(|_| ())
         }
         Command::Config { .. } => Ok(()),
     }

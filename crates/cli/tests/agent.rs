@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Server, free_port, http};
+use common::{Env, Server, free_port, http};
 use tlink_domain::hawk::{self, Artifacts};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -45,37 +44,6 @@ fn fixture_host(root: &Path) {
         "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 10.0.0.7\n        /32 host LOCAL\n     |-- 203.0.113.5\n        /32 host LOCAL\n",
     );
     write(root, "proc/net/if_inet6", "fe800000000000000000000000000001 02 40 20 80 eth0\n");
-}
-
-struct Env {
-    dir: std::path::PathBuf,
-}
-
-impl Env {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tlink"));
-        c.current_dir(&self.dir)
-            .env("TLINK_DATA_DIR", &self.dir)
-            .env("TLINK_JWT_SECRET", "agent-test-secret-0123456789-abcdefghijkl")
-            .env("TLINK_SECRETS_KEY", "agent-sealing-key-0123456789-abcdefghijkl")
-            .env("TLINK_AGENT_OFFLINE_AFTER_SECS", "2")
-            .env("TLINK_MONITORING__ENABLED", "false")
-            .env("TLINK_LOG_LEVEL", "warn")
-            .env_remove("TLINK_REDIS_URL");
-        c
-    }
-
-    fn serve(&self, addr: SocketAddr) -> Server {
-        let mut c = self.cmd();
-        c.args(["serve", "--no-worker", "--listen", &addr.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
-        let server = Server(c.spawn().expect("tlink serve"));
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
 }
 
 /// Polls `check` until it holds (at most 20 s).

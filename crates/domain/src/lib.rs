@@ -34,12 +34,17 @@
 //! - [`pkgver`] exists so that installed packages are matched against
 //!   advisories with each distribution's own version ordering (dpkg, rpm,
 //!   apk) and OSV's range rules, tested against the tools' own orderings.
+//! - [`osv`] exists so that an OSV advisory from a distribution's feed is
+//!   read once into what matching needs (the CVEs it covers, one severity,
+//!   the source packages of each release it affects) and so that "is this
+//!   installed version affected, and what fixes it" has one answer.
 
 #![forbid(unsafe_code)]
 
 pub mod asset;
 pub mod hawk;
 pub mod ids;
+pub mod osv;
 pub mod pkgver;
 pub mod role;
 pub mod rules;

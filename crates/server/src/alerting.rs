@@ -14,10 +14,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tlink_domain::rules::{Condition, RuleIndex};
-use tlink_domain::{AssetId, AssetType, DeliveryId, OrgId, RuleId, format_millis};
+use tlink_domain::{AgentId, AssetId, DeliveryId, OrgId, RuleId, format_millis};
 use tlink_store::{
-    AlertFire, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate, Finish, Job, JobOutcome, NewDelivery, NewJob,
-    ReportUpdate, RuleRow, Store,
+    AlertFire, AlertSubject, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate, Finish, Job, JobOutcome,
+    NewDelivery, NewJob, ReportUpdate, RuleRow, Store,
 };
 use tlink_tools::Toolbox;
 use tlink_tools::notify::{self, Mailer, Verdict, WebhookRequest, WebhookSecret, Webhooks};
@@ -61,6 +61,10 @@ impl From<DeliveryRow> for Outgoing {
         }
     }
 }
+
+/// The pseudo-tool of alert rules on vulnerability findings: such a rule's conditions apply to each new
+/// finding on an agent (see `crate::vulns` for the fields), not to tool reports.
+pub const VULNERABILITY_TOOL: &str = "vulnerability";
 
 /// How long a rule's webhook secret and state are reused by delivery attempts before being read again: a
 /// rotated secret or a disabled webhook applies to attempts at most this much later.
@@ -224,43 +228,24 @@ impl Alerting {
                 continue;
             }
             let alert_id = tlink_domain::AlertId::new();
-            let mut deliveries = Vec::new();
-            if let Some(url) = &rule.webhook {
-                let body = json!({
-                    "event": "alert.fired",
-                    "alertId": alert_id.as_str(),
-                    "ruleId": rule.id.as_str(),
-                    "ruleName": rule.name,
-                    "severity": rule.severity,
-                    "asset": {"id": asset.id, "type": asset.kind.as_str(), "value": asset_value},
-                    "triggeredAt": format_millis(now),
-                    "message": m.message,
-                });
-                deliveries.push(queued_delivery(&org, &rule.id, "WEBHOOK", url.clone(), body.to_string()));
-            }
-            if rule.notify_email {
-                let to = match &rule.recipients {
-                    Some(r) => r.clone(),
-                    None => {
-                        if members.is_none() {
-                            members = Some(self.store.notification_recipients(&org).await?);
-                        }
-                        members.clone().unwrap_or_default()
-                    }
-                };
-                let mail = email_body(&rule.name, &rule.severity, asset.kind, asset_value, &m.message, now);
-                let target = json!(to).to_string();
-                deliveries.push(match (&self.mailer, to.is_empty()) {
-                    (None, _) => not_sent(target, mail, "not sent: no SMTP server is configured (TLINK_SMTP_HOST)"),
-                    (_, true) => not_sent(target, mail, "not sent: no recipients (no member takes notifications)"),
-                    (Some(_), false) => queued_delivery(&org, &rule.id, "EMAIL", target, mail),
-                });
-            }
+            let webhook = json!({
+                "event": "alert.fired",
+                "alertId": alert_id.as_str(),
+                "ruleId": rule.id.as_str(),
+                "ruleName": rule.name,
+                "severity": rule.severity,
+                "asset": {"id": asset.id, "type": asset.kind.as_str(), "value": asset_value},
+                "triggeredAt": format_millis(now),
+                "message": m.message,
+            });
+            let subject = format!("{} {asset_value}", asset.kind.as_str());
+            let mail = email_body(&rule.name, &rule.severity, ("Asset", &subject, asset_value), &m.message, now);
+            let deliveries = self.notifications(&org, rule, webhook, mail, &mut members).await?;
             fires.push(AlertFire {
                 alert_id,
                 org_id: org.clone(),
                 rule_id: rule.id.clone(),
-                asset_id: asset_id.clone(),
+                subject: AlertSubject::Asset(asset_id.clone()),
                 severity: rule.severity.clone(),
                 message: m.message,
                 actual: m.actual.to_string(),
@@ -272,6 +257,100 @@ impl Alerting {
             metrics::counter!("tlink_alerts_matched_total").increment(fires.len() as u64);
         }
         Ok(fires)
+    }
+
+    /// The alerts a new vulnerability finding on an agent raises: the org's enabled rules on the
+    /// [`VULNERABILITY_TOOL`] pseudo-tool that match `finding` (the document described in `crate::vulns`).
+    /// `subject` names the finding (`CVE-… package`), `event` what raised it.
+    pub async fn evaluate_finding(
+        &self,
+        org: &OrgId,
+        agent: (&AgentId, &str),
+        subject: &str,
+        event: &str,
+        finding: &Value,
+    ) -> anyhow::Result<Vec<AlertFire>> {
+        let rules = self.rules_for(org).await?;
+        if rules.index.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (agent_id, hostname) = agent;
+        let mut fires = Vec::new();
+        let mut members: Option<Vec<String>> = None;
+        let now = tlink_store::now_millis();
+        for (&i, m) in rules.index.evaluate(VULNERABILITY_TOOL, finding, None) {
+            let rule = &rules.rules[i];
+            let alert_id = tlink_domain::AlertId::new();
+            let message = format!("{subject} on {hostname}: {}", m.message);
+            let webhook = json!({
+                "event": "alert.fired",
+                "alertId": alert_id.as_str(),
+                "ruleId": rule.id.as_str(),
+                "ruleName": rule.name,
+                "severity": rule.severity,
+                "agent": {"id": agent_id.as_str(), "hostname": hostname},
+                "vulnerability": finding,
+                "triggeredAt": format_millis(now),
+                "message": message,
+            });
+            let host = format!("{hostname} ({agent_id})");
+            let mail = email_body(&rule.name, &rule.severity, ("Agent", &host, hostname), &message, now);
+            let deliveries = self.notifications(org, rule, webhook, mail, &mut members).await?;
+            fires.push(AlertFire {
+                alert_id,
+                org_id: org.clone(),
+                rule_id: rule.id.clone(),
+                subject: AlertSubject::Agent {
+                    agent_id: agent_id.clone(),
+                    subject: subject.to_string(),
+                    event: event.to_string(),
+                },
+                severity: rule.severity.clone(),
+                message,
+                actual: m.actual.to_string(),
+                rule: rule.snapshot.clone(),
+                deliveries,
+            });
+        }
+        if !fires.is_empty() {
+            metrics::counter!("tlink_alerts_matched_total").increment(fires.len() as u64);
+        }
+        Ok(fires)
+    }
+
+    /// The notifications a new alert of `rule` queues: its webhook, and its e-mail (recorded as not sent
+    /// when no SMTP server is configured or nobody would receive it). `members` caches the org's
+    /// notification recipients across the alerts of one evaluation.
+    async fn notifications(
+        &self,
+        org: &OrgId,
+        rule: &RuleEntry,
+        webhook: Value,
+        mail: String,
+        members: &mut Option<Vec<String>>,
+    ) -> anyhow::Result<Vec<NewDelivery>> {
+        let mut deliveries = Vec::new();
+        if let Some(url) = &rule.webhook {
+            deliveries.push(queued_delivery(org, &rule.id, "WEBHOOK", url.clone(), webhook.to_string()));
+        }
+        if rule.notify_email {
+            let to = match &rule.recipients {
+                Some(r) => r.clone(),
+                None => {
+                    if members.is_none() {
+                        *members = Some(self.store.notification_recipients(org).await?);
+                    }
+                    members.clone().unwrap_or_default()
+                }
+            };
+            let target = json!(to).to_string();
+            deliveries.push(match (&self.mailer, to.is_empty()) {
+                (None, _) => not_sent(target, mail, "not sent: no SMTP server is configured (TLINK_SMTP_HOST)"),
+                (_, true) => not_sent(target, mail, "not sent: no recipients (no member takes notifications)"),
+                (Some(_), false) => queued_delivery(org, &rule.id, "EMAIL", target, mail),
+            });
+        }
+        Ok(deliveries)
     }
 
     /// Runs one delivery job: one attempt, recorded, then done, retried later, or given up.
@@ -501,23 +580,24 @@ fn not_sent(target: String, body: String, why: &str) -> NewDelivery {
     }
 }
 
-/// The e-mail of an alert, as JSON `{subject, text, html}`.
-fn email_body(rule: &str, severity: &str, kind: AssetType, value: &str, message: &str, at: i64) -> String {
-    let subject = format!("[tlink] {severity} alert: {rule} on {value}");
+/// The e-mail of an alert, as JSON `{subject, text, html}`. `about` is what the alert is about: a label, a
+/// description and a short name for the subject line (`("Asset", "DOMAIN example.com", "example.com")`).
+fn email_body(rule: &str, severity: &str, about: (&str, &str, &str), message: &str, at: i64) -> String {
+    let (label, value, name) = about;
+    let subject = format!("[tlink] {severity} alert: {rule} on {name}");
     let when = format_millis(at);
     let text = format!(
-        "Alert rule \"{rule}\" fired.\n\nSeverity: {severity}\nAsset: {} {value}\nCondition: {message}\nAt: {when}\n",
-        kind.as_str()
+        "Alert rule \"{rule}\" fired.\n\nSeverity: {severity}\n{label}: {value}\nCondition: {message}\nAt: {when}\n"
     );
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let html = format!(
         "<!doctype html><html><body><h2>Alert rule &ldquo;{}&rdquo; fired</h2><table>\
-         <tr><th align=\"left\">Severity</th><td>{}</td></tr><tr><th align=\"left\">Asset</th><td>{} {}</td></tr>\
+         <tr><th align=\"left\">Severity</th><td>{}</td></tr><tr><th align=\"left\">{}</th><td>{}</td></tr>\
          <tr><th align=\"left\">Condition</th><td><code>{}</code></td></tr><tr><th align=\"left\">At</th><td>{}</td></tr>\
          </table></body></html>",
         esc(rule),
         esc(severity),
-        kind.as_str(),
+        label,
         esc(value),
         esc(message),
         when

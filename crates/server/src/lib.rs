@@ -18,6 +18,7 @@ pub mod pagination;
 pub mod scheduler;
 pub mod sealed;
 mod telemetry;
+pub mod vulns;
 pub mod worker;
 
 use std::sync::Arc;

@@ -39,6 +39,8 @@ pub struct AgentReport {
     pub os_version: Option<String>,
     pub kernel: Option<String>,
     pub version: Option<String>,
+    /// The distribution release as OSV names it (`Debian:12`), when the host's os-release names one.
+    pub distro: Option<String>,
     /// JSON `{"private": [...], "link_local": [...], "public": [...]}`.
     pub ip_addresses: String,
     pub digest: Option<String>,
@@ -67,16 +69,18 @@ pub struct AgentRow {
     pub inventory_digest: Option<String>,
     pub created_at: i64,
     pub last_reported_at: i64,
+    pub distro: Option<String>,
 }
 
 macro_rules! agent_columns {
     () => {
         "id, org_id, instance_id, hostname, os_version, kernel, version, ip_addresses, packages, ports, \
-         inventory_digest, created_at, last_reported_at"
+         inventory_digest, created_at, last_reported_at, distro"
     };
 }
+pub(crate) use agent_columns;
 
-fn agent_row(r: &Row) -> Result<AgentRow> {
+pub(crate) fn agent_row(r: &Row) -> Result<AgentRow> {
     Ok(AgentRow {
         id: AgentId::from_trusted(r.text(0)?),
         org_id: OrgId::from_trusted(r.text(1)?),
@@ -91,6 +95,7 @@ fn agent_row(r: &Row) -> Result<AgentRow> {
         inventory_digest: r.opt_text(10)?,
         created_at: r.i64(11)?,
         last_reported_at: r.i64(12)?,
+        distro: r.opt_text(13)?,
     })
 }
 
@@ -141,10 +146,11 @@ impl Store {
         let now = now_millis();
         const UPSERT: &str = concat!(
             "INSERT INTO agents (id, org_id, enrollment_id, instance_id, hostname, os_version, kernel, version, \
-             ip_addresses, packages, ports, created_at, last_reported_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '[]', '[]', $10, $10) \
+             ip_addresses, packages, ports, created_at, last_reported_at, distro) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '[]', '[]', $10, $10, $11) \
              ON CONFLICT (org_id, instance_id) DO UPDATE SET enrollment_id = excluded.enrollment_id, \
              hostname = excluded.hostname, os_version = excluded.os_version, kernel = excluded.kernel, \
+             distro = excluded.distro, \
              version = excluded.version, ip_addresses = excluded.ip_addresses, \
              last_reported_at = excluded.last_reported_at RETURNING ",
             agent_columns!()
@@ -164,7 +170,8 @@ impl Store {
             report.kernel.as_deref(),
             report.version.as_deref(),
             report.ip_addresses.as_str(),
-            now
+            now,
+            report.distro.as_deref()
         ];
         let row = self.db.query_opt(UPSERT, &p).await?.ok_or(crate::DbError::Decode { index: 0, expected: "agent" })?;
         let mut agent = agent_row(&row)?;

@@ -8,7 +8,7 @@
 //! `deliveries` row plus a job with the delivery's id, inserted only if the alert row with the proposed id
 //! exists after the upsert.
 
-use tlink_domain::{AlertId, AssetId, DeliveryId, OrgId, RuleId, UserId};
+use tlink_domain::{AgentId, AlertId, AssetId, DeliveryId, OrgId, RuleId, UserId};
 
 use crate::db::{Row, Stmt, now_millis};
 use crate::queue::NewJob;
@@ -24,7 +24,7 @@ pub struct AlertFire {
     pub alert_id: AlertId,
     pub org_id: OrgId,
     pub rule_id: RuleId,
-    pub asset_id: AssetId,
+    pub subject: AlertSubject,
     pub severity: String,
     pub message: String,
     /// JSON text of the value that matched.
@@ -32,6 +32,15 @@ pub struct AlertFire {
     /// JSON text of the rule as it was when it fired.
     pub rule: String,
     pub deliveries: Vec<NewDelivery>,
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertSubject {
+    /// A monitored asset, from a tool report on it.
+    Asset(AssetId),
+    /// A host agent, about one finding (e.g. `CVE-2024-1234 openssl`); `event` names what raised it.
+    Agent { agent_id: AgentId, subject: String, event: String },
 }
 
 /// A notification to record (and, with a job, to send) when an alert is new.
@@ -83,7 +92,9 @@ pub struct AlertRow {
     pub id: AlertId,
     pub org_id: OrgId,
     pub rule_id: RuleId,
-    pub asset_id: AssetId,
+    /// The asset, for alerts from monitoring.
+    pub asset_id: Option<AssetId>,
+    /// The report that raised the alert, or for an agent's alert the finding (e.g. `vulnerability:…`).
     pub report_id: String,
     pub last_report_id: String,
     pub severity: String,
@@ -101,6 +112,10 @@ pub struct AlertRow {
     /// Set when the alert was dismissed with a reason (Threat Stack's `POST /v2/alerts/dismiss`).
     pub dismiss_reason: Option<String>,
     pub dismiss_reason_text: Option<String>,
+    /// The host agent, for alerts about one (e.g. a vulnerability found on it).
+    pub agent_id: Option<AgentId>,
+    /// What an agent's alert is about, e.g. `CVE-2024-1234 openssl`.
+    pub subject: Option<String>,
 }
 
 /// Alert list filters. Each of `status` and `severity` matches any of its values (none: no filter).
@@ -110,6 +125,7 @@ pub struct AlertFilter {
     pub severity: Vec<String>,
     pub asset_id: Option<AssetId>,
     pub rule_id: Option<RuleId>,
+    pub agent_id: Option<AgentId>,
 }
 
 /// Who changes an alert's status, with an optional note and dismissal reason.
@@ -178,7 +194,7 @@ macro_rules! alert_columns {
     () => {
         "id, org_id, rule_id, asset_id, report_id, last_report_id, severity, status, message, actual, rule, \
          occurrences, triggered_at, last_seen_at, status_changed_at, status_changed_by, created_at, updated_at, \
-         dismiss_reason, dismiss_reason_text"
+         dismiss_reason, dismiss_reason_text, agent_id, subject"
     };
 }
 
@@ -194,7 +210,7 @@ fn alert_row(r: &Row) -> Result<AlertRow> {
         id: AlertId::from_trusted(r.text(0)?),
         org_id: OrgId::from_trusted(r.text(1)?),
         rule_id: RuleId::from_trusted(r.text(2)?),
-        asset_id: AssetId::from_trusted(r.text(3)?),
+        asset_id: r.opt_text(3)?.map(AssetId::from_trusted),
         report_id: r.text(4)?,
         last_report_id: r.text(5)?,
         severity: r.text(6)?,
@@ -211,6 +227,8 @@ fn alert_row(r: &Row) -> Result<AlertRow> {
         updated_at: r.i64(17)?,
         dismiss_reason: r.opt_text(18)?,
         dismiss_reason_text: r.opt_text(19)?,
+        agent_id: r.opt_text(20)?.map(AgentId::from_trusted),
+        subject: r.opt_text(21)?,
     })
 }
 
@@ -259,28 +277,55 @@ pub(crate) fn fire_stmts(job_id: &str, worker: &str, fire: &AlertFire, now: i64,
         last_report_id = excluded.last_report_id, message = excluded.message, actual = excluded.actual, \
         updated_at = excluded.updated_at \
         WHERE alerts.last_report_id <> excluded.last_report_id";
+    // An agent's alert is not tied to a job: a new finding while one is active for the same rule, agent and
+    // subject counts as another occurrence.
+    const UPSERT_AGENT: &str = "INSERT INTO alerts (id, org_id, rule_id, agent_id, subject, report_id, \
+        last_report_id, severity, status, message, actual, rule, occurrences, triggered_at, last_seen_at, created_at, \
+        updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, 'OPEN', $8, $9, $10, 1, $11, $11, $11, $11) \
+        ON CONFLICT (rule_id, agent_id, subject) WHERE status IN ('OPEN', 'ACKNOWLEDGED') AND agent_id IS NOT NULL \
+        DO UPDATE SET last_seen_at = excluded.last_seen_at, occurrences = alerts.occurrences + 1, \
+        last_report_id = excluded.last_report_id, message = excluded.message, actual = excluded.actual, \
+        updated_at = excluded.updated_at";
     const DELIVERY: &str = "INSERT INTO deliveries (id, org_id, alert_id, rule_id, channel, target, body, status, \
         attempts, last_error, created_at, updated_at) \
         SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10 WHERE EXISTS (SELECT 1 FROM alerts WHERE id = $3)";
     const JOB: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
         created_at, updated_at) SELECT $1, $2, $3, 'queued', $4, $5, 0, $6, $7, $7 \
         WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)";
-    out.push(Stmt::new(
-        UPSERT,
-        params![
-            fire.alert_id.as_str(),
-            fire.org_id.as_str(),
-            fire.rule_id.as_str(),
-            fire.asset_id.as_str(),
-            job_id,
-            fire.severity.as_str(),
-            fire.message.as_str(),
-            fire.actual.as_str(),
-            fire.rule.as_str(),
-            now,
-            worker
-        ],
-    ));
+    out.push(match &fire.subject {
+        AlertSubject::Asset(asset_id) => Stmt::new(
+            UPSERT,
+            params![
+                fire.alert_id.as_str(),
+                fire.org_id.as_str(),
+                fire.rule_id.as_str(),
+                asset_id.as_str(),
+                job_id,
+                fire.severity.as_str(),
+                fire.message.as_str(),
+                fire.actual.as_str(),
+                fire.rule.as_str(),
+                now,
+                worker
+            ],
+        ),
+        AlertSubject::Agent { agent_id, subject, event } => Stmt::new(
+            UPSERT_AGENT,
+            params![
+                fire.alert_id.as_str(),
+                fire.org_id.as_str(),
+                fire.rule_id.as_str(),
+                agent_id.as_str(),
+                subject.as_str(),
+                event.as_str(),
+                fire.severity.as_str(),
+                fire.message.as_str(),
+                fire.actual.as_str(),
+                fire.rule.as_str(),
+                now
+            ],
+        ),
+    });
     for d in &fire.deliveries {
         out.push(Stmt::new(
             DELIVERY,
@@ -378,7 +423,8 @@ impl Store {
               AND created_at < $5 AND (CAST($7 AS TEXT) IS NULL OR status IN ($7, $11, $12)) \
               AND (CAST($8 AS TEXT) IS NULL OR severity IN ($8, $13, $14)) \
               AND (CAST($9 AS TEXT) IS NULL OR asset_id = $9) \
-              AND (CAST($10 AS TEXT) IS NULL OR rule_id = $10) ORDER BY created_at DESC, id DESC LIMIT $6"
+              AND (CAST($10 AS TEXT) IS NULL OR rule_id = $10) \
+              AND (CAST($15 AS TEXT) IS NULL OR agent_id = $15) ORDER BY created_at DESC, id DESC LIMIT $6"
         );
         let mut p = Vec::from(params![org.as_str()]);
         p.extend(page.bounds());
@@ -389,6 +435,7 @@ impl Store {
         p.push(f.rule_id.as_ref().map(|a| a.as_str()).into());
         p.extend([nth(&f.status, 1).into(), nth(&f.status, 2).into()]);
         p.extend([nth(&f.severity, 1).into(), nth(&f.severity, 2).into()]);
+        p.push(f.agent_id.as_ref().map(|a| a.as_str()).into());
         let rows = self.db.query(SQL, &p).await?;
         let items = rows.iter().map(alert_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |r| (r.created_at, r.id.as_str().to_string())))

@@ -515,23 +515,20 @@ impl Db {
                 let mut conn = db.writer.lock();
                 conn.execute_batch(CREATE).map_err(DbError::classify_sqlite)?;
                 for (version, script) in migrations {
-                    let tx = conn
-                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                        .map_err(DbError::classify_sqlite)?;
-                    let done: i64 = tx
-                        .query_row("SELECT COUNT(*) FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
-                        .map_err(DbError::classify_sqlite)?;
-                    if done > 0 {
-                        continue;
+                    // A migration that rebuilds a table runs with foreign keys off (SQLite's documented
+                    // procedure: otherwise dropping the old table cascades), and the keys are checked before
+                    // it commits. The pragma cannot change inside a transaction.
+                    let rebuilds = script.starts_with(SQLITE_FOREIGN_KEYS_OFF);
+                    if rebuilds {
+                        conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(DbError::classify_sqlite)?;
                     }
-                    tx.execute_batch(script).map_err(|e| DbError::Migration {
-                        version: *version,
-                        source: Box::new(DbError::classify_sqlite(e)),
-                    })?;
-                    tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", [*version, now])
-                        .map_err(DbError::classify_sqlite)?;
-                    tx.commit().map_err(DbError::classify_sqlite)?;
-                    applied.push(*version);
+                    let result = sqlite_migration(&mut conn, *version, script, rebuilds, now);
+                    if rebuilds {
+                        conn.execute_batch("PRAGMA foreign_keys = ON").map_err(DbError::classify_sqlite)?;
+                    }
+                    if result? {
+                        applied.push(*version);
+                    }
                 }
             }
             Db::Postgres(pool) => {
@@ -589,6 +586,43 @@ async fn pg_prepare(
 /// The parameters of every statement of a batch, as tokio-postgres takes them.
 fn pg_params(stmts: &[Stmt]) -> Vec<Vec<&(dyn ToSql + Sync)>> {
     stmts.iter().map(|s| s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()).collect()
+}
+
+/// The first line of a SQLite migration that must run with foreign keys off.
+const SQLITE_FOREIGN_KEYS_OFF: &str = "-- tlink: foreign_keys off";
+
+/// Applies one SQLite migration in an immediate transaction unless it is recorded already; true if applied.
+fn sqlite_migration(
+    conn: &mut rusqlite::Connection,
+    version: i64,
+    script: &str,
+    check_keys: bool,
+    now: i64,
+) -> Result<bool, DbError> {
+    let tx =
+        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(DbError::classify_sqlite)?;
+    let done: i64 = tx
+        .query_row("SELECT COUNT(*) FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+        .map_err(DbError::classify_sqlite)?;
+    if done > 0 {
+        return Ok(false);
+    }
+    let failed = |e| DbError::Migration { version, source: Box::new(DbError::classify_sqlite(e)) };
+    tx.execute_batch(script).map_err(failed)?;
+    if check_keys {
+        let violations: i64 =
+            tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).map_err(failed)?;
+        if violations > 0 {
+            return Err(DbError::Migration {
+                version,
+                source: Box::new(DbError::Decode { index: 0, expected: "no foreign key violations" }),
+            });
+        }
+    }
+    tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", [version, now])
+        .map_err(DbError::classify_sqlite)?;
+    tx.commit().map_err(DbError::classify_sqlite)?;
+    Ok(true)
 }
 
 /// The current time as unix milliseconds.

@@ -24,11 +24,12 @@ mod rules;
 mod sessions;
 mod usage;
 mod users;
+mod vulns;
 
 pub use agents::{AgentReport, AgentRow, EnrollmentCandidate, EnrollmentRow, Inventory, NewEnrollment};
 pub use alerts::{
-    AlertEvent, AlertFilter, AlertFire, AlertRow, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate, Dismissal,
-    NewDelivery, Redeliver, StatusChange, Transition,
+    AlertEvent, AlertFilter, AlertFire, AlertRow, AlertSubject, AttemptRecord, DELIVERY_JOB, DeliveryRow,
+    DeliveryUpdate, Dismissal, NewDelivery, Redeliver, StatusChange, Transition,
 };
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};
@@ -41,6 +42,7 @@ pub use rules::{RuleFields, RuleRow};
 pub use sessions::{RefreshRow, RotateOutcome};
 pub use usage::{Quota, Refused, Usage};
 pub use users::{NewUser, UserRow};
+pub use vulns::{AdvisoryImport, AffectedRow, Finding, FindingRow, ImportOutcome, SuppressionRow, VulnFilter};
 
 pub use tlink_domain::{OrgId, UserId};
 

@@ -7,6 +7,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_limits_hawk.sql")),
     (5, include_str!("../migrations/sqlite/0005_dismissals.sql")),
     (6, include_str!("../migrations/sqlite/0006_agents.sql")),
+    (7, include_str!("../migrations/sqlite/0007_vulnerabilities.sql")),
 ];
 
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
@@ -16,4 +17,5 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_limits_hawk.sql")),
     (5, include_str!("../migrations/postgres/0005_dismissals.sql")),
     (6, include_str!("../migrations/postgres/0006_agents.sql")),
+    (7, include_str!("../migrations/postgres/0007_vulnerabilities.sql")),
 ];

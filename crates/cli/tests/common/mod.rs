@@ -5,8 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Child;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Server(pub Child);
 
@@ -77,4 +77,36 @@ fn unchunk(mut raw: &str) -> String {
 
 pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}
+
+/// A data directory and the `tlink` commands that use it.
+pub struct Env {
+    pub dir: std::path::PathBuf,
+}
+
+impl Env {
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tlink"));
+        c.current_dir(&self.dir)
+            .env("TLINK_DATA_DIR", &self.dir)
+            .env("TLINK_JWT_SECRET", "agent-test-secret-0123456789-abcdefghijkl")
+            .env("TLINK_SECRETS_KEY", "agent-sealing-key-0123456789-abcdefghijkl")
+            .env("TLINK_AGENT_OFFLINE_AFTER_SECS", "2")
+            .env("TLINK_MONITORING__ENABLED", "false")
+            .env("TLINK_LOG_LEVEL", "warn")
+            .env_remove("TLINK_REDIS_URL");
+        c
+    }
+
+    pub fn serve(&self, addr: SocketAddr) -> Server {
+        let mut c = self.cmd();
+        c.args(["serve", "--no-worker", "--listen", &addr.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+        let server = Server(c.spawn().expect("tlink serve"));
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
 }

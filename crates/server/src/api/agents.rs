@@ -90,9 +90,12 @@ pub struct Package {
     pub manager: String,
     pub name: String,
     pub version: String,
-    /// Source package, when it differs (dpkg).
+    /// Source package, when it differs (dpkg `Source:`, apk origin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The source package's version, when it differs from `version` (dpkg binNMUs).
+    #[serde(default, rename = "sourceVersion", skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
 }
 
 /// One listening socket.
@@ -112,6 +115,10 @@ pub struct ReportIn {
     pub instance_id: String,
     pub hostname: String,
     pub os_version: Option<String>,
+    /// os-release `ID` (e.g. `debian`), for matching packages against the release's advisories.
+    pub os_id: Option<String>,
+    /// os-release `VERSION_ID` (e.g. `12`).
+    pub os_version_id: Option<String>,
     pub kernel: Option<String>,
     pub agent_version: Option<String>,
     #[serde(default)]
@@ -170,17 +177,32 @@ pub async fn report(State(state): State<AppState>, headers: HeaderMap, body: Byt
         (None, None) => None,
         _ => return Err(ApiError::field("packages", "send packages and ports together, or neither")),
     };
+    let distro = match (&req.os_id, &req.os_version_id) {
+        (Some(id), Some(version)) => tlink_domain::osv::distro_of_os_release(id, version).map(|d| d.key()),
+        _ => None,
+    };
     let report = AgentReport {
         instance_id: req.instance_id.trim().to_string(),
         hostname: req.hostname.trim().to_string(),
         os_version: req.os_version,
         kernel: req.kernel,
+        distro,
         version: req.agent_version,
         ip_addresses: serde_json::to_string(&req.ip_addresses).unwrap_or_else(|_| "{}".into()),
         digest: req.inventory_digest,
         inventory,
     };
     let (agent, need) = state.store.record_report(&enrollment.org_id, &enrollment.id, &report).await?;
+    if report.inventory.is_some() {
+        // The report is recorded either way; a failed match is logged and runs again with the next
+        // inventory or import.
+        match crate::vulns::match_agent(&state, &agent).await {
+            Ok(m) => {
+                tracing::debug!(agent = %agent.id, findings = m.findings, new = m.new, alerts = m.alerts, "agent matched")
+            }
+            Err(e) => tracing::error!(agent = %agent.id, error = format!("{e:#}"), "vulnerability matching failed"),
+        }
+    }
     Ok(ok(ReportOut { agent_id: agent.id.to_string(), need_inventory: need }))
 }
 

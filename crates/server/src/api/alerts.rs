@@ -22,7 +22,12 @@ pub const STATUSES: &[&str] = &["OPEN", "ACKNOWLEDGED", "RESOLVED"];
 pub struct AlertOut {
     pub id: String,
     pub rule_id: String,
-    pub asset_id: String,
+    /// The monitored asset, for alerts from monitoring (else `null`).
+    pub asset_id: Option<String>,
+    /// The host agent, for alerts about one (vulnerability findings; else `null`).
+    pub agent_id: Option<String>,
+    /// What an agent's alert is about, e.g. `CVE-2023-5363 openssl`.
+    pub subject: Option<String>,
     /// `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
     pub severity: String,
     /// `OPEN`, `ACKNOWLEDGED` or `RESOLVED`.
@@ -32,7 +37,8 @@ pub struct AlertOut {
     /// The value that matched, as found in the result.
     #[schema(value_type = Object)]
     pub actual: serde_json::Value,
-    /// The report that raised the alert, and the latest one that matched again.
+    /// The report that raised the alert, and the latest one that matched again (for an agent's alert, the
+    /// finding: `vulnerability:{agentId}:{cve}:{package}`).
     pub report_id: String,
     pub last_report_id: String,
     /// How many scans matched while the alert was active.
@@ -50,7 +56,9 @@ impl From<&AlertRow> for AlertOut {
         AlertOut {
             id: a.id.to_string(),
             rule_id: a.rule_id.to_string(),
-            asset_id: a.asset_id.to_string(),
+            asset_id: a.asset_id.as_ref().map(ToString::to_string),
+            agent_id: a.agent_id.as_ref().map(ToString::to_string),
+            subject: a.subject.clone(),
             severity: a.severity.clone(),
             status: a.status.clone(),
             message: a.message.clone(),
@@ -177,6 +185,9 @@ pub struct AlertListQuery {
     asset_id: Option<String>,
     #[param(rename = "ruleId")]
     rule_id: Option<String>,
+    /// Only alerts about this agent (vulnerability findings).
+    #[param(rename = "agentId")]
+    agent_id: Option<String>,
 }
 
 /// The organization's alerts, newest first.
@@ -202,6 +213,10 @@ pub async fn list_alerts(State(state): State<AppState>, caller: OrgCaller, q: Qu
         errors.push(FieldError::new("ruleId", "must be a UUID"));
         None
     });
+    let agent_id = q.get("agentId").map(tlink_domain::AgentId::parse).transpose().unwrap_or_else(|_| {
+        errors.push(FieldError::new("agentId", "must be a UUID"));
+        None
+    });
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
@@ -214,6 +229,7 @@ pub async fn list_alerts(State(state): State<AppState>, caller: OrgCaller, q: Qu
             ("severity", severity.as_deref()),
             ("assetId", asset_id.as_ref().map(|a| a.as_str())),
             ("ruleId", rule_id.as_ref().map(|a| a.as_str())),
+            ("agentId", agent_id.as_ref().map(|a| a.as_str())),
         ],
     )?;
     let filter = AlertFilter {
@@ -221,6 +237,7 @@ pub async fn list_alerts(State(state): State<AppState>, caller: OrgCaller, q: Qu
         severity: severity.into_iter().collect(),
         asset_id,
         rule_id,
+        agent_id,
     };
     let page = state.store.list_alerts(&caller.org_id, &filter, &params.page).await?;
     let token = params.token(page.next);

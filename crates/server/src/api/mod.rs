@@ -12,6 +12,7 @@ pub mod tools;
 pub mod usage;
 pub mod users;
 pub mod v2;
+pub mod vulns;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -116,6 +117,15 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(v2::dismiss))
         .routes(routes!(v2::get_alert))
         .routes(routes!(v2::alert_events))
+        .routes(routes!(v2::alert_event))
+        .routes(routes!(vulns::list_vulnerabilities))
+        .routes(routes!(vulns::list_suppressed))
+        .routes(routes!(vulns::list_for_agent))
+        .routes(routes!(vulns::list_for_server))
+        .routes(routes!(vulns::list_for_package))
+        .routes(routes!(vulns::servers))
+        .routes(routes!(vulns::suppress))
+        .routes(routes!(vulns::unsuppress))
         .routes(routes!(assets::list_assets, assets::create_asset))
         .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
         .routes(routes!(assets::monitor_now))

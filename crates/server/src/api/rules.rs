@@ -11,7 +11,7 @@ use tlink_tools::notify::WebhookSecret;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::alerting::row_condition;
+use crate::alerting::{VULNERABILITY_TOOL, row_condition};
 use crate::auth::OrgCaller;
 use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, created, list, ok};
 use crate::extract::{ApiJson, QueryMap, path_id};
@@ -158,9 +158,19 @@ async fn validate(state: &AppState, caller: &OrgCaller, d: &mut Draft) -> ApiRes
         errors.push(FieldError::new("name", format!("is required, 1 to {MAX_NAME} characters")));
     }
     d.condition.tool = d.condition.tool.trim().to_string();
-    if ToolKey::parse(&d.condition.tool).is_none() {
-        let keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
+    let on_findings = d.condition.tool == VULNERABILITY_TOOL;
+    if ToolKey::parse(&d.condition.tool).is_none() && !on_findings {
+        let mut keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
+        keys.push(VULNERABILITY_TOOL);
         errors.push(FieldError::new("condition.tool", format!("unknown tool; one of: {}", keys.join(", "))));
+    }
+    if on_findings {
+        // Rules on vulnerability findings apply to agents, not assets.
+        for (field, set) in [("assetIds", d.asset_ids.is_some()), ("assetTypes", d.asset_types.is_some())] {
+            if set {
+                errors.push(FieldError::new(field, "does not apply to vulnerability rules (they watch agents)"));
+            }
+        }
     }
     if let Err(e) = d.condition.compile() {
         errors.push(FieldError::new(e.field, e.message));
@@ -250,15 +260,11 @@ fn fields(d: &Draft, secret: Option<String>, disabled: Option<(i64, String)>) ->
 pub async fn list_rules(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
     let tool = match q.get("tool") {
         None => None,
-        Some(raw) => Some(ToolKey::parse(raw).ok_or_else(|| ApiError::field("tool", "unknown tool"))?),
+        Some(VULNERABILITY_TOOL) => Some(VULNERABILITY_TOOL),
+        Some(raw) => Some(ToolKey::parse(raw).ok_or_else(|| ApiError::field("tool", "unknown tool"))?.as_str()),
     };
-    let params = pagination::parse(
-        &q,
-        &state.keys.cursor_key,
-        &format!("rules:{}", caller.org_id),
-        &[("tool", tool.map(|t| t.as_str()))],
-    )?;
-    let page = state.store.list_rules(&caller.org_id, tool.map(|t| t.as_str()), &params.page).await?;
+    let params = pagination::parse(&q, &state.keys.cursor_key, &format!("rules:{}", caller.org_id), &[("tool", tool)])?;
+    let page = state.store.list_rules(&caller.org_id, tool, &params.page).await?;
     let token = params.token(page.next);
     Ok(list(page.items.into_iter().map(|r| RuleOut::new(r, None)).collect(), params.page.limit, token))
 }

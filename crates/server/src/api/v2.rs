@@ -11,17 +11,18 @@
 //! | `status=active` | `OPEN` or `ACKNOWLEDGED` |
 //! | `status=dismissed`, `isDismissed: true` | `RESOLVED` (by either API) |
 //! | `title` | the alert's message |
-//! | `dataSource` | the tool whose result matched |
+//! | `dataSource` | the tool whose result matched, or `vulnerability` |
+//! | `type` | `monitoring` (a tool report on an asset) or `vulnerability` (a finding on an agent) |
 //! | `ruleId` | the alert rule |
-//! | `eventIds`, `eventCount` | the reports that raised and last matched it, and how many scans matched |
-//! | `agentId` | `null`: alerts from asset monitoring have no agent |
+//! | `eventIds`, `eventCount` | the reports (or the finding) that raised and last matched it, and how many times |
+//! | `agentId` | the agent of a vulnerability alert; `null` for alerts from asset monitoring |
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tlink_domain::{AlertId, ReportId, RuleId, format_millis, from_bound, to_millis, until_bound};
+use tlink_domain::{AgentId, AlertId, ReportId, RuleId, format_millis, from_bound, to_millis, until_bound};
 use tlink_store::{AlertFilter, AlertRow, Dismissal, PageQuery, StatusChange, Transition};
 use utoipa::ToSchema;
 
@@ -58,13 +59,13 @@ pub struct TsAlert {
     pub rule_id: String,
     pub ruleset_id: Option<String>,
     pub aggregates: Vec<serde_json::Value>,
-    /// Always `"monitoring"`.
+    /// `"monitoring"` or `"vulnerability"`.
     #[serde(rename = "type")]
     pub kind: String,
     pub event_count: i64,
     pub event_ids: Vec<String>,
-    /// The monitored asset that matched (tlink).
-    pub asset_id: String,
+    /// The monitored asset that matched (tlink; `null` for an agent's alert).
+    pub asset_id: Option<String>,
 }
 
 /// Threat Stack's severity number of a tlink severity.
@@ -115,14 +116,14 @@ impl From<&AlertRow> for TsAlert {
             dismiss_reason_text: a.dismiss_reason_text.clone().filter(|_| dismissed),
             dismissed_by: a.status_changed_by.as_ref().filter(|_| dismissed).map(ToString::to_string),
             severity: ts_severity(&a.severity),
-            agent_id: None,
+            agent_id: a.agent_id.as_ref().map(ToString::to_string),
             rule_id: a.rule_id.to_string(),
             ruleset_id: None,
             aggregates: Vec::new(),
-            kind: "monitoring".into(),
+            kind: if a.agent_id.is_some() { "vulnerability" } else { "monitoring" }.into(),
             event_count: a.occurrences,
             event_ids,
-            asset_id: a.asset_id.to_string(),
+            asset_id: a.asset_id.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -139,7 +140,7 @@ fn alert_query(
     state: &AppState,
     caller: &HawkCaller,
     q: &QueryMap,
-) -> Result<(AlertFilter, pagination::ListParams, bool), ThreatStackError> {
+) -> Result<(AlertFilter, pagination::ListParams), ThreatStackError> {
     let status =
         q.get("status").map(|s| statuses(s).ok_or_else(|| bad("status", "must be active or dismissed"))).transpose()?;
     let severity =
@@ -147,6 +148,8 @@ fn alert_query(
     let rule_id =
         q.get("ruleId").map(|r| RuleId::parse(r).map_err(|_| bad("ruleId", "must be a rule id"))).transpose()?;
     let agent = q.get("agentId").map(str::to_string);
+    // An id that is not an agent id matches no alert.
+    let agent_id = agent.as_deref().map(|a| AgentId::parse(a).unwrap_or_else(|_| AgentId::from_trusted(String::new())));
     let params = pagination::parse_threat_stack(
         q,
         &state.keys.cursor_key,
@@ -163,9 +166,9 @@ fn alert_query(
         severity: severity.unwrap_or_default(),
         asset_id: None,
         rule_id,
+        agent_id,
     };
-    // Alerts from asset monitoring have no agent: a filter on one matches none of them.
-    Ok((filter, params, agent.is_some()))
+    Ok((filter, params))
 }
 
 /// Alerts, newest first (`status=active|dismissed`, `severity=1|2|3`, `from`, `until`, `ruleId`, `agentId`,
@@ -174,10 +177,7 @@ fn alert_query(
     responses((status = 200, body = AlertsPage), (status = 400, body = ErrorsBody), (status = 401, body = ErrorsBody), (status = 429, body = ErrorsBody)))]
 pub async fn list_alerts(State(state): State<AppState>, caller: HawkCaller, q: Result<QueryMap, ApiError>) -> TsResult {
     let q = q?;
-    let (filter, params, by_agent) = alert_query(&state, &caller, &q)?;
-    if by_agent {
-        return Ok(axum::Json(AlertsPage { alerts: Vec::new(), token: None }).into_response());
-    }
+    let (filter, params) = alert_query(&state, &caller, &q)?;
     let page = state.store.list_alerts(&caller.org_id, &filter, &params.page).await.map_err(ApiError::from)?;
     let token = params.token(page.next);
     Ok(axum::Json(AlertsPage { alerts: page.items.iter().map(TsAlert::from).collect(), token }).into_response())
@@ -206,7 +206,7 @@ pub async fn get_alert(State(state): State<AppState>, caller: HawkCaller, Path(i
 #[serde(rename_all = "camelCase")]
 pub struct TsEvent {
     pub id: String,
-    /// Always `"report"`.
+    /// `"report"` or `"vulnerability"`.
     #[serde(rename = "type")]
     pub kind: String,
     pub timestamp: String,
@@ -223,13 +223,30 @@ pub struct EventsPage {
     pub token: Option<String>,
 }
 
-/// The events (tool reports) that raised an alert and last matched it.
-#[utoipa::path(get, path = "/v2/alerts/{id}/events", tag = "threat-stack", security(("hawk" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = EventsPage), (status = 404, body = ErrorsBody)))]
-pub async fn alert_events(State(state): State<AppState>, caller: HawkCaller, Path(id): Path<String>) -> TsResult {
-    let alert = find(&state, &caller, &id).await?;
+/// The events behind an alert: the tool reports that raised it and last matched it, or for a vulnerability
+/// alert the finding on the agent (while the agent still has it).
+async fn events_of(state: &AppState, caller: &HawkCaller, alert: &AlertRow) -> Result<Vec<TsEvent>, ThreatStackError> {
     let mut events = Vec::new();
-    for report_id in TsAlert::from(&alert).event_ids {
+    if let Some(agent_id) = &alert.agent_id {
+        let Some(agent) = state.store.get_agent(&caller.org_id, agent_id).await.map_err(ApiError::from)? else {
+            return Ok(events);
+        };
+        let findings = state.store.agent_findings(&caller.org_id, agent_id).await.map_err(ApiError::from)?;
+        let wanted = alert.subject.as_deref().unwrap_or_default();
+        if let Some(f) = findings.iter().find(|f| format!("{} {}", f.finding.cve, f.finding.package) == wanted) {
+            events.push(TsEvent {
+                id: alert.report_id.clone(),
+                kind: "vulnerability".into(),
+                timestamp: format_millis(f.first_seen_at),
+                tool: crate::alerting::VULNERABILITY_TOOL.into(),
+                target: agent.hostname.clone(),
+                status: "ACTIVE".into(),
+                result: crate::vulns::document(&f.finding, &agent),
+            });
+        }
+        return Ok(events);
+    }
+    for report_id in TsAlert::from(alert).event_ids {
         let Ok(rid) = ReportId::parse(&report_id) else { continue };
         if let Some(r) = state.store.get_report(&caller.org_id, &rid).await.map_err(ApiError::from)? {
             events.push(TsEvent {
@@ -243,7 +260,30 @@ pub async fn alert_events(State(state): State<AppState>, caller: HawkCaller, Pat
             });
         }
     }
+    Ok(events)
+}
+
+/// The events (tool reports, or a vulnerability finding) that raised an alert and last matched it.
+#[utoipa::path(get, path = "/v2/alerts/{id}/events", tag = "threat-stack", security(("hawk" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = EventsPage), (status = 404, body = ErrorsBody)))]
+pub async fn alert_events(State(state): State<AppState>, caller: HawkCaller, Path(id): Path<String>) -> TsResult {
+    let alert = find(&state, &caller, &id).await?;
+    let events = events_of(&state, &caller, &alert).await?;
     Ok(axum::Json(EventsPage { events, token: None }).into_response())
+}
+
+/// One event of an alert.
+#[utoipa::path(get, path = "/v2/alerts/{id}/events/{eventId}", tag = "threat-stack", security(("hawk" = [])),
+    params(("id" = String, Path), ("eventId" = String, Path)), responses((status = 200, body = TsEvent), (status = 404, body = ErrorsBody)))]
+pub async fn alert_event(
+    State(state): State<AppState>,
+    caller: HawkCaller,
+    Path((id, event_id)): Path<(String, String)>,
+) -> TsResult {
+    let alert = find(&state, &caller, &id).await?;
+    let event = events_of(&state, &caller, &alert).await?.into_iter().find(|e| e.id == event_id);
+    let event = event.ok_or_else(|| ThreatStackError(ApiError::not_found("event")))?;
+    Ok(axum::Json(event).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -409,11 +449,10 @@ async fn by_query(
     };
     let rule_id =
         req.rule_id.as_deref().map(|r| RuleId::parse(r).map_err(|_| bad("ruleId", "must be a rule id"))).transpose()?;
-    if req.agent_id.is_some() {
-        // Alerts from asset monitoring have no agent.
-        return Ok(Vec::new());
-    }
-    let filter = AlertFilter { status: vec!["OPEN".into(), "ACKNOWLEDGED".into()], severity, asset_id: None, rule_id };
+    let agent_id =
+        req.agent_id.as_deref().map(|a| AgentId::parse(a).unwrap_or_else(|_| AgentId::from_trusted(String::new())));
+    let filter =
+        AlertFilter { status: vec!["OPEN".into(), "ACKNOWLEDGED".into()], severity, asset_id: None, rule_id, agent_id };
     let mut page = PageQuery { limit: 100, after: None, from: Some(from), until: Some(until) };
     let mut ids = Vec::new();
     loop {

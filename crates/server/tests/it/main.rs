@@ -57,3 +57,4 @@ mod system;
 mod tenancy;
 mod tools;
 mod v2;
+mod vulns;

@@ -31,6 +31,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v2/alerts/dismiss"),
     ("get", "/v2/alerts/{id}"),
     ("get", "/v2/alerts/{id}/events"),
+    ("get", "/v2/alerts/{id}/events/{eventId}"),
+    ("get", "/v2/vulnerabilities"),
+    ("get", "/v2/vulnerabilities/suppressed"),
+    ("get", "/v2/vulnerabilities/agent/{agentId}"),
+    ("get", "/v2/vulnerabilities/server/{server}"),
+    ("get", "/v2/vulnerabilities/package/{pkg}"),
+    ("get", "/v2/vulnerabilities/{cve}/servers"),
+    ("post", "/v2/vulnerabilities/{cve}/suppress"),
+    ("post", "/v2/vulnerabilities/{cve}/unsuppress"),
     ("get", "/api/orgs"),
     ("post", "/api/orgs"),
     ("get", "/api/orgs/{orgId}"),
@@ -106,6 +115,10 @@ fn concrete(path: &str) -> String {
         "{deliveryId}",
         "{id}",
         "{agentId}",
+        "{eventId}",
+        "{server}",
+        "{pkg}",
+        "{cve}",
     ]
     .iter()
     .fold(path.to_string(), |p, param| p.replace(param, &random_id()))

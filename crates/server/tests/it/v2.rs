@@ -12,19 +12,20 @@ const DAY: i64 = 86_400_000;
 /// 2026-11-01T00:00:00Z.
 const NOV_1: i64 = 1_793_491_200_000;
 
-struct Ts {
-    user: TestUser,
-    key: String,
-    org: String,
+/// A Threat Stack client: Hawk with the user id, an API key and the org in `ext`.
+pub(crate) struct Ts {
+    pub(crate) user: TestUser,
+    pub(crate) key: String,
+    pub(crate) org: String,
 }
 
 impl Ts {
-    async fn get(&self, app: &TestApp, path: &str) -> Reply {
+    pub(crate) async fn get(&self, app: &TestApp, path: &str) -> Reply {
         let h = Signed::new(Method::GET, path, Some(&self.org)).header(&self.user.id, &self.key);
         send(app, Method::GET, path, &h, None).await
     }
 
-    async fn post(&self, app: &TestApp, path: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, app: &TestApp, path: &str, body: Value) -> Reply {
         let bytes = serde_json::to_vec(&body).expect("json");
         let h = Signed::new(Method::POST, path, Some(&self.org))
             .with_body("application/json", &bytes)
@@ -77,7 +78,7 @@ async fn seed(app: &TestApp, user: &TestUser, n: i64, report_id: &str) -> (Strin
     (asset_id, rule_id)
 }
 
-async fn setup(app: &TestApp, email: &str) -> Ts {
+pub(crate) async fn setup(app: &TestApp, email: &str) -> Ts {
     let user = app.user(email, Some("Org")).await;
     let key = app.api_key(&user.auth(), "ts").await;
     let org = user.org().to_string();
