@@ -19,3 +19,50 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_agents.sql")),
     (7, include_str!("../migrations/postgres/0007_vulnerabilities.sql")),
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::db::Db;
+    use crate::params;
+
+    /// Migration 7 rebuilds `alerts` on SQLite: an existing alert keeps its row, its status history and its
+    /// deliveries, and the foreign keys still cascade afterwards.
+    #[tokio::test]
+    async fn the_sqlite_alerts_rebuild_keeps_rows_and_keys() {
+        let dir = std::env::temp_dir().join(format!("tlink-mig-{}-{}", std::process::id(), crate::now_millis()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let db = Db::connect(&format!("sqlite://{}", dir.join("t.db").display()), 1).await.expect("open");
+        db.migrate(&super::SQLITE[..6]).await.expect("up to 6");
+        let seed = [
+            "INSERT INTO orgs (id, name, plan, created_at) VALUES ('o1', 'Org', 'FREE', 1)",
+            "INSERT INTO assets (id, org_id, type, value, is_monitored, created_at, updated_at) \
+             VALUES ('a1', 'o1', 'IP', '192.0.2.1', 0, 1, 1)",
+            "INSERT INTO alerts (id, org_id, rule_id, asset_id, report_id, last_report_id, severity, status, message, \
+             rule, occurrences, triggered_at, last_seen_at, created_at, updated_at) \
+             VALUES ('al1', 'o1', 'r1', 'a1', 'rep', 'rep', 'HIGH', 'OPEN', 'm', '{}', 1, 1, 1, 1, 1)",
+            "INSERT INTO alert_events (id, alert_id, from_status, to_status, created_at) \
+             VALUES ('e1', 'al1', 'OPEN', 'ACKNOWLEDGED', 2)",
+            "INSERT INTO deliveries (id, org_id, alert_id, rule_id, channel, target, body, status, created_at, \
+             updated_at) VALUES ('d1', 'o1', 'al1', 'r1', 'WEBHOOK', 'http://x', '{}', 'PENDING', 1, 1)",
+        ];
+        for sql in seed {
+            db.execute(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        assert_eq!(db.migrate(super::SQLITE).await.expect("7"), vec![7]);
+        let count = |sql: &'static str| {
+            let db = db.clone();
+            async move { db.query_opt(sql, &[]).await.expect("count").expect("row").i64(0).expect("int") }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM alerts WHERE asset_id = 'a1' AND agent_id IS NULL").await, 1);
+        assert_eq!(count("SELECT COUNT(*) FROM alert_events").await, 1);
+        assert_eq!(count("SELECT COUNT(*) FROM deliveries").await, 1);
+        // Deleting the asset still cascades through the rebuilt table to its events and deliveries.
+        db.execute("DELETE FROM assets WHERE id = $1", &params!["a1"]).await.expect("delete");
+        assert_eq!(count("SELECT COUNT(*) FROM alerts").await, 0);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM alert_events").await + count("SELECT COUNT(*) FROM deliveries").await,
+            0
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
