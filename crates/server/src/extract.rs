@@ -141,18 +141,19 @@ pub fn path_id<T>(
     parse(raw).map_err(|e| ApiError::field(name, e.to_string()))
 }
 
-/// The client's address as seen on the socket (absent when the router is driven in-process).
+/// The client's address: the socket peer, or behind a trusted proxy the address it forwarded for (see
+/// `limits.trusted_proxies`); absent when the router is driven in-process.
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<crate::AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|axum::extract::ConnectInfo(addr)| addr.ip());
-        Ok(ClientIp(ip))
+        Ok(ClientIp(peer.map(|p| state.limiter.client_ip(p, &parts.headers))))
     }
 }
 
