@@ -7,9 +7,10 @@
 //! request's [`RateSlot`]; on the way out [`layer`] turns the verdicts into headers.
 //!
 //! With Redis, a request that carries credentials has its IP counted in the same script as its
-//! credential, so an authenticated request costs one round trip, not two: the layer refuses at once only
-//! the lock-outs this process already knows of (each refusal it sees is remembered until it ends), so on
-//! each process at most one request from a newly locked-out address reaches authentication. Requests
+//! credential, so an authenticated request costs at most one round trip, not two: the layer refuses at
+//! once the lock-outs this process knows of (its own refusals, and every lock-out any process publishes on
+//! the lock-out channel). While a bucket is far from its limit, Redis lets a process reserve a few units
+//! at once (a lease), so most requests then need no round trip at all (see `redis::Shared::check`). Requests
 //! without credentials (login included) are checked before anything else, and a request whose credential
 //! was never checked is counted on the way out. Headers:
 //!
@@ -197,7 +198,11 @@ impl Limiter {
     /// A lock-out of `ip` this process has seen, still running: microseconds left.
     fn mirrored_lock(&self, ip: IpAddr) -> Option<u64> {
         let now = now_us();
-        self.lock_mirror.lock().get(&ip).copied().filter(|&until| until > now).map(|until| until - now)
+        let own = self.lock_mirror.lock().get(&ip).copied().filter(|&until| until > now).map(|until| until - now);
+        own.or_else(|| match &self.backend {
+            Backend::Redis(r) => r.known_lock(&self.ip_bucket(ip).0),
+            Backend::Local(_) => None,
+        })
     }
 
     fn mirror(&self, ip: IpAddr, d: &Decision) {

@@ -285,3 +285,56 @@ async fn bad_keys_redis_case(app: TestApp) {
         bad_keys_case(app).await;
     }
 }
+
+/// Two limiters on one Redis, as two processes: while a bucket is far from its limit they reserve units in
+/// leases and decide locally, yet together they allow exactly the limit; a lock-out set through one reaches
+/// the other's leases at once (published on the lock-out channel).
+#[tokio::test]
+async fn leases_keep_shared_limits_exact_and_lock_outs_shared() {
+    use tlink_server::limits::{Limiter, LimitsConfig};
+    let config = LimitsConfig {
+        redis_url: "redis://127.0.0.1:6379/0".into(),
+        redis_prefix: format!("tlink-lease-{}:", uuid::Uuid::now_v7().simple()),
+        ip_per_minute: 64,
+        ..LimitsConfig::default()
+    };
+    let (a, b) = (Limiter::new(config.clone()).expect("limiter"), Limiter::new(config).expect("limiter"));
+    if !a.wait_connected(std::time::Duration::from_secs(5)).await {
+        assert!(std::env::var_os("REQUIRE_TEST_PEERS").is_none(), "Redis must be running on 127.0.0.1:6379");
+        return;
+    }
+    assert!(b.wait_connected(std::time::Duration::from_secs(5)).await);
+
+    // 120 requests alternating between the processes on a 64-a-minute bucket (one unit refills in
+    // 0.94 s, longer than the loop takes): exactly 64 pass.
+    let mut allowed = 0;
+    for i in 0..120 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        if l.credential(None, "/api/orgs/o/assets", "key-1", 64, Some("o")).await.is_ok() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 64, "leases never let the processes together exceed the limit, nor fall short");
+
+    // `b` holds a lease on the IP's bucket; `a` exhausts the bucket and locks the IP out.
+    let ip: std::net::IpAddr = "198.51.100.9".parse().expect("ip");
+    assert!(b.ip(ip).await.expect("check").is_some_and(|d| d.allowed));
+    let mut locked = false;
+    for _ in 0..100 {
+        if a.ip(ip).await.expect("check").is_some_and(|d| !d.allowed) {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "64 a minute");
+    let started = std::time::Instant::now();
+    loop {
+        let d = b.ip(ip).await.expect("check").expect("limited");
+        if !d.allowed {
+            assert!(d.retry_after_us > 60_000_000, "the lock-out, not the bucket: {d:?}");
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_millis(500), "the lock-out reaches `b` at once");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
