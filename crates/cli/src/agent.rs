@@ -19,6 +19,27 @@ pub struct Options {
     pub interval: Duration,
     pub root: PathBuf,
     pub once: bool,
+    pub tags: Vec<Tag>,
+}
+
+/// A `key=value` tag the agent reports with the host (`--tag`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for Tag {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Tag, String> {
+        let (key, value) = s.split_once('=').ok_or_else(|| format!("`{s}`: a tag is key=value"))?;
+        let key = key.trim();
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(format!("`{s}`: the key must be 1 to 128 characters, the value at most 256"));
+        }
+        Ok(Tag { key: key.to_string(), value: value.trim().to_string() })
+    }
 }
 
 #[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +80,7 @@ struct Report<'a> {
     kernel: Option<&'a str>,
     agent_version: &'a str,
     ip_addresses: &'a Addresses,
+    tags: &'a [Tag],
     inventory_digest: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     packages: Option<&'a [Package]>,
@@ -104,6 +126,10 @@ pub fn collect(root: &Path) -> Host {
     let os_version_id = os_release_field(&release, "VERSION_ID");
     let mut packages = read(root, "var/lib/dpkg/status").map(|s| dpkg_status(&s)).unwrap_or_default();
     packages.extend(read(root, "lib/apk/db/installed").map(|s| apk_installed(&s)).unwrap_or_default());
+    let rpmdb = root.join("var/lib/rpm/rpmdb.sqlite");
+    if rpmdb.is_file() {
+        packages.extend(rpm_sqlite(&rpmdb));
+    }
     packages.sort();
     let mut ports = BTreeSet::new();
     for (file, protocol) in [("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp")] {
@@ -184,6 +210,75 @@ pub fn apk_installed(text: &str) -> Vec<Package> {
             Some(Package { manager: "apk".into(), name, version: field("V:")?, source, source_version: None })
         })
         .collect()
+}
+
+/// Installed packages from rpm's SQLite database (`/var/lib/rpm/rpmdb.sqlite`: RHEL, Rocky and AlmaLinux 9,
+/// Fedora 33+), opened read-only as an immutable file so reading needs neither root nor a lock. Each row's
+/// `blob` is an rpm header (see [`rpm_header`]). The older Berkeley DB and NDB formats are not read.
+pub fn rpm_sqlite(path: &Path) -> Vec<Package> {
+    let read = || -> rusqlite::Result<Vec<Package>> {
+        let uri = format!("file:{}?immutable=1", path.display());
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = rusqlite::Connection::open_with_flags(uri, flags)?;
+        let mut stmt = conn.prepare("SELECT blob FROM Packages")?;
+        let blobs = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(blobs.filter_map(|b| b.ok().and_then(|b| rpm_header(&b))).collect())
+    };
+    match read() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "rpm database not readable");
+            Vec::new()
+        }
+    }
+}
+
+/// One installed package from an rpm header as rpmdb stores it: `il` and `dl` (big-endian counts of index
+/// entries and data bytes), `il` entries of (tag, type, offset, count), then the data. Reads NAME (1000),
+/// VERSION (1001), RELEASE (1002), EPOCH (1003) and SOURCERPM (1044). `None` for a malformed header and for
+/// the `gpg-pubkey` pseudo-packages. The version is `[epoch:]version-release`, as rpm and Red Hat's
+/// advisories write it; packages are matched by their own name (rpm advisories name binary packages).
+pub fn rpm_header(blob: &[u8]) -> Option<Package> {
+    const STRING: u32 = 6;
+    const INT32: u32 = 4;
+    let be = |at: usize| -> Option<u32> { Some(u32::from_be_bytes(blob.get(at..at + 4)?.try_into().ok()?)) };
+    let il = usize::try_from(be(0)?).ok()?;
+    let dl = usize::try_from(be(4)?).ok()?;
+    let start = il.checked_mul(16)?.checked_add(8)?;
+    let data = blob.get(start..start.checked_add(dl)?)?;
+    let entry = |tag: u32| -> Option<(u32, usize)> {
+        (0..il).find_map(|i| {
+            let at = 8 + i * 16;
+            (be(at)? == tag).then(|| Some((be(at + 4)?, usize::try_from(be(at + 8)?).ok()?))).flatten()
+        })
+    };
+    let string = |tag: u32| -> Option<String> {
+        let (kind, offset) = entry(tag)?;
+        if kind != STRING {
+            return None;
+        }
+        let bytes = data.get(offset..)?;
+        let end = bytes.iter().position(|&b| b == 0)?;
+        String::from_utf8(bytes[..end].to_vec()).ok()
+    };
+    let name = string(1000)?;
+    if name == "gpg-pubkey" {
+        return None;
+    }
+    let (version, release) = (string(1001)?, string(1002)?);
+    let epoch = entry(1003).and_then(|(kind, offset)| {
+        (kind == INT32).then(|| Some(u32::from_be_bytes(data.get(offset..offset + 4)?.try_into().ok()?))).flatten()
+    });
+    let version = match epoch {
+        Some(e) if e > 0 => format!("{e}:{version}-{release}"),
+        _ => format!("{version}-{release}"),
+    };
+    // `openssl-3.0.7-24.el9.src.rpm` → `openssl`, kept for display only.
+    let source = string(1044)
+        .and_then(|s| s.strip_suffix(".src.rpm").map(str::to_string))
+        .and_then(|s| s.rsplitn(3, '-').nth(2).map(str::to_string))
+        .filter(|s| *s != name);
+    Some(Package { manager: "rpm".into(), name, version, source, source_version: None })
 }
 
 /// Listening sockets of one `/proc/net/{tcp,udp}[6]` file: TCP in state LISTEN (0A), UDP unconnected (07).
@@ -294,6 +389,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             kernel: host.kernel.as_deref(),
             agent_version: env!("CARGO_PKG_VERSION"),
             ip_addresses: &host.addresses,
+            tags: &opts.tags,
             inventory_digest: &digest,
             packages: full.then_some(host.packages.as_slice()),
             ports: full.then_some(host.ports.as_slice()),
@@ -397,5 +493,90 @@ mod tests {
             os_release("NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n").as_deref(),
             Some("Debian GNU/Linux 12 (bookworm)")
         );
+    }
+
+    /// An rpm header as rpmdb stores it, with the given (tag, type, value) entries.
+    pub(crate) fn header(entries: &[(u32, u32, HeaderValue)]) -> Vec<u8> {
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for (tag, kind, value) in entries {
+            let offset = data.len() as u32;
+            match value {
+                HeaderValue::Str(s) => {
+                    data.extend_from_slice(s.as_bytes());
+                    data.push(0);
+                }
+                HeaderValue::Int(n) => {
+                    while data.len() % 4 != 0 {
+                        data.push(0);
+                    }
+                    let offset = data.len() as u32;
+                    data.extend_from_slice(&n.to_be_bytes());
+                    index.extend_from_slice(
+                        &[tag.to_be_bytes(), kind.to_be_bytes(), offset.to_be_bytes(), 1u32.to_be_bytes()].concat(),
+                    );
+                    continue;
+                }
+            }
+            index.extend_from_slice(
+                &[tag.to_be_bytes(), kind.to_be_bytes(), offset.to_be_bytes(), 1u32.to_be_bytes()].concat(),
+            );
+        }
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        blob.extend(index);
+        blob.extend(data);
+        blob
+    }
+
+    pub(crate) enum HeaderValue {
+        Str(&'static str),
+        Int(u32),
+    }
+
+    #[test]
+    fn rpm_headers_are_read() {
+        use HeaderValue::{Int, Str};
+        let openssl = header(&[
+            (1000, 6, Str("openssl-libs")),
+            (1001, 6, Str("3.0.7")),
+            (1002, 6, Str("24.el9")),
+            (1003, 4, Int(1)),
+            (1044, 6, Str("openssl-3.0.7-24.el9.src.rpm")),
+        ]);
+        let p = rpm_header(&openssl).expect("a package");
+        assert_eq!(
+            (p.manager.as_str(), p.name.as_str(), p.version.as_str()),
+            ("rpm", "openssl-libs", "1:3.0.7-24.el9")
+        );
+        assert_eq!(p.source.as_deref(), Some("openssl"));
+        let bash = header(&[(1000, 6, Str("bash")), (1001, 6, Str("5.1.8")), (1002, 6, Str("6.el9"))]);
+        assert_eq!(rpm_header(&bash).map(|p| p.version), Some("5.1.8-6.el9".into()), "no epoch");
+        let key = header(&[(1000, 6, Str("gpg-pubkey")), (1001, 6, Str("fd431d51")), (1002, 6, Str("4ae0493b"))]);
+        assert!(rpm_header(&key).is_none());
+        // Truncated or lying headers are skipped, never a panic.
+        for n in 0..openssl.len() {
+            let _ = rpm_header(&openssl[..n]);
+        }
+        let mut lying = openssl.clone();
+        lying[0..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(rpm_header(&lying).is_none());
+
+        // An rpmdb.sqlite below a host root is read by `collect`.
+        let root = std::env::temp_dir().join(format!("tlink-rpm-{}", std::process::id()));
+        let db = root.join("var/lib/rpm/rpmdb.sqlite");
+        std::fs::create_dir_all(db.parent().expect("dir")).expect("mkdir");
+        let conn = rusqlite::Connection::open(&db).expect("create");
+        conn.execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
+            .expect("table");
+        for blob in [&openssl, &bash, &key] {
+            conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [blob]).expect("insert");
+        }
+        drop(conn);
+        let host = collect(&root);
+        let names: Vec<&str> = host.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["bash", "openssl-libs"]);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -90,6 +90,9 @@ enum Command {
         /// Report once and exit.
         #[arg(long)]
         once: bool,
+        /// A tag to report with the host, `key=value` (repeatable), e.g. `--tag env=prod --tag role=web`.
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<agent::Tag>,
     },
     /// Organization administration.
     Org {
@@ -246,9 +249,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Org { command } => org(command, config).await,
-        Command::Agent { server, token, interval_secs, root, once } => {
+        Command::Agent { server, token, interval_secs, root, once, tags } => {
             let interval = std::time::Duration::from_secs(interval_secs.max(1));
-            agent::run(agent::Options { server, token, interval, root, once }).await
+            agent::run(agent::Options { server, token, interval, root, once, tags }).await
         }
         Command::Vulndb { command: VulndbCommand::Import { path } } => {
             let state = tlink_server::open(config).await?;

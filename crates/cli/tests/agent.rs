@@ -94,7 +94,16 @@ fn a_real_agent_reports_its_host_and_goes_offline_when_it_stops() {
 
     let _agent = Server(
         env.cmd()
-            .args(["agent", "--server", &format!("http://{addr}"), "--interval-secs", "1", "--root"])
+            .args([
+                "agent",
+                "--server",
+                &format!("http://{addr}"),
+                "--interval-secs",
+                "1",
+                "--tag",
+                "env=prod",
+                "--root",
+            ])
             .arg(&root)
             .env("TLINK_AGENT_TOKEN", &token)
             .stdout(Stdio::null())
@@ -162,7 +171,9 @@ fn a_real_agent_reports_its_host_and_goes_offline_when_it_stops() {
     assert_eq!(r.body["agents"][0]["id"], id.as_str());
     assert_eq!(r.body["agents"][0]["agentType"], "tlink");
     assert!(r.body["token"].is_null());
-    assert_eq!(v2(&format!("/v2/agents/{id}")).body["hostname"], "web-1");
+    let one = v2(&format!("/v2/agents/{id}"));
+    assert_eq!(one.body["hostname"], "web-1");
+    assert_eq!(one.body["tags"], serde_json::json!([{"source": "agent", "key": "env", "value": "prod"}]));
 
     // A server restart: the agent keeps trying and reports again.
     drop(server);

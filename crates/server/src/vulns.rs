@@ -183,7 +183,12 @@ async fn find(state: &AppState, distro: &str, packages: &str) -> anyhow::Result<
     // Source package name → its installed binaries (the one named like the source first).
     let mut by_source: BTreeMap<String, Vec<&Package>> = BTreeMap::new();
     for p in &packages {
-        by_source.entry(p.source.clone().unwrap_or_else(|| p.name.clone())).or_default().push(p);
+        // Debian, Ubuntu and Alpine advisories name source packages; rpm distributions' name binary ones.
+        let key = match (&p.source, p.manager.as_str()) {
+            (Some(source), manager) if manager != "rpm" => source.clone(),
+            _ => p.name.clone(),
+        };
+        by_source.entry(key).or_default().push(p);
     }
     for (source, binaries) in &mut by_source {
         binaries.sort_by_key(|b| (b.name != *source, b.name.clone()));

@@ -41,6 +41,8 @@ pub struct AgentReport {
     pub version: Option<String>,
     /// The distribution release as OSV names it (`Debian:12`), when the host's os-release names one.
     pub distro: Option<String>,
+    /// JSON `[{"key": …, "value": …}]`.
+    pub tags: String,
     /// JSON `{"private": [...], "link_local": [...], "public": [...]}`.
     pub ip_addresses: String,
     pub digest: Option<String>,
@@ -70,12 +72,13 @@ pub struct AgentRow {
     pub created_at: i64,
     pub last_reported_at: i64,
     pub distro: Option<String>,
+    pub tags: String,
 }
 
 macro_rules! agent_columns {
     () => {
         "id, org_id, instance_id, hostname, os_version, kernel, version, ip_addresses, packages, ports, \
-         inventory_digest, created_at, last_reported_at, distro"
+         inventory_digest, created_at, last_reported_at, distro, tags"
     };
 }
 pub(crate) use agent_columns;
@@ -96,6 +99,7 @@ pub(crate) fn agent_row(r: &Row) -> Result<AgentRow> {
         created_at: r.i64(11)?,
         last_reported_at: r.i64(12)?,
         distro: r.opt_text(13)?,
+        tags: r.text(14)?,
     })
 }
 
@@ -146,11 +150,11 @@ impl Store {
         let now = now_millis();
         const UPSERT: &str = concat!(
             "INSERT INTO agents (id, org_id, enrollment_id, instance_id, hostname, os_version, kernel, version, \
-             ip_addresses, packages, ports, created_at, last_reported_at, distro) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '[]', '[]', $10, $10, $11) \
+             ip_addresses, packages, ports, created_at, last_reported_at, distro, tags) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '[]', '[]', $10, $10, $11, $12) \
              ON CONFLICT (org_id, instance_id) DO UPDATE SET enrollment_id = excluded.enrollment_id, \
              hostname = excluded.hostname, os_version = excluded.os_version, kernel = excluded.kernel, \
-             distro = excluded.distro, \
+             distro = excluded.distro, tags = excluded.tags, \
              version = excluded.version, ip_addresses = excluded.ip_addresses, \
              last_reported_at = excluded.last_reported_at RETURNING ",
             agent_columns!()
@@ -171,7 +175,8 @@ impl Store {
             report.version.as_deref(),
             report.ip_addresses.as_str(),
             now,
-            report.distro.as_deref()
+            report.distro.as_deref(),
+            report.tags.as_str()
         ];
         let row = self.db.query_opt(UPSERT, &p).await?.ok_or(crate::DbError::Decode { index: 0, expected: "agent" })?;
         let mut agent = agent_row(&row)?;

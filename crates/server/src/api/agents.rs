@@ -123,9 +123,20 @@ pub struct ReportIn {
     pub agent_version: Option<String>,
     #[serde(default)]
     pub ip_addresses: IpAddresses,
+    /// Tags the agent was started with (`tlink agent --tag key=value`): at most 50, keys 1 to 128
+    /// characters, values at most 256.
+    #[serde(default)]
+    pub tags: Vec<TagIn>,
     pub inventory_digest: Option<String>,
     pub packages: Option<Vec<Package>>,
     pub ports: Option<Vec<Port>>,
+}
+
+/// One agent tag.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TagIn {
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -177,6 +188,14 @@ pub async fn report(State(state): State<AppState>, headers: HeaderMap, body: Byt
         (None, None) => None,
         _ => return Err(ApiError::field("packages", "send packages and ports together, or neither")),
     };
+    if req.tags.len() > 50 {
+        return Err(ApiError::field("tags", "at most 50 tags"));
+    }
+    for (i, t) in req.tags.iter().enumerate() {
+        if t.key.trim().is_empty() || t.key.chars().count() > 128 || t.value.chars().count() > 256 {
+            return Err(ApiError::field(format!("tags[{i}]"), "key 1 to 128 characters, value at most 256"));
+        }
+    }
     let distro = match (&req.os_id, &req.os_version_id) {
         (Some(id), Some(version)) => tlink_domain::osv::distro_of_os_release(id, version).map(|d| d.key()),
         _ => None,
@@ -187,6 +206,7 @@ pub async fn report(State(state): State<AppState>, headers: HeaderMap, body: Byt
         os_version: req.os_version,
         kernel: req.kernel,
         distro,
+        tags: serde_json::to_string(&req.tags).unwrap_or_else(|_| "[]".into()),
         version: req.agent_version,
         ip_addresses: serde_json::to_string(&req.ip_addresses).unwrap_or_else(|_| "{}".into()),
         digest: req.inventory_digest,
@@ -221,6 +241,7 @@ pub struct AgentOut {
     pub description: String,
     pub hostname: String,
     pub ip_addresses: IpAddresses,
+    /// `[{"source": "agent", "key": …, "value": …}]`, from `tlink agent --tag`.
     pub tags: Vec<serde_json::Value>,
     pub agent_type: String,
     pub os_version: Option<String>,
@@ -249,7 +270,11 @@ fn agent_out(a: &AgentRow, since: i64, with_inventory: bool) -> AgentOut {
         description: String::new(),
         hostname: a.hostname.clone(),
         ip_addresses: serde_json::from_str(&a.ip_addresses).unwrap_or_default(),
-        tags: Vec::new(),
+        tags: serde_json::from_str::<Vec<TagIn>>(&a.tags)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| serde_json::json!({"source": "agent", "key": t.key, "value": t.value}))
+            .collect(),
         agent_type: "tlink".into(),
         os_version: a.os_version.clone(),
         kernel: a.kernel.clone(),

@@ -47,6 +47,9 @@ async fn agents_case(app: TestApp) {
     report(&app, "tlagent_nope", host("d1", None)).await.err(StatusCode::UNAUTHORIZED);
     report(&app, &token, json!({"hostname": "x"})).await.err(StatusCode::BAD_REQUEST);
     report(&app, &token, host("d1", Some(json!("not a list")))).await.err(StatusCode::BAD_REQUEST);
+    let mut tagged = host("d1", None);
+    tagged["tags"] = json!([{"key": "", "value": "x"}]);
+    report(&app, &token, tagged).await.invalid("tags[0]");
 
     // First report: the server has no inventory yet.
     let r = report(&app, &token, host("d1", None)).await;

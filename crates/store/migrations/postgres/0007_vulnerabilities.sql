@@ -10,6 +10,8 @@ CREATE UNIQUE INDEX alerts_active_agent ON alerts (rule_id, agent_id, subject)
 
 -- The host's distribution release as OSV names it (e.g. `Debian:12`), from the agent's os-release.
 ALTER TABLE agents ADD COLUMN distro TEXT;
+-- Tags the agent was started with, JSON `[{"key": …, "value": …}]`.
+ALTER TABLE agents ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
 
 -- One row per imported OSV advisory; `modified` makes re-imports of an unchanged file a no-op.
 CREATE TABLE vuln_advisories (

@@ -45,6 +45,8 @@ CREATE INDEX alerts_org_page ON alerts (org_id, created_at, id);
 
 -- The host's distribution release as OSV names it (e.g. `Debian:12`), from the agent's os-release.
 ALTER TABLE agents ADD COLUMN distro TEXT;
+-- Tags the agent was started with, JSON `[{"key": …, "value": …}]`.
+ALTER TABLE agents ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
 
 -- One row per imported OSV advisory; `modified` makes re-imports of an unchanged file a no-op.
 CREATE TABLE vuln_advisories (
