@@ -499,12 +499,23 @@ impl Local {
             if map.len() >= TRIM_AT {
                 map.retain(|_, tat| *tat > now);
             }
-            let tat = map.get(key).copied().unwrap_or(0);
-            let (d, next) = gcra::step(tat, now, limit, window_us);
-            if d.allowed {
-                map.insert(key.to_string(), next);
+            // Updated in place: a bucket's key is allocated once, not per request.
+            match map.get_mut(key) {
+                Some(tat) => {
+                    let (d, next) = gcra::step(*tat, now, limit, window_us);
+                    if d.allowed {
+                        *tat = next;
+                    }
+                    d
+                }
+                None => {
+                    let (d, next) = gcra::step(0, now, limit, window_us);
+                    if d.allowed {
+                        map.insert(key.to_string(), next);
+                    }
+                    d
+                }
             }
-            d
         };
         if !decision.allowed && lockout_us > 0 {
             let mut locks = self.locks.lock();
