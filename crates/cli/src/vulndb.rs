@@ -39,8 +39,10 @@ fn open(path: &Path) -> anyhow::Result<Source> {
         let mut dirs = vec![path.to_path_buf()];
         while let Some(dir) = dirs.pop() {
             for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-                let p = e?.path();
-                if p.is_dir() {
+                let e = e?;
+                let p = e.path();
+                // Symbolic links to directories are not followed (no loops).
+                if e.file_type()?.is_dir() {
                     dirs.push(p);
                 } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")) {
                     files.push(p);
