@@ -9,6 +9,7 @@ pub mod rules;
 pub mod settings;
 pub mod system;
 pub mod tools;
+pub mod ts_members;
 pub mod usage;
 pub mod users;
 pub mod v2;
@@ -118,6 +119,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(v2::get_alert))
         .routes(routes!(v2::alert_events))
         .routes(routes!(v2::alert_event))
+        .routes(routes!(ts_members::list_members, ts_members::add_member))
+        .routes(routes!(ts_members::remove_member))
         .routes(routes!(vulns::list_vulnerabilities))
         .routes(routes!(vulns::list_suppressed))
         .routes(routes!(vulns::list_for_agent))

@@ -25,6 +25,11 @@ impl Ts {
         send(app, Method::GET, path, &h, None).await
     }
 
+    pub(crate) async fn delete(&self, app: &TestApp, path: &str) -> Reply {
+        let h = Signed::new(Method::DELETE, path, Some(&self.org)).header(&self.user.id, &self.key);
+        send(app, Method::DELETE, path, &h, None).await
+    }
+
     pub(crate) async fn post(&self, app: &TestApp, path: &str, body: Value) -> Reply {
         let bytes = serde_json::to_vec(&body).expect("json");
         let h = Signed::new(Method::POST, path, Some(&self.org))
@@ -295,4 +300,45 @@ async fn script_case(app: TestApp) {
     assert!(text.lines().any(|l| l == "alerts 230"), "{text}");
     assert!(text.lines().any(|l| l == "dismissed 58"), "{text}");
     assert_eq!(all_pages(&app, &ts, "/v2/alerts?status=dismissed").await.len(), 58);
+}
+
+both!(organization_members_are_managed_with_threat_stack_roles, members_case);
+async fn members_case(app: TestApp) {
+    let ts = setup(&app, "owner@example.com").await;
+    let (bob, _) = app.create_user("bob@example.com", None).await;
+    let path = "/v2/organizations/members";
+    let r = ts.post(&app, path, json!({"email": "bob@example.com", "role": "superuser"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["errors"][0].as_str().unwrap_or_default().contains("role"), "{}", r.text);
+    let r = ts.post(&app, path, json!({"email": "nobody@example.com", "role": "user"})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = ts.post(&app, path, json!({"email": "Bob@Example.com", "role": "reader"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!((r.body["id"].as_str(), r.body["role"].as_str()), (Some(bob.as_str()), Some("reader")));
+    assert_eq!(
+        ts.post(&app, path, json!({"email": "bob@example.com", "role": "user"})).await.status,
+        StatusCode::CONFLICT
+    );
+
+    let list = ts.get(&app, path).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    let roles: Vec<(String, String)> = list.body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (s(m, "email").to_string(), s(m, "role").to_string()))
+        .collect();
+    assert!(roles.contains(&("bob@example.com".into(), "reader".into())), "{roles:?}");
+    assert!(roles.contains(&("owner@example.com".into(), "owner".into())), "{roles:?}");
+    assert!(list.body["token"].is_null());
+    // The same membership through /api.
+    let api = app.get(&format!("/api/orgs/{}/members", ts.org), &ts.user.auth()).await;
+    assert!(api.items().iter().any(|m| m["userId"] == bob.as_str() && m["role"] == "VIEWER"), "{}", api.text);
+
+    // Another organization cannot touch this one's members; the last owner stays.
+    let other = setup(&app, "other@example.com").await;
+    assert_eq!(other.delete(&app, &format!("{path}/{bob}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(ts.delete(&app, &format!("{path}/{}", ts.user.id)).await.status, StatusCode::CONFLICT);
+    assert_eq!(ts.delete(&app, &format!("{path}/{bob}")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(ts.delete(&app, &format!("{path}/{bob}")).await.status, StatusCode::NOT_FOUND);
 }
