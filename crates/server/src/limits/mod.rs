@@ -62,6 +62,9 @@ pub struct LimitsConfig {
     pub redis_prefix: String,
     /// Milliseconds to wait for Redis before a check counts as failed.
     pub redis_timeout_ms: u64,
+    /// With Redis: the most units of a bucket one check may reserve for this process's next requests
+    /// (see `redis::Shared::check`); 0 makes every check one script in Redis.
+    pub redis_lease_max: u32,
     /// When Redis cannot answer: `false` lets the request through (logged and counted in
     /// `tlink_ratelimit_backend_errors_total`), `true` answers 503.
     pub fail_closed: bool,
@@ -88,6 +91,7 @@ impl Default for LimitsConfig {
             redis_url: String::new(),
             redis_prefix: "tlink:".into(),
             redis_timeout_ms: 250,
+            redis_lease_max: 32,
             fail_closed: false,
             ip_per_minute: 1000,
             ip_lockout_secs: 15 * 60,
@@ -135,7 +139,12 @@ impl Limiter {
             Backend::Local(Local::default())
         } else {
             let timeout = Duration::from_millis(config.redis_timeout_ms.max(1));
-            Backend::Redis(redis::Shared::connect(&config.redis_url, timeout, &config.redis_prefix)?)
+            Backend::Redis(redis::Shared::connect(
+                &config.redis_url,
+                timeout,
+                &config.redis_prefix,
+                config.redis_lease_max,
+            )?)
         };
         Ok(Limiter { config, trusted, backend, lock_mirror: Mutex::new(HashMap::new()) })
     }

@@ -71,8 +71,6 @@ end
 return out
 ";
 
-/// Most units one check may reserve for later requests of the same bucket in this process.
-const LEASE_MAX: u32 = 32;
 /// How long reserved units may be used; unused ones are then given up (the bucket refills over time).
 const LEASE_TTL_US: u64 = 1_000_000;
 
@@ -98,6 +96,9 @@ pub struct Shared {
     leases: Arc<Mutex<HashMap<String, Lease>>>,
     /// Lock-outs published by any process (bucket key → until, unix microseconds).
     locks: Arc<Mutex<HashMap<String, u64>>>,
+    /// Most units one check may reserve for later requests of the same bucket in this process (0 or 1:
+    /// none, every check is decided in Redis).
+    lease_max: u32,
 }
 
 impl Shared {
@@ -105,7 +106,7 @@ impl Shared {
     ///
     /// # Errors
     /// A malformed URL.
-    pub fn connect(url: &str, timeout: Duration, prefix: &str) -> anyhow::Result<Shared> {
+    pub fn connect(url: &str, timeout: Duration, prefix: &str, lease_max: u32) -> anyhow::Result<Shared> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid redis_url: {e}"))?;
         let shared = Shared {
             conn: Arc::new(RwLock::new(None)),
@@ -113,6 +114,7 @@ impl Shared {
             prefix: prefix.to_string(),
             leases: Arc::default(),
             locks: Arc::default(),
+            lease_max,
         };
         shared.listen(client.clone());
         let slot = shared.conn.clone();
@@ -206,7 +208,7 @@ impl Shared {
     /// GCRA steps on several buckets, `(key, limit, lockout_us)` each, as [`CHECK`] defines them, in one
     /// round trip — or in none: when every bucket has units this process reserved earlier (a lease), they
     /// are used here. Redis grants leases only while a bucket is far from its limit (at most a sixteenth of
-    /// what is left, at most [`LEASE_MAX`], for [`LEASE_TTL_US`]), so all processes together never allow
+    /// what is left, at most `limits.redis_lease_max`, for [`LEASE_TTL_US`]), so all processes together never allow
     /// more than the limit, and near it every request is decided by Redis. Unused units are given up when
     /// the lease ends, and a lock-out anywhere ends the bucket's leases everywhere (published by the
     /// script). With leases the remaining counts in headers are this process's view.
@@ -220,7 +222,7 @@ impl Shared {
         inv.arg(window_us).arg(self.channel());
         for (key, limit, lockout) in buckets {
             inv.key(format!("{}rl:{key}", self.prefix)).key(format!("{}lock:{key}", self.prefix));
-            inv.arg((*limit).max(1)).arg(*lockout).arg(LEASE_MAX);
+            inv.arg((*limit).max(1)).arg(*lockout).arg(self.lease_max.max(1));
         }
         let flat: Vec<i64> = inv.invoke_async(&mut conn).await?;
         let pos = |v: i64| u64::try_from(v).unwrap_or(0);
