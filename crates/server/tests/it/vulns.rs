@@ -140,8 +140,13 @@ async fn vulnerabilities_case(app: TestApp) {
     app.post(&rules, &auth, json!({"name": "x", "condition": cond, "severity": "HIGH", "assetTypes": ["IP"]}))
         .await
         .invalid("assetTypes");
-    let rule =
-        app.post(&rules, &auth, json!({"name": "High vulnerabilities", "condition": cond, "severity": "HIGH"})).await;
+    let rule = app
+        .post(
+            &rules,
+            &auth,
+            json!({"name": "High vulnerabilities", "condition": cond, "severity": "HIGH", "notifyEmail": true}),
+        )
+        .await;
     let rule_id = s(rule.ok(StatusCode::CREATED), "id").to_string();
 
     // The Debian host reports before there is any advisory: nothing found.
@@ -260,6 +265,10 @@ async fn vulnerabilities_case(app: TestApp) {
     let api = app.get(&format!("/api/orgs/{org}/alerts?agentId={deb}"), &auth).await;
     assert_eq!(api.ids(), vec![alert_id.clone()]);
     assert_eq!(api.items()[0]["subject"], "CVE-2024-0567 gnutls28");
+    // Its notification is recorded like any alert's (no SMTP server here, so the e-mail is not sent).
+    let deliveries = app.get(&format!("/api/orgs/{org}/alerts/{alert_id}/deliveries"), &auth).await;
+    let mail = deliveries.items().iter().find(|d| d["channel"] == "EMAIL").expect("an e-mail delivery");
+    assert_eq!(mail["status"], "NOT_SENT", "{mail}");
 
     // The same inventory again raises nothing new; upgrading openssl clears its findings.
     report(&app, &token, debian("3.0.11-1~deb12u1", "d2")).await.ok(StatusCode::OK);
