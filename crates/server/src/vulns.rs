@@ -6,8 +6,8 @@
 //!   ([`tlink_domain::osv::Affected::check`]).
 //! - A finding is one (CVE, source package) on one agent. When several advisories cover it (a DSA and the
 //!   CVE's own entry), their ids are listed, the highest fixed version and the highest severity win.
-//! - Matching runs when an agent sends an inventory (or its release changes) and, for every agent, after
-//!   `tlink vulndb import`. It replaces the agent's findings in one transaction.
+//! - Matching runs when an agent sends an inventory (on its first report and whenever the inventory changes)
+//!   and, for every agent, after `tlink vulndb import`. It replaces the agent's findings in one transaction.
 //! - A finding that is new for the agent, and not suppressed, is evaluated against the org's alert rules on
 //!   the `vulnerability` pseudo-tool; the document the rules see is:
 //!

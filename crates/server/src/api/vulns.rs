@@ -107,7 +107,8 @@ async fn agent_of(state: &AppState, caller: &HawkCaller, raw: &str) -> Result<Ag
     Ok(id)
 }
 
-/// Lists entries for `base` (what the path fixes) plus the query's filters.
+/// One page of entries: `filter` holds what the path fixes (`scope` names it, for the page token), the
+/// query adds `status`, `agentId`, `hasSecurityNotices`, `from`, `until` and `token`.
 async fn list(state: &AppState, caller: &HawkCaller, q: &QueryMap, scope: &str, mut filter: VulnFilter) -> TsResult {
     match q.get("status").map(|s| s.trim().to_ascii_lowercase()) {
         None => {}
