@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Auth, Reply, TestApp, s};
 
-async fn report(app: &TestApp, token: &str, body: Value) -> Reply {
+/// `POST /api/agent/report` with an enrollment token.
+pub(crate) async fn report(app: &TestApp, token: &str, body: Value) -> Reply {
     let req = Request::builder()
         .method(Method::POST)
         .uri("/api/agent/report")

@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tlink_server::vulns::{self, Imported};
 use tlink_store::ImportOutcome;
 
-use crate::support::{Reply, TestApp, s};
+use crate::agents::report;
+use crate::support::{TestApp, s};
 use crate::v2::{Ts, setup};
 
 fn fixtures() -> PathBuf {
@@ -37,17 +37,6 @@ async fn import_all(app: &TestApp) -> Vec<(String, Imported)> {
         out.push((f.file_stem().expect("name").to_string_lossy().into_owned(), got));
     }
     out
-}
-
-async fn report(app: &TestApp, token: &str, body: Value) -> Reply {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/api/agent/report")
-        .header("x-agent-token", token)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .expect("request");
-    app.send(req).await
 }
 
 fn pkg(name: &str, version: &str, source: Option<&str>) -> Value {
