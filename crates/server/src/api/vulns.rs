@@ -107,15 +107,19 @@ async fn agent_of(state: &AppState, caller: &HawkCaller, raw: &str) -> Result<Ag
     Ok(id)
 }
 
+/// `status=suppressed` (true) or `status=active` / none (false).
+fn wants_suppressed(q: &QueryMap) -> Result<bool, ThreatStackError> {
+    match q.get("status").map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("active") => Ok(false),
+        Some("suppressed") => Ok(true),
+        Some(_) => Err(bad("status", "must be active or suppressed")),
+    }
+}
+
 /// One page of entries: `filter` holds what the path fixes (`scope` names it, for the page token), the
 /// query adds `status`, `agentId`, `hasSecurityNotices`, `from`, `until` and `token`.
 async fn list(state: &AppState, caller: &HawkCaller, q: &QueryMap, scope: &str, mut filter: VulnFilter) -> TsResult {
-    match q.get("status").map(|s| s.trim().to_ascii_lowercase()) {
-        None => {}
-        Some(s) if s == "active" => {}
-        Some(s) if s == "suppressed" => filter.suppressed = true,
-        Some(_) => return Err(bad("status", "must be active or suppressed")),
-    }
+    filter.suppressed |= wants_suppressed(q)?;
     if let Some(raw) = q.get("agentId") {
         filter.agent_id = Some(agent_of(state, caller, raw).await?);
     }
@@ -226,12 +230,7 @@ pub async fn servers(
 ) -> TsResult {
     let q = q?;
     let cve = cve_param(&cve)?;
-    let suppressed = match q.get("status").map(|s| s.trim().to_ascii_lowercase()) {
-        None => false,
-        Some(s) if s == "active" => false,
-        Some(s) if s == "suppressed" => true,
-        Some(_) => return Err(bad("status", "must be active or suppressed")),
-    };
+    let suppressed = wants_suppressed(&q)?;
     let params = pagination::parse_threat_stack(
         &q,
         &state.keys.cursor_key,
