@@ -76,12 +76,15 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config { tools, ..Config::default() };
     config.worker.poll_interval_ms = 50;
     config.log_level = "warn".into();
+    // What is measured is the run path, not the request limits or the monthly quota (issue 5 measures those).
+    config.limits.enabled = false;
     let state = AppState::new(store.clone(), config, &[7u8; 32])?;
     let email = format!("bench-{}@example.com", std::process::id());
     let (user, org) = tlink_server::api::users::create_user(&state, &email, "bench-password-123", None, Some("Bench"))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let org = org.context("org created")?;
+    store.set_org_plan(&org, tlink_domain::Plan::Enterprise).await?;
     let key = tlink_server::auth::generate_api_key();
     store
         .create_api_key(
@@ -97,16 +100,20 @@ async fn main() -> anyhow::Result<()> {
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build()?;
     let base = format!("http://{addr}/api/orgs/{org}/tools");
+    let marks = Arc::new(parking_lot::Mutex::new(Vec::<Marks>::new()));
     let api = drive(clients, seconds, {
         let counter = counter.clone();
         let key = key.key.clone();
+        let marks = marks.clone();
         move || {
             let http = http.clone();
             let base = base.clone();
             let key = key.clone();
+            let marks = marks.clone();
             let n = counter.fetch_add(1, Ordering::Relaxed);
             async move {
                 let started = Instant::now();
+                let sent_at = tlink_store::now_millis();
                 let r: Value = http
                     .post(format!("{base}/run"))
                     .header("X-API-Key", &key)
@@ -118,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .expect("JSON");
                 let id = r["data"]["reportId"].as_str().expect("reportId").to_string();
+                let accepted_at = tlink_store::now_millis();
                 loop {
                     let rep: Value = http
                         .get(format!("{base}/reports/{id}?wait=10"))
@@ -134,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
                         _ => {}
                     }
                 }
+                marks.lock().push(Marks { id, sent_at, accepted_at, seen_at: tlink_store::now_millis() });
                 started.elapsed()
             }
         }
@@ -147,7 +156,41 @@ async fn main() -> anyhow::Result<()> {
     println!("| tool called directly (baseline) | {dn} | {d50:.1} | {d95:.1} | {d99:.1} |");
     println!("| POST run → report COMPLETED ({}) | {an} | {a50:.1} | {a95:.1} | {a99:.1} |", backend(&url));
     println!("\np50 ratio (API / direct): {:.2}", a50 / d50);
+    stages(&store, &org, &marks.lock()).await?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// One API round trip's client-side times (unix ms).
+struct Marks {
+    id: String,
+    sent_at: i64,
+    accepted_at: i64,
+    seen_at: i64,
+}
+
+/// Where an API round trip's time goes, from the client's marks and the report's own timestamps (ms
+/// resolution, one clock): the POST, the wait in the queue, the run, then recording the outcome and
+/// answering the waiting GET.
+async fn stages(store: &Store, org: &tlink_domain::OrgId, marks: &[Marks]) -> anyhow::Result<()> {
+    let mut cols: [Vec<f64>; 4] = Default::default();
+    for m in marks.iter().step_by((marks.len() / 2000).max(1)) {
+        let id = tlink_domain::ReportId::from_trusted(m.id.clone());
+        let Some(r) = store.get_report(&org, &id).await? else { continue };
+        let (Some(started), Some(finished)) = (r.started_at, r.finished_at) else { continue };
+        cols[0].push((m.accepted_at - m.sent_at) as f64);
+        cols[1].push((started - r.created_at) as f64);
+        cols[2].push((finished - started) as f64);
+        cols[3].push((m.seen_at - finished) as f64);
+    }
+    println!("\n| stage (ms, {} samples) | p50 | p95 |", cols[0].len());
+    println!("|---|---|---|");
+    let names = ["POST → 202", "queued → claimed", "claimed → outcome recorded", "recorded → GET answered"];
+    for (name, col) in names.iter().zip(cols.iter_mut()) {
+        col.sort_by(f64::total_cmp);
+        let at = |q: f64| col.get(((col.len() as f64 * q) as usize).min(col.len().saturating_sub(1))).copied();
+        println!("| {name} | {:.0} | {:.0} |", at(0.5).unwrap_or(0.0), at(0.95).unwrap_or(0.0));
+    }
     Ok(())
 }
 

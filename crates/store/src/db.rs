@@ -48,6 +48,12 @@ pub enum DbError {
     UnsupportedUrl(String),
     #[error("creating the database directory: {0}")]
     Io(#[from] std::io::Error),
+    /// A write that succeeded on its own was rolled back with the others of its commit (SQLite).
+    #[error("sqlite: the write was rolled back: {0}")]
+    Commit(String),
+    /// The SQLite writer thread is gone (the process is shutting down).
+    #[error("sqlite: the writer has stopped")]
+    WriterStopped,
 }
 
 impl DbError {
@@ -263,11 +269,12 @@ impl fmt::Debug for Db {
     }
 }
 
-/// SQLite: a few reader connections and one writer, all used inline.
+/// SQLite: a few reader connections used inline, and one writer connection on its own thread
+/// ([`crate::writer`]).
 pub struct SqliteDb {
     path: String,
     readers: Vec<Mutex<rusqlite::Connection>>,
-    writer: Mutex<rusqlite::Connection>,
+    writer: crate::writer::Writer,
     next: AtomicUsize,
 }
 
@@ -336,9 +343,9 @@ impl SqliteDb {
         {
             std::fs::create_dir_all(parent)?;
         }
-        let writer = open_sqlite(path)?;
+        let writer = crate::writer::Writer::spawn(open_sqlite(path)?, "tlink-sqlite-writer".into())?;
         let readers = (0..readers.max(1)).map(|_| open_sqlite(path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { path: path.to_string(), readers, writer: Mutex::new(writer), next: AtomicUsize::new(0) })
+        Ok(Self { path: path.to_string(), readers, writer, next: AtomicUsize::new(0) })
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
@@ -399,7 +406,8 @@ impl Db {
         match self {
             Db::Sqlite(db) => {
                 if is_write(sql) {
-                    sqlite_rows(&db.writer.lock(), sql, params)
+                    let params = params.to_vec();
+                    db.writer.write(move |c| sqlite_rows(c, sql, &params)).await
                 } else {
                     db.with_reader(|c| sqlite_rows(c, sql, params))
                 }
@@ -422,7 +430,10 @@ impl Db {
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&self, sql: &'static str, params: &[Value]) -> Result<u64, DbError> {
         match self {
-            Db::Sqlite(db) => sqlite_exec(&db.writer.lock(), sql, params),
+            Db::Sqlite(db) => {
+                let params = params.to_vec();
+                db.writer.write(move |c| sqlite_exec(c, sql, &params)).await
+            }
             Db::Postgres(pool) => {
                 let client = pool.get().await?;
                 let stmt = client.prepare_cached(sql).await.map_err(DbError::classify_pg)?;
@@ -436,18 +447,8 @@ impl Db {
     /// changed-row count.
     pub async fn transaction(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
         match self {
-            Db::Sqlite(db) => {
-                let mut conn = db.writer.lock();
-                let tx = conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(DbError::classify_sqlite)?;
-                let mut counts = Vec::with_capacity(stmts.len());
-                for s in &stmts {
-                    counts.push(sqlite_exec(&tx, s.sql, &s.params)?);
-                }
-                tx.commit().map_err(DbError::classify_sqlite)?;
-                Ok(counts)
-            }
+            // The writer runs the statements under a savepoint of its group transaction: all or none.
+            Db::Sqlite(db) => db.writer.write(move |c| stmts.iter().map(|s| sqlite_exec(c, s.sql, &s.params)).collect()).await,
             Db::Postgres(pool) => {
                 // Statements are sent pipelined (one round trip for the batch); the server still runs them
                 // in order, and the first error aborts the transaction.
@@ -472,18 +473,7 @@ impl Db {
     /// costs about one round trip; each statement still runs in order.
     pub async fn transaction_rows(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, DbError> {
         match self {
-            Db::Sqlite(db) => {
-                let mut conn = db.writer.lock();
-                let tx = conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(DbError::classify_sqlite)?;
-                let mut out = Vec::with_capacity(stmts.len());
-                for s in &stmts {
-                    out.push(sqlite_rows(&tx, s.sql, &s.params)?);
-                }
-                tx.commit().map_err(DbError::classify_sqlite)?;
-                Ok(out)
-            }
+            Db::Sqlite(db) => db.writer.write(move |c| stmts.iter().map(|s| sqlite_rows(c, s.sql, &s.params)).collect()).await,
             Db::Postgres(pool) => {
                 let mut client = pool.get().await?;
                 let tx = client.transaction().await.map_err(DbError::classify_pg)?;
@@ -506,37 +496,19 @@ impl Db {
     /// Several processes may start at once: SQLite serialises them with an immediate transaction,
     /// PostgreSQL with an advisory lock held for the whole run. Returns the versions applied.
     pub(crate) async fn migrate(&self, migrations: &[(i64, &str)]) -> Result<Vec<i64>, DbError> {
-        const CREATE: &str =
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
         let now = now_millis();
         let mut applied = Vec::new();
         match self {
             Db::Sqlite(db) => {
-                let mut conn = db.writer.lock();
-                conn.execute_batch(CREATE).map_err(DbError::classify_sqlite)?;
-                for (version, script) in migrations {
-                    // A migration that rebuilds a table runs with foreign keys off (SQLite's documented
-                    // procedure: otherwise dropping the old table cascades), and the keys are checked before
-                    // it commits. The pragma cannot change inside a transaction.
-                    let rebuilds = script.starts_with(SQLITE_FOREIGN_KEYS_OFF);
-                    if rebuilds {
-                        conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(DbError::classify_sqlite)?;
-                    }
-                    let result = sqlite_migration(&mut conn, *version, script, rebuilds, now);
-                    if rebuilds {
-                        conn.execute_batch("PRAGMA foreign_keys = ON").map_err(DbError::classify_sqlite)?;
-                    }
-                    if result? {
-                        applied.push(*version);
-                    }
-                }
+                let migrations: Vec<(i64, String)> = migrations.iter().map(|(v, s)| (*v, (*s).to_string())).collect();
+                applied = db.writer.exclusive(move |conn| sqlite_migrate(conn, &migrations, now)).await?;
             }
             Db::Postgres(pool) => {
                 const LOCK: i64 = 0x0074_6c69_6e6b; // "tlink"
                 let mut client = pool.get().await?;
                 client.execute("SELECT pg_advisory_lock($1)", &[&LOCK]).await.map_err(DbError::classify_pg)?;
                 let result = async {
-                    client.batch_execute(CREATE).await.map_err(DbError::classify_pg)?;
+                    client.batch_execute(SCHEMA_MIGRATIONS).await.map_err(DbError::classify_pg)?;
                     for (version, script) in migrations {
                         let tx = client.transaction().await.map_err(DbError::classify_pg)?;
                         let done: i64 = tx
@@ -588,8 +560,34 @@ fn pg_params(stmts: &[Stmt]) -> Vec<Vec<&(dyn ToSql + Sync)>> {
     stmts.iter().map(|s| s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()).collect()
 }
 
+const SCHEMA_MIGRATIONS: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+
 /// The first line of a SQLite migration that must run with foreign keys off.
 const SQLITE_FOREIGN_KEYS_OFF: &str = "-- tlink: foreign_keys off";
+
+/// Applies the SQLite migrations not yet recorded, each in its own transaction (on the writer thread, alone).
+fn sqlite_migrate(conn: &mut rusqlite::Connection, migrations: &[(i64, String)], now: i64) -> Result<Vec<i64>, DbError> {
+    conn.execute_batch(SCHEMA_MIGRATIONS).map_err(DbError::classify_sqlite)?;
+    let mut applied = Vec::new();
+    for (version, script) in migrations {
+        // A migration that rebuilds a table runs with foreign keys off (SQLite's documented procedure:
+        // otherwise dropping the old table cascades), and the keys are checked before it commits. The pragma
+        // cannot change inside a transaction.
+        let rebuilds = script.starts_with(SQLITE_FOREIGN_KEYS_OFF);
+        if rebuilds {
+            conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(DbError::classify_sqlite)?;
+        }
+        let result = sqlite_migration(conn, *version, script, rebuilds, now);
+        if rebuilds {
+            conn.execute_batch("PRAGMA foreign_keys = ON").map_err(DbError::classify_sqlite)?;
+        }
+        if result? {
+            applied.push(*version);
+        }
+    }
+    Ok(applied)
+}
 
 /// Applies one SQLite migration in an immediate transaction unless it is recorded already; true if applied.
 fn sqlite_migration(

@@ -11,6 +11,7 @@
 
 pub mod db;
 mod migrations;
+mod writer;
 
 mod agents;
 mod alerts;
