@@ -279,8 +279,13 @@ pub struct SqliteDb {
 }
 
 /// Rewrites `$n` placeholders to SQLite's numbered `?n` form.
+///
+/// `LIMIT ?n` becomes `LIMIT +?n`: SQLite plans a bare bound `LIMIT` with its value, which marks the
+/// statement stale whenever the parameter is bound again, so every run of a cached statement would be
+/// parsed and planned anew. The unary `+` keeps the value out of planning (the plan is the one for an
+/// unknown limit, as before SQLite 3.47).
 fn sqlite_sql(sql: &str) -> String {
-    sql.replace('$', "?")
+    sql.replace("LIMIT $", "LIMIT +$").replace('$', "?")
 }
 
 fn open_sqlite(path: &str) -> Result<rusqlite::Connection, DbError> {
@@ -448,7 +453,9 @@ impl Db {
     pub async fn transaction(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
         match self {
             // The writer runs the statements under a savepoint of its group transaction: all or none.
-            Db::Sqlite(db) => db.writer.write(move |c| stmts.iter().map(|s| sqlite_exec(c, s.sql, &s.params)).collect()).await,
+            Db::Sqlite(db) => {
+                db.writer.write(move |c| stmts.iter().map(|s| sqlite_exec(c, s.sql, &s.params)).collect()).await
+            }
             Db::Postgres(pool) => {
                 // Statements are sent pipelined (one round trip for the batch); the server still runs them
                 // in order, and the first error aborts the transaction.
@@ -473,7 +480,9 @@ impl Db {
     /// costs about one round trip; each statement still runs in order.
     pub async fn transaction_rows(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, DbError> {
         match self {
-            Db::Sqlite(db) => db.writer.write(move |c| stmts.iter().map(|s| sqlite_rows(c, s.sql, &s.params)).collect()).await,
+            Db::Sqlite(db) => {
+                db.writer.write(move |c| stmts.iter().map(|s| sqlite_rows(c, s.sql, &s.params)).collect()).await
+            }
             Db::Postgres(pool) => {
                 let mut client = pool.get().await?;
                 let tx = client.transaction().await.map_err(DbError::classify_pg)?;
@@ -567,7 +576,11 @@ const SCHEMA_MIGRATIONS: &str =
 const SQLITE_FOREIGN_KEYS_OFF: &str = "-- tlink: foreign_keys off";
 
 /// Applies the SQLite migrations not yet recorded, each in its own transaction (on the writer thread, alone).
-fn sqlite_migrate(conn: &mut rusqlite::Connection, migrations: &[(i64, String)], now: i64) -> Result<Vec<i64>, DbError> {
+fn sqlite_migrate(
+    conn: &mut rusqlite::Connection,
+    migrations: &[(i64, String)],
+    now: i64,
+) -> Result<Vec<i64>, DbError> {
     conn.execute_batch(SCHEMA_MIGRATIONS).map_err(DbError::classify_sqlite)?;
     let mut applied = Vec::new();
     for (version, script) in migrations {
@@ -645,4 +658,23 @@ fn pg_row(r: &tokio_postgres::Row) -> Result<Row, DbError> {
         vals.push(v);
     }
     Ok(Row(vals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cached statement with a bound `LIMIT` runs again without being parsed and planned again.
+    #[test]
+    fn limited_statements_are_not_prepared_again() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, s TEXT); CREATE INDEX t_s ON t (s) WHERE s = 'a';")
+            .unwrap();
+        const SQL: &str = "SELECT k FROM t WHERE s = 'a' AND k > $1 ORDER BY k DESC LIMIT $2";
+        for limit in 1..=5i64 {
+            sqlite_rows(&conn, SQL, &[Value::Int(limit), Value::Int(limit * 10)]).unwrap();
+        }
+        let stmt = conn.prepare_cached(&sqlite_sql(SQL)).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
 }

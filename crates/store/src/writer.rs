@@ -236,7 +236,8 @@ mod tests {
             }
         }
         assert_eq!(failed, 134);
-        let (n, sum): (i64, i64) = reader.query_row("SELECT COUNT(*), SUM(v) FROM t", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (n, sum): (i64, i64) =
+            reader.query_row("SELECT COUNT(*), SUM(v) FROM t", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         assert_eq!(n, 266);
         assert_eq!(sum, (0..400i64).filter(|i| i % 3 != 0).sum::<i64>());
         let _ = std::fs::remove_dir_all(dir);
