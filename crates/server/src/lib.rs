@@ -192,6 +192,7 @@ pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
     let addr = state.config.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, worker = with_worker, "tlink listening");
+    let follow = tokio::spawn(state.wake.clone().follow(state.store.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = with_worker.then(|| {
         let state = state.clone();
@@ -207,6 +208,7 @@ pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
     if let Some(w) = worker {
         let _ = w.await;
     }
+    follow.abort();
     tracing::info!("shut down");
     Ok(())
 }
@@ -218,7 +220,9 @@ pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    let follow = tokio::spawn(state.wake.clone().follow(state.store.clone()));
     state.run_jobs(stop_rx).await;
+    follow.abort();
     Ok(())
 }
 

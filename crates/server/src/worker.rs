@@ -15,8 +15,11 @@
 //! - on shutdown it stops claiming, lets running jobs finish for `shutdown_grace_secs`, then gives the rest
 //!   back to the queue ([`Store::release_jobs`]) without counting the attempt.
 //!
-//! Wake-ups: an enqueue in the same process wakes the worker at once ([`Wake`]); jobs enqueued by other
-//! processes are found by polling every `poll_interval_ms`.
+//! Wake-ups: an enqueue in the same process wakes the worker at once ([`Wake`]). On PostgreSQL,
+//! [`Wake::follow`] listens for other processes' enqueues and finished reports (LISTEN/NOTIFY), so a job
+//! queued by an API-only process starts at once and a request waiting for a report finished elsewhere is
+//! answered at once. Polling every `poll_interval_ms` (and every 100 ms for a waiting request) remains the
+//! fallback: for delayed retries, re-queued jobs, SQLite, and while the listening connection is down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,6 +137,34 @@ impl Wake {
     pub fn wait_for(&self, id: &str) -> Waiter {
         let notify = self.waiting.lock().entry(id.to_string()).or_default().clone();
         Waiter { id: id.to_string(), notify, waiting: self.waiting.clone() }
+    }
+
+    /// Follows the store's notifications from other processes until the future is dropped: queued jobs wake
+    /// the worker, finished reports the requests waiting for them. Returns at once on SQLite. A lost
+    /// connection is re-opened with backoff (polling covers the gap).
+    pub async fn follow(self, store: tlink_store::Store) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match store.queue_events().await {
+                Ok(None) => return,
+                Ok(Some(mut events)) => {
+                    tracing::debug!("following queue notifications");
+                    backoff = Duration::from_millis(500);
+                    // Whatever happened while nobody listened is found by polling; wake up once to look.
+                    self.notify();
+                    while let Some(event) = events.next().await {
+                        match event {
+                            tlink_store::QueueEvent::JobsQueued => self.notify(),
+                            tlink_store::QueueEvent::ReportFinished(id) => self.finished(std::iter::once(id.as_str())),
+                        }
+                    }
+                    tracing::warn!("lost the queue notification connection; polling until it is back");
+                }
+                Err(e) => tracing::warn!(error = %e, "listening for queue notifications failed; polling meanwhile"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
     }
 
     /// Wakes the requests waiting for these jobs.

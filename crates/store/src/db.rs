@@ -257,15 +257,29 @@ impl Stmt {
 #[derive(Clone)]
 pub enum Db {
     Sqlite(Arc<SqliteDb>),
-    Postgres(deadpool_postgres::Pool),
+    /// The pool, and its configuration for the one connection that listens for notifications.
+    Postgres(deadpool_postgres::Pool, Arc<tokio_postgres::Config>),
 }
 
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Db::Sqlite(s) => write!(f, "Db::Sqlite({})", s.path),
-            Db::Postgres(_) => write!(f, "Db::Postgres"),
+            Db::Postgres(..) => write!(f, "Db::Postgres"),
         }
+    }
+}
+
+/// Notifications received on a listening connection ([`Db::listen`]). Dropping it closes the connection.
+pub struct Listener {
+    rx: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    _client: tokio_postgres::Client,
+}
+
+impl Listener {
+    /// The next `(channel, payload)`; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<(String, String)> {
+        self.rx.recv().await
     }
 }
 
@@ -385,7 +399,7 @@ impl Db {
     /// Opens a PostgreSQL pool from an explicit configuration (tests use it to pin a schema).
     pub fn connect_pg(cfg: tokio_postgres::Config, pool_size: usize) -> Result<Db, DbError> {
         let mgr = deadpool_postgres::Manager::from_config(
-            cfg,
+            cfg.clone(),
             tokio_postgres::NoTls,
             deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
         );
@@ -396,13 +410,13 @@ impl Db {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::PoolConfig(e.to_string()))?;
-        Ok(Db::Postgres(pool))
+        Ok(Db::Postgres(pool, Arc::new(cfg)))
     }
 
     pub fn dialect(&self) -> Dialect {
         match self {
             Db::Sqlite(_) => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
+            Db::Postgres(..) => Dialect::Postgres,
         }
     }
 
@@ -417,7 +431,7 @@ impl Db {
                     db.with_reader(|c| sqlite_rows(c, sql, params))
                 }
             }
-            Db::Postgres(pool) => {
+            Db::Postgres(pool, _) => {
                 let client = pool.get().await?;
                 let stmt = client.prepare_cached(sql).await.map_err(DbError::classify_pg)?;
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -439,7 +453,7 @@ impl Db {
                 let params = params.to_vec();
                 db.writer.write(move |c| sqlite_exec(c, sql, &params)).await
             }
-            Db::Postgres(pool) => {
+            Db::Postgres(pool, _) => {
                 let client = pool.get().await?;
                 let stmt = client.prepare_cached(sql).await.map_err(DbError::classify_pg)?;
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -456,7 +470,7 @@ impl Db {
             Db::Sqlite(db) => {
                 db.writer.write(move |c| stmts.iter().map(|s| sqlite_exec(c, s.sql, &s.params)).collect()).await
             }
-            Db::Postgres(pool) => {
+            Db::Postgres(pool, _) => {
                 // Statements are sent pipelined (one round trip for the batch); the server still runs them
                 // in order, and the first error aborts the transaction.
                 let mut client = pool.get().await?;
@@ -483,7 +497,7 @@ impl Db {
             Db::Sqlite(db) => {
                 db.writer.write(move |c| stmts.iter().map(|s| sqlite_rows(c, s.sql, &s.params)).collect()).await
             }
-            Db::Postgres(pool) => {
+            Db::Postgres(pool, _) => {
                 let mut client = pool.get().await?;
                 let tx = client.transaction().await.map_err(DbError::classify_pg)?;
                 let prepared = pg_prepare(&tx, &stmts).await?;
@@ -501,6 +515,36 @@ impl Db {
         }
     }
 
+    /// Listens on PostgreSQL notification `channels` over a connection of its own; `None` on SQLite. The
+    /// listener yields `(channel, payload)` until it is dropped or its connection is lost (then it ends:
+    /// listen again).
+    pub async fn listen(&self, channels: &[&str]) -> Result<Option<Listener>, DbError> {
+        let Db::Postgres(_, cfg) = self else { return Ok(None) };
+        let (client, mut conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(DbError::classify_pg)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // The connection must be driven for any query on it to finish, so the task starts first.
+        tokio::spawn(async move {
+            let mut messages = std::pin::pin!(futures_util::stream::poll_fn(move |cx| conn.poll_message(cx)));
+            while let Some(message) = futures_util::StreamExt::next(&mut messages).await {
+                match message {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        if tx.send((n.channel().to_string(), n.payload().to_string())).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the notification connection failed");
+                        break;
+                    }
+                }
+            }
+        });
+        let listen: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+        client.batch_execute(&listen).await.map_err(DbError::classify_pg)?;
+        Ok(Some(Listener { rx, _client: client }))
+    }
+
     /// Applies the migrations not yet recorded in `schema_migrations`, each in its own transaction.
     /// Several processes may start at once: SQLite serialises them with an immediate transaction,
     /// PostgreSQL with an advisory lock held for the whole run. Returns the versions applied.
@@ -512,7 +556,7 @@ impl Db {
                 let migrations: Vec<(i64, String)> = migrations.iter().map(|(v, s)| (*v, (*s).to_string())).collect();
                 applied = db.writer.exclusive(move |conn| sqlite_migrate(conn, &migrations, now)).await?;
             }
-            Db::Postgres(pool) => {
+            Db::Postgres(pool, _) => {
                 const LOCK: i64 = 0x0074_6c69_6e6b; // "tlink"
                 let mut client = pool.get().await?;
                 client.execute("SELECT pg_advisory_lock($1)", &[&LOCK]).await.map_err(DbError::classify_pg)?;

@@ -13,6 +13,10 @@
 //!
 //! Claims and finishes work in batches (one transaction, pipelined on PostgreSQL): batching, not the
 //! engine, is what makes thousands of jobs per second possible.
+//!
+//! On PostgreSQL, triggers announce what other processes may wait for ([`Store::queue_events`]): every
+//! statement that inserts jobs notifies `tlink_jobs`, and a report reaching COMPLETED or FAILED notifies
+//! `tlink_reports` with its id. Delayed retries and re-queued jobs are not announced; workers still poll.
 
 use crate::db::{Dialect, Row, Stmt, now_millis};
 use crate::reports::{ReportStatus, TOOL_JOB};
@@ -151,11 +155,47 @@ pub(crate) fn insert_for_report_stmt(job: &NewJob) -> Stmt {
     )
 }
 
+/// The notification channels of migration 8 (PostgreSQL).
+const JOBS_CHANNEL: &str = "tlink_jobs";
+const REPORTS_CHANNEL: &str = "tlink_reports";
+
+/// Something another process did that this one may be waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueEvent {
+    /// Jobs were queued.
+    JobsQueued,
+    /// The report with this id reached COMPLETED or FAILED.
+    ReportFinished(String),
+}
+
+/// The queue's notifications, from a connection of their own ([`Store::queue_events`]).
+pub struct QueueEvents(crate::db::Listener);
+
+impl QueueEvents {
+    /// The next event; `None` once the connection is lost (listen again).
+    pub async fn next(&mut self) -> Option<QueueEvent> {
+        loop {
+            let (channel, payload) = self.0.next().await?;
+            match channel.as_str() {
+                JOBS_CHANNEL => return Some(QueueEvent::JobsQueued),
+                REPORTS_CHANNEL => return Some(QueueEvent::ReportFinished(payload)),
+                _ => {}
+            }
+        }
+    }
+}
+
 fn job(r: &Row) -> Result<Job> {
     Ok(Job { id: r.text(0)?, kind: r.text(1)?, payload: r.text(2)?, attempts: r.i64(3)?, max_attempts: r.i64(4)? })
 }
 
 impl Store {
+    /// Follows the queue's notifications from every process on this database (PostgreSQL); `None` on
+    /// SQLite (there, work queued by another process is found by polling).
+    pub async fn queue_events(&self) -> Result<Option<QueueEvents>> {
+        Ok(self.db.listen(&[JOBS_CHANNEL, REPORTS_CHANNEL]).await?.map(QueueEvents))
+    }
+
     /// Enqueues jobs in one transaction.
     pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
         self.db.transaction(jobs.iter().map(insert_stmt).collect()).await.map(|_| ())

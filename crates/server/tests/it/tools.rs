@@ -310,3 +310,46 @@ async fn shutdown_case(app: TestApp) {
     let job = app.state.store.get_job(&id).await.expect("job").expect("back in the queue");
     assert_eq!((job.status.as_str(), job.attempts, job.locked_by), ("queued", 0, None));
 }
+
+/// Two processes on one PostgreSQL database. The API of one queues a run; the worker of the other, which
+/// would poll only once an hour, starts it at once because the queue announces new jobs, and the finished
+/// report is announced with its id (what wakes a waiting request in the API process).
+#[tokio::test]
+async fn a_worker_in_another_process_is_woken_by_the_queue() {
+    let Some(app) = TestApp::postgres(|_| {}).await else { return };
+    let dns = crate::dnsserver::start("example.test.", ZONE).await;
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org();
+    let mut events = app.state.store.queue_events().await.expect("listening").expect("PostgreSQL listens");
+
+    // The other process: the same database, its own wake-ups, no polling to speak of.
+    let wake = tlink_server::worker::Wake::default();
+    let cfg = WorkerConfig { poll_interval_ms: 3_600_000, ..WorkerConfig::default() };
+    let toolbox = Toolbox::new(dns.config()).expect("toolbox");
+    let worker = Worker::new(app.state.store.clone(), toolbox, cfg, wake.clone(), Some(app.state.alerting.clone()));
+    let following = tokio::spawn(wake.follow(app.state.store.clone()));
+    let api_following = tokio::spawn(app.state.wake.clone().follow(app.state.store.clone()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    // Let the worker make its first (empty) claim and go to sleep; only a notification wakes it now.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
+    let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
+    let rep = app.get(&format!("{}/{id}?wait=20", reports(org)), &alice.auth()).await.ok(StatusCode::OK).clone();
+    assert_eq!(s(&rep, "status"), "COMPLETED", "{rep}");
+
+    let mut seen = Vec::new();
+    while !seen.contains(&tlink_store::QueueEvent::ReportFinished(id.clone())) {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), events.next()).await;
+        seen.push(next.expect("a notification").expect("the listener is open"));
+    }
+    assert_eq!(seen.first(), Some(&tlink_store::QueueEvent::JobsQueued), "{seen:?}");
+
+    let _ = stop.send(());
+    running.await.expect("worker stops cleanly");
+    following.abort();
+    api_following.abort();
+}
