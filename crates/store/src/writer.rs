@@ -27,11 +27,14 @@ const MAX_GROUP: usize = 128;
 /// own, in which case it answers with its own error), `Err` when the commit or the group failed.
 type Answer = Box<dyn FnOnce(Result<(), GroupFailed>) + Send>;
 
+/// The body of a queued write.
+type Run = Box<dyn FnOnce(Result<&mut rusqlite::Connection, GroupFailed>) -> (bool, Answer) + Send>;
+
 /// A queued write: runs on the connection (or, given an error, only takes it as its result) and says
 /// whether it succeeded, with how to answer it.
 struct Op {
     exclusive: bool,
-    run: Box<dyn FnOnce(Result<&mut rusqlite::Connection, GroupFailed>) -> (bool, Answer) + Send>,
+    run: Run,
 }
 
 /// Why a write that succeeded on its own did not last: its group was rolled back.
