@@ -156,7 +156,8 @@ async fn main() -> anyhow::Result<()> {
     println!("| tool called directly (baseline) | {dn} | {d50:.1} | {d95:.1} | {d99:.1} |");
     println!("| POST run → report COMPLETED ({}) | {an} | {a50:.1} | {a95:.1} | {a99:.1} |", backend(&url));
     println!("\np50 ratio (API / direct): {:.2}", a50 / d50);
-    stages(&store, &org, &marks.lock()).await?;
+    let marks = std::mem::take(&mut *marks.lock());
+    stages(&store, &org, &marks).await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -176,7 +177,7 @@ async fn stages(store: &Store, org: &tlink_domain::OrgId, marks: &[Marks]) -> an
     let mut cols: [Vec<f64>; 4] = Default::default();
     for m in marks.iter().step_by((marks.len() / 2000).max(1)) {
         let id = tlink_domain::ReportId::from_trusted(m.id.clone());
-        let Some(r) = store.get_report(&org, &id).await? else { continue };
+        let Some(r) = store.get_report(org, &id).await? else { continue };
         let (Some(started), Some(finished)) = (r.started_at, r.finished_at) else { continue };
         cols[0].push((m.accepted_at - m.sent_at) as f64);
         cols[1].push((started - r.created_at) as f64);
