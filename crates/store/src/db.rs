@@ -51,8 +51,9 @@ pub enum DbError {
     /// A write that succeeded on its own was rolled back with the others of its commit (SQLite).
     #[error("sqlite: the write was rolled back: {0}")]
     Commit(String),
-    /// The SQLite writer thread is gone (the process is shutting down).
-    #[error("sqlite: the writer has stopped")]
+    /// The SQLite writer thread did not answer: it is gone (the process is shutting down), or the write
+    /// panicked and was rolled back.
+    #[error("sqlite: the write was not carried out (the writer stopped or the write failed unexpectedly)")]
     WriterStopped,
 }
 

@@ -117,7 +117,7 @@ fn run(mut conn: rusqlite::Connection, rx: &mpsc::Receiver<Op>) {
             },
         };
         if op.exclusive {
-            let (_, answer) = (op.run)(Ok(&mut conn));
+            let (_, answer) = guarded(op.run, &mut conn);
             answer(Ok(()));
             continue;
         }
@@ -142,7 +142,7 @@ fn group(conn: &mut rusqlite::Connection, first: Op, rx: &mpsc::Receiver<Op>) ->
             abort(conn, answers, &format!("opening a savepoint failed: {e}"));
             return Some(op);
         }
-        let (ok, answer) = (op.run)(Ok(&mut *conn));
+        let (ok, answer) = guarded(op.run, conn);
         if !ok && conn.is_autocommit() {
             // The failure rolled back the whole transaction (SQLite does so for I/O errors, a full disk and
             // the like): the earlier writes of this group are gone too.
@@ -173,6 +173,18 @@ fn group(conn: &mut rusqlite::Connection, first: Op, rx: &mpsc::Receiver<Op>) ->
         Err(e) => abort(conn, answers, &format!("commit failed: {e}")),
     }
     after
+}
+
+/// Runs a write; a write that panics counts as failed (its caller is told the write was lost) and the thread
+/// goes on serving the others.
+fn guarded(run: Run, conn: &mut rusqlite::Connection) -> (bool, Answer) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(Ok(conn)))) {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::error!("a SQLite write panicked; it was rolled back");
+            (false, Box::new(|_| {}))
+        }
+    }
 }
 
 /// Rolls the group back and answers each of its writes with `why`.
@@ -255,6 +267,29 @@ mod tests {
             let n: i64 = reader.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
             assert_eq!(n, i + 1);
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A write that panics is lost alone: its caller gets an error, and the writer goes on.
+    #[tokio::test]
+    async fn a_panicking_write_does_not_stop_the_writer() {
+        let (w, reader, dir) = writer();
+        let lost = w
+            .write(|c| -> Result<(), DbError> {
+                insert(c, "half", 1)?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(matches!(lost, Err(DbError::WriterStopped)), "{lost:?}");
+        w.write(|c| insert(c, "after", 2)).await.expect("the writer still writes");
+        let keys: Vec<String> = reader
+            .prepare("SELECT k FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, ["after"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 
