@@ -300,7 +300,7 @@ pub struct SqliteDb {
 /// parsed and planned anew. The unary `+` keeps the value out of planning (the plan is the one for an
 /// unknown limit, as before SQLite 3.47).
 fn sqlite_sql(sql: &str) -> String {
-    sql.replace("LIMIT $", "LIMIT +$").replace('$', "?")
+    if sql.contains("LIMIT $") { sql.replace("LIMIT $", "LIMIT +?") } else { sql.to_string() }.replace('$', "?")
 }
 
 fn open_sqlite(path: &str) -> Result<rusqlite::Connection, DbError> {
