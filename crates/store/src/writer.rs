@@ -138,9 +138,11 @@ fn group(conn: &mut rusqlite::Connection, first: Op, rx: &mpsc::Receiver<Op>) ->
     let mut after = None;
     loop {
         if let Err(e) = exec(conn, "SAVEPOINT w") {
-            // `op` has not run: it goes first in the next group.
-            abort(conn, answers, &format!("opening a savepoint failed: {e}"));
-            return Some(op);
+            let why = format!("opening a savepoint failed: {e}");
+            let (_, answer) = (op.run)(Err(GroupFailed(why.clone())));
+            answers.push(answer);
+            abort(conn, answers, &why);
+            return None;
         }
         let (ok, answer) = guarded(op.run, conn);
         if !ok && conn.is_autocommit() {
