@@ -8,6 +8,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tlink_server::Config;
 
+/// mimalloc rather than the system allocator: requests, tool runs and queue work allocate many small, short-lived
+/// buffers on every thread, and glibc's allocator (arena locks, consolidation) took about a sixth of the CPU in
+/// the tool round-trip benchmark (`tool_bench`, which uses the same allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Writes to standard output. A closed pipe (`tlink tool list | head -1`) ends the program quietly with
 /// success, as command-line tools do, instead of a panic; other write errors are returned.
 macro_rules! out {

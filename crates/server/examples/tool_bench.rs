@@ -27,6 +27,10 @@ use tlink_server::{AppState, Config};
 use tlink_store::{NewApiKey, Store};
 use tlink_tools::{NoProgress, RunOptions, Target, ToolKey, Toolbox};
 
+/// The `tlink` binary's allocator, so that what is measured is what runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ZONE: &str = r#"
 $TTL 300
 @    IN SOA ns1.bench.test. hostmaster.bench.test. 1 7200 900 1209600 300
