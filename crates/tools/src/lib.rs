@@ -194,6 +194,7 @@ struct Inner {
     config: ToolsConfig,
     egress: Egress,
     resolver: TokioResolver,
+    stub: dns::client::Resolvers,
     http: reqwest::Client,
 }
 
@@ -205,6 +206,7 @@ impl Toolbox {
     pub fn new(config: ToolsConfig) -> Result<Toolbox, ToolError> {
         let egress = Egress::from_config(&config)?;
         let resolver = dns::build_resolver(&config)?;
+        let stub = dns::stub_resolvers(&config)?;
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
@@ -212,7 +214,7 @@ impl Toolbox {
             .timeout(Duration::from_millis(config.http_timeout_ms))
             .build()
             .map_err(|e| ToolError::InvalidInput(format!("building the HTTP client: {e}")))?;
-        Ok(Toolbox { inner: Arc::new(Inner { config, egress, resolver, http }) })
+        Ok(Toolbox { inner: Arc::new(Inner { config, egress, resolver, stub, http }) })
     }
 
     pub fn config(&self) -> &ToolsConfig {
@@ -226,6 +228,11 @@ impl Toolbox {
     /// The resolver built from `tools.resolvers` (the system's when empty).
     pub fn resolver(&self) -> &TokioResolver {
         &self.inner.resolver
+    }
+
+    /// The resolvers record inspection asks, without a cache ([`dns::client`]).
+    pub(crate) fn stub(&self) -> &dns::client::Resolvers {
+        &self.inner.stub
     }
 
     /// The HTTP client for providers: no redirects, configured timeouts and user agent.

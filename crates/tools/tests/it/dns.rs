@@ -3,7 +3,11 @@
 use tlink_tools::dns::{self, QueryStatus};
 use tlink_tools::{Target, ToolError, ToolKey, ToolsConfig};
 
-use crate::dnsserver;
+use hickory_server::proto::op::{Message, MessageType, ResponseCode};
+use hickory_server::proto::rr::rdata::{A, TXT};
+use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+
+use crate::dnsserver::{self, reply};
 use crate::support::{loopback_config, toolbox};
 
 const ZONE: &str = r#"
@@ -143,6 +147,113 @@ async fn dns_fails_when_the_resolver_refuses_every_query() {
     let err = run(srv.config(), "elsewhere.test").await.expect_err("the server refuses names outside its zone");
     let ToolError::Failed(message) = &err else { panic!("expected Failed, got {err:?}") };
     assert!(message.contains("REFUSED") && message.contains(&srv.resolver()), "{message}");
+}
+
+/// A record answering `query` (its first question's name).
+fn record(query: &Message, data: RData) -> Record {
+    Record::from_rdata(query.queries[0].name().clone(), 60, data)
+}
+
+#[tokio::test]
+async fn dns_asks_again_over_tcp_when_the_udp_answer_is_truncated() {
+    let texts: Vec<String> = (0..12).map(|i| format!("{i:02}-{}", "x".repeat(180))).collect();
+    let tcp_texts = texts.clone();
+    let resolver = dnsserver::scripted(
+        |q| {
+            let mut r = reply(q, ResponseCode::NoError, vec![]);
+            r.metadata.truncation = q.queries[0].query_type() == RecordType::TXT;
+            vec![r]
+        },
+        move |q| {
+            let txt = tcp_texts.iter().map(|t| record(q, RData::TXT(TXT::new(vec![t.clone()])))).collect();
+            reply(q, ResponseCode::NoError, txt)
+        },
+    )
+    .await;
+    let config = ToolsConfig { resolvers: vec![resolver.resolver()], ..loopback_config() };
+    let r = run(config, "big.example.test").await.expect("run");
+    assert_eq!(r.txt, texts, "the whole set arrives over TCP");
+    assert_eq!(r.status.txt, QueryStatus::Ok);
+    assert_eq!(r.status.a, QueryStatus::Nodata);
+}
+
+#[tokio::test]
+async fn dns_ignores_answers_that_do_not_match_the_question() {
+    let resolver = dnsserver::scripted(
+        |q| {
+            let mut out = Vec::new();
+            if q.queries[0].query_type() == RecordType::A {
+                let forged = |m: &mut Message| {
+                    m.answers = vec![record(q, RData::A(A::new(203, 0, 113, 66)))];
+                };
+                let mut wrong_id = reply(q, ResponseCode::NoError, vec![]);
+                wrong_id.metadata.id = q.metadata.id.wrapping_add(1);
+                forged(&mut wrong_id);
+                let mut wrong_name = reply(q, ResponseCode::NoError, vec![]);
+                wrong_name.queries[0].set_name(Name::from_ascii("other.example.test.").expect("name"));
+                forged(&mut wrong_name);
+                let mut not_a_response = reply(q, ResponseCode::NoError, vec![]);
+                not_a_response.metadata.message_type = MessageType::Query;
+                forged(&mut not_a_response);
+                out.extend([wrong_id, wrong_name, not_a_response]);
+                out.push(reply(q, ResponseCode::NoError, vec![record(q, RData::A(A::new(192, 0, 2, 77)))]));
+            } else {
+                out.push(reply(q, ResponseCode::NoError, vec![]));
+            }
+            out
+        },
+        |q| reply(q, ResponseCode::ServFail, vec![]),
+    )
+    .await;
+    let config = ToolsConfig { resolvers: vec![resolver.resolver()], ..loopback_config() };
+    let r = run(config, "example.test").await.expect("run");
+    assert_eq!(r.a, ["192.0.2.77"], "only the answer with the query's ID, question and QR bit counts");
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}
+
+#[tokio::test]
+async fn dns_reports_a_servfail_for_its_type_only() {
+    let resolver = dnsserver::scripted(
+        |q| match q.queries[0].query_type() {
+            RecordType::MX => vec![reply(q, ResponseCode::ServFail, vec![])],
+            RecordType::A => vec![reply(q, ResponseCode::NoError, vec![record(q, RData::A(A::new(192, 0, 2, 1)))])],
+            _ => vec![reply(q, ResponseCode::NoError, vec![])],
+        },
+        |q| reply(q, ResponseCode::ServFail, vec![]),
+    )
+    .await;
+    let config = ToolsConfig { resolvers: vec![resolver.resolver()], ..loopback_config() };
+    let r = run(config, "example.test").await.expect("run");
+    assert_eq!(r.a, ["192.0.2.1"]);
+    assert_eq!(r.status.mx, QueryStatus::Error);
+    let message = &r.errors["mx"];
+    assert!(message.contains("SERVFAIL") && message.contains(&resolver.resolver()), "{message}");
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+}
+
+#[tokio::test]
+async fn dns_asks_the_next_resolver_when_one_is_silent_or_refuses() {
+    let srv = server().await;
+    let silent = dnsserver::silent_resolver().await;
+    let refusing = dnsserver::start("elsewhere.test.", ZONE).await;
+    let resolvers = vec![silent.local_addr().expect("addr").to_string(), refusing.resolver(), srv.resolver()];
+    let config = ToolsConfig { resolvers, dns_timeout_ms: 100, ..loopback_config() };
+    let r = run(config, "example.test").await.expect("the third resolver answers");
+    assert_eq!(r.a, ["192.0.2.9", "192.0.2.10"]);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}
+
+#[tokio::test]
+async fn dns_names_an_unreachable_resolver() {
+    // A loopback port nobody listens on: the kernel answers with ICMP port unreachable.
+    let closed = dnsserver::silent_resolver().await;
+    let addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let config = ToolsConfig { resolvers: vec![addr.to_string()], ..loopback_config() };
+    let err = run(config, "example.test").await.expect_err("nobody answers");
+    let ToolError::Failed(message) = &err else { panic!("expected Failed, got {err:?}") };
+    // "cannot reach" comes from the refusal itself; a resolver that merely stays silent "did not answer".
+    assert!(message.contains(&addr.to_string()) && message.contains("cannot reach"), "{message}");
 }
 
 #[test]

@@ -17,11 +17,13 @@ use std::time::Duration;
 
 use hickory_server::Server;
 use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::proto::rr::{LowerName, Name};
+use hickory_server::proto::op::{Message, ResponseCode};
+use hickory_server::proto::rr::{LowerName, Name, Record};
 use hickory_server::proto::serialize::txt::Parser;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use tlink_tools::ToolsConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 /// A running test DNS server; stops when dropped.
@@ -97,4 +99,75 @@ async fn bind_pair() -> (UdpSocket, TcpListener) {
 /// A UDP socket that receives queries and never answers: a resolver that times out. Keep it alive for the test.
 pub async fn silent_resolver() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").await.expect("bind udp")
+}
+
+/// A resolver whose answers the test writes: for every query received over UDP, `udp` gives the messages
+/// sent back, in order; over TCP (same port), `tcp` gives the one answer. Stops when dropped.
+pub struct Scripted {
+    addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Scripted {
+    /// The `tools.resolvers` entry for this resolver.
+    pub fn resolver(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Starts a [`Scripted`] resolver on loopback.
+pub async fn scripted(
+    udp: impl Fn(&Message) -> Vec<Message> + Send + 'static,
+    tcp: impl Fn(&Message) -> Message + Send + Sync + 'static,
+) -> Scripted {
+    let (socket, listener) = bind_pair().await;
+    let addr = socket.local_addr().expect("udp address");
+    let udp_task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, peer)) = socket.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..len]) else { continue };
+            for answer in udp(&query) {
+                let _ = socket.send_to(&answer.to_vec().expect("encode"), peer).await;
+            }
+        }
+    });
+    let tcp = Arc::new(tcp);
+    let tcp_task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tcp = tcp.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 2];
+                if stream.read_exact(&mut head).await.is_err() {
+                    return;
+                }
+                let mut body = vec![0u8; usize::from(u16::from_be_bytes(head))];
+                if stream.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let Ok(query) = Message::from_vec(&body) else { return };
+                let bytes = tcp(&query).to_vec().expect("encode");
+                let mut out = u16::try_from(bytes.len()).expect("fits").to_be_bytes().to_vec();
+                out.extend_from_slice(&bytes);
+                let _ = stream.write_all(&out).await;
+            });
+        }
+    });
+    Scripted { addr, tasks: vec![udp_task, tcp_task] }
+}
+
+/// The response to `query` (same ID and question) with `code` and `answers`.
+pub fn reply(query: &Message, code: ResponseCode, answers: Vec<Record>) -> Message {
+    let mut msg = Message::response(query.metadata.id, query.metadata.op_code);
+    msg.metadata.response_code = code;
+    msg.add_queries(query.queries.clone());
+    msg.add_answers(answers);
+    msg
 }

@@ -1,8 +1,10 @@
 //! The `dns` tool: the A, AAAA, NS, MX, CNAME, TXT, SOA and CAA records of a name, with their TTLs, from the
 //! configured resolvers (`tools.resolvers`, or the system's).
 //!
-//! Targets: a DOMAIN, a URL (its host) or an EMAIL address (its domain). The eight queries run concurrently; the
-//! name is queried as fully qualified, so no search domain is ever appended.
+//! Targets: a DOMAIN, a URL (its host) or an EMAIL address (its domain). The eight queries go to the resolver
+//! together over one socket ([`client`]: no cache, answers checked against their questions, TCP for truncated
+//! answers, the next resolver for questions one could not answer); the name is queried as fully qualified, so no
+//! search domain is ever appended.
 //!
 //! Result ([`DnsResult`]):
 //! - `name`: the name queried; `nxdomain`: true when it does not exist (every list is then empty).
@@ -23,12 +25,13 @@ use std::time::Duration;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use serde::Serialize;
 
 use crate::{Target, ToolError, Toolbox, ToolsConfig};
+
+pub(crate) mod client;
 
 /// The records of one name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -196,18 +199,19 @@ pub async fn run(tb: &Toolbox, target: &Target) -> Result<DnsResult, ToolError> 
     }
     let name = fqdn(host)?;
 
-    let (a, aaaa, ns, mx, cname, txt, soa, caa) = tokio::join!(
-        query(tb, &name, RecordType::A),
-        query(tb, &name, RecordType::AAAA),
-        query(tb, &name, RecordType::NS),
-        query(tb, &name, RecordType::MX),
-        query(tb, &name, RecordType::CNAME),
-        query(tb, &name, RecordType::TXT),
-        query(tb, &name, RecordType::SOA),
-        query(tb, &name, RecordType::CAA),
-    );
-    let answers =
-        [("a", a), ("aaaa", aaaa), ("ns", ns), ("mx", mx), ("cname", cname), ("txt", txt), ("soa", soa), ("caa", caa)];
+    const TYPES: [(&str, RecordType); 8] = [
+        ("a", RecordType::A),
+        ("aaaa", RecordType::AAAA),
+        ("ns", RecordType::NS),
+        ("mx", RecordType::MX),
+        ("cname", RecordType::CNAME),
+        ("txt", RecordType::TXT),
+        ("soa", RecordType::SOA),
+        ("caa", RecordType::CAA),
+    ];
+    let questions: Vec<(Name, RecordType)> = TYPES.iter().map(|(_, t)| (name.clone(), *t)).collect();
+    let answers: Vec<(&str, Answer)> =
+        TYPES.iter().map(|(key, _)| *key).zip(client::ask(tb.stub(), &questions).await).collect();
 
     if answers.iter().all(|(_, ans)| matches!(ans, Answer::Failed { resolver: true, .. })) {
         let reason = answers
@@ -364,48 +368,8 @@ pub(crate) fn txt_text(txt: &hickory_resolver::proto::rr::rdata::TXT) -> String 
 
 /// One query of `rtype` at `name`, classified.
 pub(crate) async fn query(tb: &Toolbox, name: &Name, rtype: RecordType) -> Answer {
-    match tb.resolver().lookup(name.clone(), rtype).await {
-        Ok(lookup) => {
-            let records: Vec<Record> = lookup.answers().iter().filter(|r| r.record_type() == rtype).cloned().collect();
-            if records.is_empty() { Answer::NoData } else { Answer::Records(records) }
-        }
-        Err(e) => classify(tb, &e),
-    }
-}
-
-fn classify(tb: &Toolbox, e: &NetError) -> Answer {
-    let servers = resolver_label(tb.config());
-    let failed = |message: String, resolver: bool| Answer::Failed { message, resolver };
-    match e {
-        NetError::Dns(DnsError::NoRecordsFound(NoRecords { response_code, .. })) => match *response_code {
-            ResponseCode::NXDomain => Answer::NxDomain,
-            ResponseCode::NoError => Answer::NoData,
-            ResponseCode::Refused => failed(format!("{servers} refused the query (REFUSED)"), true),
-            code => failed(format!("{servers} answered {}", rcode_name(code)), false),
-        },
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
-            failed(format!("{servers} refused the query (REFUSED)"), true)
-        }
-        NetError::Dns(DnsError::ResponseCode(code)) => {
-            failed(format!("{servers} answered {}", rcode_name(*code)), false)
-        }
-        NetError::Timeout => failed(
-            format!("{servers} did not answer within {:?}", Duration::from_millis(tb.config().dns_timeout_ms)),
-            true,
-        ),
-        NetError::Io(io) => failed(format!("cannot reach {servers}: {io}"), true),
-        NetError::NoConnections => failed(format!("cannot reach {servers}: no connection could be made"), true),
-        other => failed(format!("querying {servers}: {other}"), true),
-    }
-}
-
-/// `the resolver 127.0.0.1:53` / `the resolvers a, b` / `the system resolver`, for messages.
-fn resolver_label(config: &ToolsConfig) -> String {
-    match config.resolvers.as_slice() {
-        [] => "the system resolver".to_string(),
-        [one] => format!("the resolver {one}"),
-        many => format!("the resolvers {}", many.join(", ")),
-    }
+    let mut answers = client::ask(tb.stub(), &[(name.clone(), rtype)]).await;
+    answers.pop().unwrap_or(Answer::NoData)
 }
 
 fn rcode_name(code: ResponseCode) -> String {
@@ -428,10 +392,7 @@ pub(crate) fn build_resolver(config: &ToolsConfig) -> Result<TokioResolver, Tool
     } else {
         let mut servers = Vec::new();
         for s in &config.resolvers {
-            let addr: SocketAddr = s
-                .parse()
-                .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                .map_err(|_| ToolError::InvalidInput(format!("tools.resolvers: `{s}` is not an `ip` or `ip:port`")))?;
+            let addr = resolver_addr(s)?;
             let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
             for c in &mut ns.connections {
                 c.port = addr.port();
@@ -444,6 +405,29 @@ pub(crate) fn build_resolver(config: &ToolsConfig) -> Result<TokioResolver, Tool
     opts.timeout = Duration::from_millis(config.dns_timeout_ms);
     opts.attempts = 2;
     builder.build().map_err(|e| ToolError::InvalidInput(format!("building the DNS resolver: {e}")))
+}
+
+/// The servers the stub client asks ([`client`]): `tools.resolvers`, or the system's.
+pub(crate) fn stub_resolvers(config: &ToolsConfig) -> Result<client::Resolvers, ToolError> {
+    let servers = if config.resolvers.is_empty() {
+        let (system, _) = hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| ToolError::InvalidInput(format!("reading the system's DNS configuration: {e}")))?;
+        system
+            .name_servers()
+            .iter()
+            .filter_map(|ns| ns.connections.first().map(|c| SocketAddr::new(ns.ip, c.port)))
+            .collect()
+    } else {
+        config.resolvers.iter().map(|s| resolver_addr(s)).collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(client::Resolvers { servers, timeout: Duration::from_millis(config.dns_timeout_ms), attempts: 2 })
+}
+
+/// A `tools.resolvers` entry: `ip` (port 53) or `ip:port`.
+fn resolver_addr(s: &str) -> Result<SocketAddr, ToolError> {
+    s.parse()
+        .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| ToolError::InvalidInput(format!("tools.resolvers: `{s}` is not an `ip` or `ip:port`")))
 }
 
 /// A and AAAA addresses of `host` from the configured resolvers.
