@@ -1,5 +1,10 @@
 //! API keys: stored as a SHA-256 hash with a short visible prefix; the key itself is never stored.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 
 use crate::db::{Row, now_millis};
@@ -43,6 +48,73 @@ pub struct ApiKeyCandidate {
     pub role: Option<Role>,
     /// That organization's plan, when it was asked about and exists.
     pub limits: Option<PlanLimits>,
+}
+
+/// How long a key lookup ([`Store::api_key_candidates`]) may be answered from memory. A change made through
+/// this process's store (a revoked key, a membership added, changed or removed, a plan or its limits) applies to
+/// the next request at once; one made by another process (another `tlink serve`, the CLI) within this time.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Entries kept at most; the cache starts over when full.
+const KEY_CACHE_MAX: usize = 4096;
+
+/// Recent key lookups, so that a client's every request does not read its key and membership again.
+///
+/// An entry is good for [`KEY_CACHE_TTL`], and only while the generation it was read at is current. Every
+/// change to keys, memberships or plans bumps the generation once it has committed; a lookup tags its entry
+/// with the generation it saw *before* reading, so one that raced a change is never served again.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<(String, Option<String>), CachedKeys>>,
+}
+
+struct CachedKeys {
+    at: Instant,
+    generation: u64,
+    candidates: Vec<ApiKeyCandidate>,
+}
+
+impl std::fmt::Debug for KeyCache {
+    // The entries hold key hashes: not printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache").field("entries", &self.entries.lock().len()).finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn get(&self, key: &(String, Option<String>)) -> Option<Vec<ApiKeyCandidate>> {
+        let current = self.generation();
+        let entries = self.entries.lock();
+        let hit = entries.get(key)?;
+        (hit.generation == current && hit.at.elapsed() < KEY_CACHE_TTL).then(|| hit.candidates.clone())
+    }
+
+    fn put(&self, key: (String, Option<String>), generation: u64, candidates: Vec<ApiKeyCandidate>) {
+        let mut entries = self.entries.lock();
+        if entries.len() >= KEY_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(key, CachedKeys { at: Instant::now(), generation, candidates });
+    }
+
+    /// Forgets every lookup made so far: called after any change that could alter one.
+    pub(crate) fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records a key's use in the cached lookups, so that they do not ask for it to be recorded again.
+    fn touched(&self, id: &ApiKeyId, at: i64) {
+        for entry in self.entries.lock().values_mut() {
+            for c in entry.candidates.iter_mut().filter(|c| &c.id == id) {
+                c.last_used_at = Some(at);
+            }
+        }
+    }
 }
 
 fn key_row(r: &Row) -> Result<ApiKeyRow> {
@@ -98,6 +170,7 @@ impl Store {
                 &params![id.as_str(), user.as_str(), now_millis()],
             )
             .await?;
+        self.keys.invalidate();
         Ok(n == 1)
     }
 
@@ -109,9 +182,15 @@ impl Store {
             LEFT JOIN memberships m ON m.user_id = k.user_id AND m.org_id = $2 \
             LEFT JOIN orgs o ON o.id = m.org_id \
             WHERE k.prefix = $1 AND k.revoked_at IS NULL";
+        let cache_key = (prefix.to_string(), org.map(|o| o.as_str().to_string()));
+        if let Some(hit) = self.keys.get(&cache_key) {
+            return Ok(hit);
+        }
+        let generation = self.keys.generation();
         let org = org.map(|o| o.as_str());
         let rows = self.db.query(SQL, &params![prefix, org]).await?;
-        rows.iter()
+        let candidates = rows
+            .iter()
             .map(|r| {
                 Ok(ApiKeyCandidate {
                     id: ApiKeyId::from_trusted(r.text(0)?),
@@ -125,7 +204,9 @@ impl Store {
                     },
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        self.keys.put(cache_key, generation, candidates.clone());
+        Ok(candidates)
     }
 
     /// The user's live keys that carry a sealed copy (for Hawk), newest first, at most `max`.
@@ -139,6 +220,7 @@ impl Store {
     /// Records a key's use.
     pub async fn touch_api_key(&self, id: &ApiKeyId, at: i64) -> Result<()> {
         self.db.execute("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", &params![id.as_str(), at]).await?;
+        self.keys.touched(id, at);
         Ok(())
     }
 }

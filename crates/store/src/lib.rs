@@ -111,16 +111,17 @@ impl<T> Page<T> {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    keys: std::sync::Arc<keys::KeyCache>,
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://…`). Does not migrate.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Store> {
-        Ok(Store { db: Db::connect(url, pool_size).await? })
+        Ok(Store::from_db(Db::connect(url, pool_size).await?))
     }
 
     pub fn from_db(db: Db) -> Store {
-        Store { db }
+        Store { db, keys: std::sync::Arc::default() }
     }
 
     pub fn db(&self) -> &Db {

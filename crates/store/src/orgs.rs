@@ -124,6 +124,7 @@ impl Store {
     pub async fn set_org_plan(&self, org: &OrgId, plan: Plan) -> Result<bool> {
         let n =
             self.db.execute("UPDATE orgs SET plan = $2 WHERE id = $1", &params![org.as_str(), plan.as_str()]).await?;
+        self.keys.invalidate();
         Ok(n == 1)
     }
 
@@ -154,6 +155,7 @@ impl Store {
                 &params![org.as_str(), user.as_str(), role.as_str(), now_millis()],
             )
             .await?;
+        self.keys.invalidate();
         Ok(())
     }
 
@@ -164,6 +166,7 @@ impl Store {
         const SQL: &str = "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2 \
             AND ($3 = 'OWNER' OR (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1))";
         let n = self.db.execute(SQL, &params![org.as_str(), user.as_str(), role.as_str()]).await?;
+        self.keys.invalidate();
         self.member_change(org, user, n).await
     }
 
@@ -172,6 +175,7 @@ impl Store {
         const SQL: &str = "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2 \
             AND (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)";
         let n = self.db.execute(SQL, &params![org.as_str(), user.as_str()]).await?;
+        self.keys.invalidate();
         self.member_change(org, user, n).await
     }
 

@@ -101,6 +101,7 @@ impl Store {
         let rpm = limits.custom_requests_per_minute.map(i64::from);
         let runs = limits.custom_tool_runs_per_month.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         let n = self.db.execute(SQL, &params![org.as_str(), limits.plan.as_str(), rpm, runs]).await?;
+        self.keys.invalidate();
         Ok(n == 1)
     }
 

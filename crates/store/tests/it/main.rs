@@ -169,3 +169,36 @@ async fn the_last_owner_stays() {
         assert_eq!(store.org_for_member(&org, &other).await.expect("org").expect("member").plan, Plan::Pro);
     }
 }
+
+#[tokio::test]
+async fn key_lookups_follow_changes_made_through_the_store_at_once() {
+    for (name, store) in stores().await {
+        let (owner, org) = user(&store, "owner@example.com").await;
+        let (member, _) = user(&store, "member@example.com").await;
+        store.add_member(&org, &member, Role::Viewer).await.expect("member added");
+        let key = tlink_store::NewApiKey {
+            name: "ci".into(),
+            prefix: "tlpro_cache123".into(),
+            key_hash: "h".repeat(64),
+            sealed_key: None,
+        };
+        let id = store.create_api_key(&member, key).await.expect("key created").id;
+        let lookup = || async { store.api_key_candidates("tlpro_cache123", Some(&org)).await.expect("lookup") };
+
+        let first = lookup().await;
+        assert_eq!(first.len(), 1, "{name}");
+        assert_eq!(first[0].role, Some(Role::Viewer), "{name}");
+        assert_eq!(first[0].limits.as_ref().map(|l| l.plan), Some(Plan::Free), "{name}");
+
+        // Each change is seen by the very next lookup, though the previous one is still fresh in memory.
+        assert_eq!(store.set_member_role(&org, &member, Role::Admin).await.expect("role"), MemberChange::Done);
+        assert_eq!(lookup().await[0].role, Some(Role::Admin), "{name}: role change");
+        assert!(store.set_org_plan(&org, Plan::Pro).await.expect("plan"), "{name}");
+        assert_eq!(lookup().await[0].limits.as_ref().map(|l| l.plan), Some(Plan::Pro), "{name}: plan change");
+        assert_eq!(store.remove_member(&org, &member).await.expect("remove"), MemberChange::Done);
+        assert_eq!(lookup().await[0].role, None, "{name}: removed member");
+        assert!(store.revoke_api_key(&member, &id).await.expect("revoke"), "{name}");
+        assert!(lookup().await.is_empty(), "{name}: a revoked key is refused at once");
+        let _ = owner;
+    }
+}
