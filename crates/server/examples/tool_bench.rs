@@ -2,9 +2,13 @@
 //! dns tool called directly with the same concurrency (the baseline: the tool's own cost).
 //!
 //! Usage: `tool_bench [DATABASE_URL] [SECONDS] [CLIENTS]` in a release build. Starts, in this process, an
-//! authoritative DNS server on loopback (wildcard zone, so every run asks a fresh name and nothing comes from
-//! the resolver's cache), the API on a loopback socket with its in-process worker, a user, an organization
-//! and an API key. Each client loops: POST a run for `a<n>.bench.test`, then `GET` its report with `?wait=10`
+//! authoritative DNS server on loopback for a wildcard zone (every run asks a fresh name), the API on a
+//! loopback socket with its in-process worker, a user, an organization and an API key.
+//!
+//! The DNS server stands in for the resolver a deployment would use, and shares the two cores with what is
+//! measured. By default it is [`lean_dns`]: one thread answering from the fixed zone below, as cheaply as a
+//! production resolver answers from its cache. `TOOL_BENCH_DNS=hickory` uses the test suite's hickory-server
+//! catalog instead, which spends about as much CPU per query as the dns tool itself. Each client loops: POST a run for `a<n>.bench.test`, then `GET` its report with `?wait=10`
 //! (answered as soon as the run finishes) until it is COMPLETED. Prints p50/p95/p99 of both and the ratio of the medians.
 
 #[path = "../../tools/tests/it/dnsserver.rs"]
@@ -53,8 +57,16 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = args.get(1).map_or(Ok(10), |s| s.parse()).context("SECONDS")?;
     let clients: usize = args.get(2).map_or(Ok(50), |s| s.parse()).context("CLIENTS")?;
 
-    let dns = dnsserver::start("bench.test.", ZONE).await;
-    let tools = dns.config();
+    let hickory = std::env::var("TOOL_BENCH_DNS").is_ok_and(|v| v == "hickory");
+    let (_dns, resolver) = if hickory {
+        let dns = dnsserver::start("bench.test.", ZONE).await;
+        let resolver = dns.resolver();
+        (Some(dns), resolver)
+    } else {
+        (None, lean_dns::start()?.to_string())
+    };
+    let tools = tlink_tools::ToolsConfig { resolvers: vec![resolver], ..support::loopback_config() };
+    println!("DNS server: {}", if hickory { "hickory-server catalog" } else { "lean responder" });
 
     // Baseline: the tool alone.
     let toolbox = Toolbox::new(tools.clone())?;
@@ -164,6 +176,73 @@ async fn main() -> anyhow::Result<()> {
     stages(&store, &org, &marks).await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The default DNS stand-in: a blocking UDP responder on its own thread for the wildcard zone `bench.test.`
+/// (the same records as [`ZONE`]): every name below it has an A, an MX and a TXT record, other types are
+/// answered NODATA with the SOA, and names outside the zone are REFUSED.
+mod lean_dns {
+    use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+
+    use hickory_server::proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_server::proto::rr::rdata::{A, MX, NS, SOA, TXT};
+    use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+
+    pub fn start() -> std::io::Result<SocketAddr> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        // 50 clients put up to 400 queries in flight; the default receive buffer (about 200 KiB) overflows
+        // and drops some of them, which then wait out the client's timeout. Ask for 4 MiB (the kernel caps it
+        // at net.core.rmem_max).
+        socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20)?;
+        let addr = socket.local_addr()?;
+        std::thread::Builder::new().name("bench-dns".into()).spawn(move || serve(&socket))?;
+        Ok(addr)
+    }
+
+    fn serve(socket: &UdpSocket) {
+        let origin = Name::from_ascii("bench.test.").expect("origin");
+        let mut buf = [0u8; 1500];
+        while let Ok((len, peer)) = socket.recv_from(&mut buf) {
+            let Ok(query) = Message::from_vec(&buf[..len]) else { continue };
+            if let Some(answer) = answer(&origin, &query).and_then(|m| m.to_vec().ok()) {
+                let _ = socket.send_to(&answer, peer);
+            }
+        }
+    }
+
+    fn answer(origin: &Name, query: &Message) -> Option<Message> {
+        let q = query.queries.first()?;
+        let mut msg = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        msg.metadata.authoritative = true;
+        msg.metadata.recursion_desired = query.metadata.recursion_desired;
+        msg.add_query(q.clone());
+        let name = q.name().clone();
+        if !origin.zone_of(&name) {
+            msg.metadata.response_code = ResponseCode::Refused;
+            return Some(msg);
+        }
+        let apex = &name == origin;
+        let child = |label: &str| Name::from_ascii(label).ok().and_then(|n| n.append_domain(origin).ok());
+        let data = match q.query_type() {
+            RecordType::SOA if apex => Some(soa(origin)),
+            RecordType::NS if apex => child("ns1").map(|n| RData::NS(NS(n))),
+            RecordType::A if apex => None,
+            RecordType::A => Some(RData::A(A(Ipv4Addr::new(192, 0, 2, 10)))),
+            RecordType::MX if !apex => child("mx").map(|n| RData::MX(MX::new(10, n))),
+            RecordType::TXT if !apex => Some(RData::TXT(TXT::new(vec!["v=spf1 -all".into()]))),
+            _ => None,
+        };
+        match data {
+            Some(data) => msg.add_answer(Record::from_rdata(name, 300, data)),
+            None => msg.add_authority(Record::from_rdata(origin.clone(), 300, soa(origin))),
+        };
+        Some(msg)
+    }
+
+    fn soa(origin: &Name) -> RData {
+        let at = |label: &str| Name::from_ascii(label).expect("label").append_domain(origin).expect("name");
+        RData::SOA(SOA::new(at("ns1"), at("hostmaster"), 1, 7200, 900, 1_209_600, 300))
+    }
 }
 
 /// One API round trip's client-side times (unix ms).
