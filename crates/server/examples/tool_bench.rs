@@ -110,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let listener = tlink_server::no_delay(listener);
     let app = tlink_server::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     tokio::spawn(state.worker().run(std::future::pending::<()>()));

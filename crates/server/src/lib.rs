@@ -191,6 +191,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
     let addr = state.config.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = no_delay(listener);
     tracing::info!(%addr, worker = with_worker, "tlink listening");
     let follow = tokio::spawn(state.wake.clone().follow(state.store.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -252,4 +253,18 @@ mod tests {
         assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
     }
+}
+
+/// `listener` with `TCP_NODELAY` on every accepted connection: a response goes out as soon as it is written,
+/// not held back by Nagle's algorithm while the client delays its acknowledgement.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "setting TCP_NODELAY failed");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
 }
