@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::json;
 use tlink_server::{AppState, Config};
 use tlink_store::{NewApiKey, Store};
 use tlink_tools::{NoProgress, RunOptions, Target, ToolKey, Toolbox};
@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
             async move {
                 let started = Instant::now();
                 let sent_at = tlink_store::now_millis();
-                let r: Value = http
+                let r: Reply = http
                     .post(format!("{base}/run"))
                     .header("X-API-Key", &key)
                     .json(&json!({ "toolKey": "dns", "target": format!("a{n}.bench.test") }))
@@ -141,10 +141,10 @@ async fn main() -> anyhow::Result<()> {
                     .json()
                     .await
                     .expect("JSON");
-                let id = r["data"]["reportId"].as_str().expect("reportId").to_string();
+                let id = r.data.report_id.expect("reportId");
                 let accepted_at = tlink_store::now_millis();
                 loop {
-                    let rep: Value = http
+                    let rep: Reply = http
                         .get(format!("{base}/reports/{id}?wait=10"))
                         .header("X-API-Key", &key)
                         .send()
@@ -153,9 +153,9 @@ async fn main() -> anyhow::Result<()> {
                         .json()
                         .await
                         .expect("JSON");
-                    match rep["data"]["status"].as_str() {
+                    match rep.data.status.as_deref() {
                         Some("COMPLETED") => break,
-                        Some("FAILED") => panic!("run failed: {rep}"),
+                        Some("FAILED") => panic!("run {id} failed"),
                         _ => {}
                     }
                 }
@@ -244,6 +244,19 @@ mod lean_dns {
         let at = |label: &str| Name::from_ascii(label).expect("label").append_domain(origin).expect("name");
         RData::SOA(SOA::new(at("ns1"), at("hostmaster"), 1, 7200, 900, 1_209_600, 300))
     }
+}
+
+/// What the load generator reads of an answer (the rest of the report is skipped, not built).
+#[derive(serde::Deserialize)]
+struct Reply {
+    data: ReplyData,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyData {
+    report_id: Option<String>,
+    status: Option<String>,
 }
 
 /// One API round trip's client-side times (unix ms).
