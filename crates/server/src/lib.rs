@@ -186,6 +186,20 @@ pub fn router(state: AppState) -> Router {
     api::router(state)
 }
 
+/// `listener` with `TCP_NODELAY` on every accepted connection: a response goes out as soon as it is written,
+/// not held back by Nagle's algorithm while the client delays its acknowledgement.
+pub fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "setting TCP_NODELAY failed");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
 /// Serves until ctrl-c / SIGTERM, with an in-process worker when `with_worker`. On shutdown the API stops
 /// accepting requests and the worker finishes or gives back its jobs.
 pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
@@ -253,18 +267,4 @@ mod tests {
         assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
     }
-}
-
-/// `listener` with `TCP_NODELAY` on every accepted connection: a response goes out as soon as it is written,
-/// not held back by Nagle's algorithm while the client delays its acknowledgement.
-pub fn no_delay(
-    listener: tokio::net::TcpListener,
-) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
-    use axum::serve::ListenerExt as _;
-    fn set(tcp: &mut tokio::net::TcpStream) {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "setting TCP_NODELAY failed");
-        }
-    }
-    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
 }
