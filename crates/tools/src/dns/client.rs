@@ -110,17 +110,15 @@ async fn over_udp(resolvers: &Resolvers, server: SocketAddr, questions: &[&(Name
             let datagram = &buf[..len];
             let Some(id) = datagram.first_chunk::<2>().map(|b| u16::from_be_bytes(*b)) else { continue };
             let Some(p) = pending.iter_mut().find(|p| p.id == id && p.answer.is_none()) else { continue };
+            // A datagram that fills the buffer was larger than the payload offered and was cut by the read:
+            // it is asked for over TCP, as a truncated answer is. (Its question is not checked: it may be what
+            // was cut; the TCP answer's is.)
+            let cut = len == buf.len();
             match Message::from_vec(datagram) {
-                Ok(msg) if !answers(&msg, &p.query) => {}
-                Ok(msg) if msg.metadata.truncation => {
-                    p.answer = Some(match over_tcp(server, p, resolvers.timeout).await {
-                        Ok(msg) => classify(msg, &p.query, server),
-                        Err(e) => {
-                            failed(format!("the resolver {server} answered over UDP truncated, and over TCP: {e}"))
-                        }
-                    });
-                }
-                Ok(msg) => p.answer = Some(classify(msg, &p.query, server)),
+                Ok(msg) if !cut && !answers(&msg, &p.query) => {}
+                Ok(msg) if !cut && !msg.metadata.truncation => p.answer = Some(classify(msg, &p.query, server)),
+                Ok(_) => p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await),
+                Err(_) if cut => p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await),
                 Err(e) => p.unreadable = Some(e.to_string()),
             }
         }
@@ -170,6 +168,14 @@ async fn connect(server: SocketAddr) -> std::io::Result<UdpSocket> {
 /// Whether `msg` is the response to `query` (ID already matched): a response with exactly that question.
 fn answers(msg: &Message, query: &Query) -> bool {
     msg.metadata.message_type == MessageType::Response && msg.queries.len() == 1 && msg.queries[0] == *query
+}
+
+/// The answer to `p` over TCP, after a truncated one over UDP.
+async fn retry_over_tcp(server: SocketAddr, p: &Pending, timeout: Duration) -> Answer {
+    match over_tcp(server, p, timeout).await {
+        Ok(msg) => classify(msg, &p.query, server),
+        Err(e) => failed(format!("the resolver {server} answered over UDP truncated, and over TCP: {e}")),
+    }
 }
 
 /// Asks `p` again over TCP (RFC 7766: two-byte length prefix).

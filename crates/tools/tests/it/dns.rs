@@ -178,6 +178,29 @@ async fn dns_asks_again_over_tcp_when_the_udp_answer_is_truncated() {
 }
 
 #[tokio::test]
+async fn dns_asks_over_tcp_when_an_answer_overruns_the_payload_it_offered() {
+    // A resolver that ignores the EDNS payload size: 20 TXT records (about 4 KB) in one datagram, no TC bit.
+    let texts: Vec<String> = (0..20).map(|i| format!("{i:02}-{}", "y".repeat(180))).collect();
+    let all = |q: &Message, texts: &[String]| {
+        let txt = texts.iter().map(|t| record(q, RData::TXT(TXT::new(vec![t.clone()])))).collect();
+        reply(q, ResponseCode::NoError, txt)
+    };
+    let (udp_texts, tcp_texts) = (texts.clone(), texts.clone());
+    let resolver = dnsserver::scripted(
+        move |q| match q.queries[0].query_type() {
+            RecordType::TXT => vec![all(q, &udp_texts)],
+            _ => vec![reply(q, ResponseCode::NoError, vec![])],
+        },
+        move |q| all(q, &tcp_texts),
+    )
+    .await;
+    let config = ToolsConfig { resolvers: vec![resolver.resolver()], ..loopback_config() };
+    let r = run(config, "big.example.test").await.expect("run");
+    assert_eq!(r.txt, texts);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}
+
+#[tokio::test]
 async fn dns_ignores_answers_that_do_not_match_the_question() {
     let resolver = dnsserver::scripted(
         |q| {
