@@ -110,15 +110,18 @@ async fn over_udp(resolvers: &Resolvers, server: SocketAddr, questions: &[&(Name
             let datagram = &buf[..len];
             let Some(id) = datagram.first_chunk::<2>().map(|b| u16::from_be_bytes(*b)) else { continue };
             let Some(p) = pending.iter_mut().find(|p| p.id == id && p.answer.is_none()) else { continue };
-            // A datagram that fills the buffer was larger than the payload offered and was cut by the read:
-            // it is asked for over TCP, as a truncated answer is. (Its question is not checked: it may be what
-            // was cut; the TCP answer's is.)
-            let cut = len == buf.len();
+            // A datagram that fills the buffer was larger than the payload offered and was cut by the read: it
+            // is not read but asked for over TCP, as a truncated answer is (the TCP answer's question is checked).
+            if len == buf.len() {
+                p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await);
+                continue;
+            }
             match Message::from_vec(datagram) {
-                Ok(msg) if !cut && !answers(&msg, &p.query) => {}
-                Ok(msg) if !cut && !msg.metadata.truncation => p.answer = Some(classify(msg, &p.query, server)),
-                Ok(_) => p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await),
-                Err(_) if cut => p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await),
+                Ok(msg) if !answers(&msg, &p.query) => {}
+                Ok(msg) if msg.metadata.truncation => {
+                    p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await);
+                }
+                Ok(msg) => p.answer = Some(classify(msg, &p.query, server)),
                 Err(e) => p.unreadable = Some(e.to_string()),
             }
         }
