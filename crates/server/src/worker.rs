@@ -30,7 +30,7 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tlink_store::{DELIVERY_JOB, Finish, Job, JobOutcome, ReportUpdate, Store, TOOL_JOB};
+use tlink_store::{DELIVERY_JOB, Finish, Job, JobOutcome, ReportRow, ReportUpdate, Store, TOOL_JOB};
 
 use crate::alerting::Alerting;
 use tlink_tools::{NoProgress, RunOptions, Target, ToolError, ToolKey, Toolbox};
@@ -90,26 +90,40 @@ impl WorkerConfig {
 }
 
 /// In-process signals between the API and the worker: "a job was queued" (wakes the worker at once) and
-/// "this job's outcome was recorded" (wakes the requests waiting for that report, `GET …/reports/{id}?wait=`).
+/// "this job's outcome was recorded" (wakes the requests waiting for that report, `GET …/reports/{id}?wait=`,
+/// and hands them the finished report as it was committed, so they answer without reading it again).
 #[derive(Clone, Default)]
 pub struct Wake {
     queued: Arc<Notify>,
     /// Requests waiting for a job's outcome, by job id (a report's job has the report's id).
-    waiting: Arc<parking_lot::Mutex<HashMap<String, Arc<Notify>>>>,
+    waiting: Arc<parking_lot::Mutex<HashMap<String, Arc<Slot>>>>,
+}
+
+/// Where the requests waiting for one job are woken, and find its report once it finished.
+#[derive(Default)]
+struct Slot {
+    notify: Notify,
+    report: parking_lot::Mutex<Option<Arc<ReportRow>>>,
 }
 
 /// A registration to be woken when one job's outcome is recorded; unregisters when dropped.
 pub struct Waiter {
     id: String,
-    notify: Arc<Notify>,
-    waiting: Arc<parking_lot::Mutex<HashMap<String, Arc<Notify>>>>,
+    slot: Arc<Slot>,
+    waiting: Arc<parking_lot::Mutex<HashMap<String, Arc<Slot>>>>,
 }
 
 impl Waiter {
-    /// Resolves when the job's outcome was recorded by this process's worker (an outcome recorded by
-    /// another process is not signalled: poll with a timeout).
+    /// Resolves when the job's outcome was recorded, by this process's worker or (on PostgreSQL, while
+    /// notifications are followed) by another process's; poll with a timeout as well.
     pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
+        self.slot.notify.notified()
+    }
+
+    /// The report as this process's worker recorded it COMPLETED or FAILED, once it has; `None` before,
+    /// and when another process finished it (read it from the store then).
+    pub fn finished_report(&self) -> Option<Arc<ReportRow>> {
+        self.slot.report.lock().clone()
     }
 }
 
@@ -135,8 +149,8 @@ impl Wake {
 
     /// Registers interest in the outcome of job `id`.
     pub fn wait_for(&self, id: &str) -> Waiter {
-        let notify = self.waiting.lock().entry(id.to_string()).or_default().clone();
-        Waiter { id: id.to_string(), notify, waiting: self.waiting.clone() }
+        let slot = self.waiting.lock().entry(id.to_string()).or_default().clone();
+        Waiter { id: id.to_string(), slot, waiting: self.waiting.clone() }
     }
 
     /// Follows the store's notifications from other processes until the future is dropped: queued jobs wake
@@ -155,7 +169,9 @@ impl Wake {
                     while let Some(event) = events.next().await {
                         match event {
                             tlink_store::QueueEvent::JobsQueued => self.notify(),
-                            tlink_store::QueueEvent::ReportFinished(id) => self.finished(std::iter::once(id.as_str())),
+                            tlink_store::QueueEvent::ReportFinished(id) => {
+                                self.finished(std::iter::once(id.as_str()), Vec::new())
+                            }
                         }
                     }
                     tracing::warn!("lost the queue notification connection; polling until it is back");
@@ -167,15 +183,20 @@ impl Wake {
         }
     }
 
-    /// Wakes the requests waiting for these jobs.
-    fn finished<'a>(&self, ids: impl Iterator<Item = &'a str>) {
+    /// Wakes the requests waiting for these jobs, first handing them the `reports` that finished.
+    fn finished<'a>(&self, ids: impl Iterator<Item = &'a str>, reports: Vec<ReportRow>) {
         let map = self.waiting.lock();
         if map.is_empty() {
             return;
         }
+        for report in reports {
+            if let Some(slot) = map.get(report.id.as_str()) {
+                *slot.report.lock() = Some(Arc::new(report));
+            }
+        }
         for id in ids {
-            if let Some(n) = map.get(id) {
-                n.notify_waiters();
+            if let Some(slot) = map.get(id) {
+                slot.notify.notify_waiters();
             }
         }
     }
@@ -332,10 +353,14 @@ impl Worker {
             }
             ran += jobs.len();
             let finishes = futures_util::future::join_all(jobs.into_iter().map(|j| self.execute(j))).await;
-            if let Err(e) = self.inner.store.finish_jobs(&self.inner.id, &finishes).await {
-                tracing::warn!(error = %e, "finishing jobs failed");
-            }
-            self.inner.wake.finished(finishes.iter().map(|f| f.id.as_str()));
+            let reports = match self.inner.store.finish_jobs(&self.inner.id, &finishes).await {
+                Ok(finished) => finished.reports,
+                Err(e) => {
+                    tracing::warn!(error = %e, "finishing jobs failed");
+                    Vec::new()
+                }
+            };
+            self.inner.wake.finished(finishes.iter().map(|f| f.id.as_str()), reports);
         }
     }
 
@@ -490,9 +515,9 @@ async fn finisher(store: Store, worker: String, wake: Wake, mut rx: mpsc::Receiv
         metrics::counter!("tlink_jobs_total", "outcome" => "retry").increment(retry);
         metrics::counter!("tlink_jobs_total", "outcome" => "failed").increment(failed);
         let mut tries = 0;
-        loop {
+        let reports = loop {
             match store.finish_jobs(&worker, &batch).await {
-                Ok(_) => break,
+                Ok(finished) => break finished.reports,
                 Err(e) if tries < 5 => {
                     tries += 1;
                     tracing::warn!(error = %e, jobs = batch.len(), "recording job outcomes failed; retrying");
@@ -500,11 +525,11 @@ async fn finisher(store: Store, worker: String, wake: Wake, mut rx: mpsc::Receiv
                 }
                 Err(e) => {
                     tracing::error!(error = %e, jobs = batch.len(), "recording job outcomes failed; the jobs run again after their lease");
-                    break;
+                    break Vec::new();
                 }
             }
-        }
-        wake.finished(batch.iter().map(|f| f.id.as_str()));
+        };
+        wake.finished(batch.iter().map(|f| f.id.as_str()), reports);
         batch.clear();
     }
 }
@@ -512,6 +537,49 @@ async fn finisher(store: Store, worker: String, wake: Wake, mut rx: mpsc::Receiv
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(id: &str) -> ReportRow {
+        ReportRow {
+            id: tlink_domain::ReportId::from_trusted(id.to_string()),
+            org_id: tlink_domain::OrgId::from_trusted("org".to_string()),
+            tool: "dns".into(),
+            target: "example.com".into(),
+            target_type: "DOMAIN".into(),
+            asset_id: None,
+            options: None,
+            origin: "MANUAL".into(),
+            requested_by: None,
+            status: tlink_store::ReportStatus::Completed,
+            attempts: 1,
+            result: Some("{}".into()),
+            error: None,
+            created_at: 1,
+            started_at: Some(2),
+            finished_at: Some(3),
+            updated_at: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn waiters_are_woken_with_their_finished_report_and_unregister_when_dropped() {
+        let wake = Wake::default();
+        let (a, b, other) = (wake.wait_for("r1"), wake.wait_for("r1"), wake.wait_for("r2"));
+        let (na, nb, nother) = (a.notified(), b.notified(), other.notified());
+        // r2 is woken without a report: it finished elsewhere (or was retried) and must be read.
+        wake.finished(["r1", "r2"].into_iter(), vec![report("r1"), report("r3")]);
+        for n in [na, nb, nother] {
+            tokio::time::timeout(Duration::from_secs(5), n).await.expect("woken");
+        }
+        for w in [&a, &b] {
+            assert_eq!(w.finished_report().map(|r| r.id.to_string()).as_deref(), Some("r1"));
+        }
+        assert!(other.finished_report().is_none());
+        assert_eq!(wake.waiting.lock().len(), 2, "r3 had no waiter and left nothing behind");
+        drop((a, other));
+        assert_eq!(wake.waiting.lock().len(), 1, "r1 still has a waiter");
+        drop(b);
+        assert!(wake.waiting.lock().is_empty());
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

@@ -37,7 +37,9 @@ pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};
 pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, NewApiKey};
 pub use monitoring::{DueAsset, QUOTA_SKIP_ERROR, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
-pub use queue::{Effects, Finish, Job, JobOutcome, JobRow, NewJob, QueueCounts, QueueEvent, QueueEvents, ReportUpdate};
+pub use queue::{
+    Effects, Finish, Finished, Job, JobOutcome, JobRow, NewJob, QueueCounts, QueueEvent, QueueEvents, ReportUpdate,
+};
 pub use reports::{NewReport, ReportFilter, ReportRow, ReportStatus, TOOL_JOB};
 pub use rules::{RuleFields, RuleRow};
 pub use sessions::{RefreshRow, RotateOutcome};

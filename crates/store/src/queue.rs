@@ -19,7 +19,7 @@
 //! `tlink_reports` with its id. Delayed retries and re-queued jobs are not announced; workers still poll.
 
 use crate::db::{Dialect, Row, Stmt, now_millis};
-use crate::reports::{ReportStatus, TOOL_JOB};
+use crate::reports::{ReportRow, ReportStatus, TOOL_JOB};
 use crate::{Result, Store, params};
 
 /// A job to enqueue.
@@ -94,6 +94,16 @@ pub struct Effects {
     pub alerts: Vec<crate::alerts::AlertFire>,
     /// A delivery job's attempt.
     pub delivery: Option<crate::alerts::DeliveryUpdate>,
+}
+
+/// What [`Store::finish_jobs`] recorded.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Outcomes applied: their job was still running under the worker's lease.
+    pub applied: u64,
+    /// The reports that became COMPLETED or FAILED, as committed (a report whose job had lost its lease
+    /// is not among them).
+    pub reports: Vec<ReportRow>,
 }
 
 /// Job counts by status, for metrics and health.
@@ -234,38 +244,50 @@ impl Store {
     }
 
     /// Applies the outcomes of finished jobs in one transaction. Each is applied only if the job is
-    /// still running under `worker`'s lease; returns how many were.
-    pub async fn finish_jobs(&self, worker: &str, finishes: &[Finish]) -> Result<u64> {
+    /// still running under `worker`'s lease. Returns how many were, with the reports that became
+    /// COMPLETED or FAILED as they were recorded.
+    pub async fn finish_jobs(&self, worker: &str, finishes: &[Finish]) -> Result<Finished> {
+        // Returns the columns `report_row` reads, in its order.
         const REPORT_DONE: &str = "UPDATE reports SET status = $3, result = $4, error = $5, finished_at = $6, \
             updated_at = $6 WHERE id = $1 \
-            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
+            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2) \
+            RETURNING id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
+            status, attempts, result, error, created_at, started_at, finished_at, updated_at";
         const REPORT_RETRY: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
-        const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2";
+        // The job statements return the id, so that the rows count the outcomes applied.
+        const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2 RETURNING id";
         const SCANNED: &str = "UPDATE assets SET last_scanned_at = $2 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND locked_by = $4)";
         const REQUEUE: &str = "UPDATE jobs SET status = 'queued', run_at = $3, last_error = $4, locked_by = NULL, \
-            lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2";
+            lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2 RETURNING id";
         const DEAD: &str = "UPDATE jobs SET status = 'failed', last_error = $3, locked_by = NULL, lease_until = NULL, \
-            updated_at = $4 WHERE id = $1 AND locked_by = $2";
+            updated_at = $4 WHERE id = $1 AND locked_by = $2 RETURNING id";
         if finishes.is_empty() {
-            return Ok(0);
+            return Ok(Finished::default());
         }
         let now = now_millis();
         let mut stmts = Vec::with_capacity(finishes.len() * 2);
         let mut job_stmt_index = Vec::with_capacity(finishes.len());
+        let mut done_stmt_index = Vec::new();
         for f in finishes {
             let id = f.id.as_str();
             match &f.report {
                 ReportUpdate::None => {}
-                ReportUpdate::Completed { result } => stmts.push(Stmt::new(
-                    REPORT_DONE,
-                    params![id, worker, ReportStatus::Completed.as_str(), result.as_str(), None::<String>, now],
-                )),
-                ReportUpdate::Failed { error } => stmts.push(Stmt::new(
-                    REPORT_DONE,
-                    params![id, worker, ReportStatus::Failed.as_str(), None::<String>, error.as_str(), now],
-                )),
+                ReportUpdate::Completed { result } => {
+                    done_stmt_index.push(stmts.len());
+                    stmts.push(Stmt::new(
+                        REPORT_DONE,
+                        params![id, worker, ReportStatus::Completed.as_str(), result.as_str(), None::<String>, now],
+                    ));
+                }
+                ReportUpdate::Failed { error } => {
+                    done_stmt_index.push(stmts.len());
+                    stmts.push(Stmt::new(
+                        REPORT_DONE,
+                        params![id, worker, ReportStatus::Failed.as_str(), None::<String>, error.as_str(), now],
+                    ));
+                }
                 ReportUpdate::Retrying { error } => {
                     stmts.push(Stmt::new(REPORT_RETRY, params![id, worker, error.as_str(), now]));
                 }
@@ -288,8 +310,14 @@ impl Store {
                 JobOutcome::Dead { error } => Stmt::new(DEAD, params![id, worker, error.as_str(), now]),
             });
         }
-        let counts = self.db.transaction(stmts).await?;
-        Ok(job_stmt_index.iter().map(|&i| counts[i]).sum())
+        let rows = self.db.transaction_rows(stmts).await?;
+        let applied = job_stmt_index.iter().map(|&i| rows[i].len() as u64).sum();
+        let reports = done_stmt_index
+            .iter()
+            .filter_map(|&i| rows[i].first())
+            .map(crate::reports::report_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Finished { applied, reports })
     }
 
     /// Extends the leases of every job `worker` is running; returns how many it holds.

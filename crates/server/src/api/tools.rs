@@ -1,5 +1,7 @@
 //! The tool runner: the catalogue, queueing a run (202, never run in the handler), and reports.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -374,7 +376,13 @@ pub async fn get_report(
     loop {
         // Registered before reading, so an outcome recorded between the read and the wait is not missed.
         let notified = waiter.as_ref().map(|w| w.notified());
-        let row = state.store.get_report(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("report"))?;
+        // Once this process's worker recorded the outcome, the report it committed is at hand: no read.
+        // Anyone may wait on any id, so the report is used only if it is the caller's org's.
+        let handed = waiter.as_ref().and_then(|w| w.finished_report()).filter(|r| r.org_id == caller.org_id);
+        let row = match handed {
+            Some(row) => Arc::unwrap_or_clone(row),
+            None => state.store.get_report(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("report"))?,
+        };
         let done = matches!(row.status, ReportStatus::Completed | ReportStatus::Failed);
         let now = tokio::time::Instant::now();
         let Some(notified) = notified.filter(|_| !done && now < deadline) else {

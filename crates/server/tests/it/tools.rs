@@ -198,19 +198,30 @@ async fn dns_e2e_case(app: TestApp) {
     let dns = crate::dnsserver::start("example.test.", ZONE).await;
     let alice = app.user("alice@example.com", Some("Org A")).await;
     let org = alice.org();
+    let bob = app.user("bob@example.com", Some("Org B")).await;
     let worker = worker_for(&app, &dns, |_| {});
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(worker.run(async move {
-        let _ = stopped.await;
-    }));
 
     let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "dns", "target": "example.test" })).await;
     let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
-    // `wait` holds the request until the run has finished (20 s at most here).
+    // `wait` holds the request until the run has finished (20 s at most here). It waits before any worker
+    // runs, so the worker hands it the report it records.
     app.get(&format!("{}/{id}?wait=31", reports(org)), &alice.auth()).await.invalid("wait");
-    let r = app.get(&format!("{}/{id}?wait=20", reports(org)), &alice.auth()).await;
-    let rep = r.ok(StatusCode::OK).clone();
+    let (wait_url, alice_auth) = (format!("{}/{id}?wait=20", reports(org)), alice.auth());
+    let (waited, (stop, running)) = tokio::join!(app.get(&wait_url, &alice_auth), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // Another org waiting on the same id learns nothing, at once.
+        app.get(&format!("{}/{id}?wait=20", reports(bob.org())), &bob.auth()).await.err(StatusCode::NOT_FOUND);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(worker.run(async move {
+            let _ = stopped.await;
+        }));
+        (stop, running)
+    });
+    let rep = waited.ok(StatusCode::OK).clone();
     assert_eq!(s(&rep, "status"), "COMPLETED", "{rep}");
+    // The report handed to the waiting request is the one stored, field for field.
+    let stored = app.get(&format!("{}/{id}", reports(org)), &alice.auth()).await.ok(StatusCode::OK).clone();
+    assert_eq!(rep, stored);
     assert_eq!(rep["result"]["a"], json!(["192.0.2.10"]), "{rep}");
     assert_eq!(rep["result"]["mx"], json!(["mx1.example.test"]), "{rep}");
     assert_eq!(rep["result"]["records"]["mx"][0]["preference"], 10, "{rep}");

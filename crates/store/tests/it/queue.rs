@@ -40,7 +40,7 @@ fn unlimited() -> Quota {
 
 async fn done(store: &Store, worker: &str, id: &str) -> u64 {
     let f = Finish { id: id.into(), job: JobOutcome::Done, report: ReportUpdate::None, effects: Default::default() };
-    store.finish_jobs(worker, &[f]).await.expect("finish")
+    store.finish_jobs(worker, &[f]).await.expect("finish").applied
 }
 
 #[tokio::test]
@@ -77,11 +77,15 @@ async fn report_and_job_are_created_together_and_run_through_their_states() {
             report: ReportUpdate::Completed { result: r#"{"a":["192.0.2.1"]}"#.into() },
             effects: Default::default(),
         };
-        assert_eq!(store.finish_jobs("w1", &[f]).await.expect("finish"), 1);
+        let recorded = store.finish_jobs("w1", &[f]).await.expect("finish");
+        assert_eq!(recorded.applied, 1, "{name}");
         let finished = store.get_report(&org, &r.id).await.expect("get").expect("exists");
         assert_eq!(finished.status, ReportStatus::Completed, "{name}");
         assert_eq!(finished.result.as_deref(), Some(r#"{"a":["192.0.2.1"]}"#));
         assert!(finished.finished_at.is_some());
+        // The report handed back is the one committed, every column of it.
+        let [handed] = &recorded.reports[..] else { panic!("{name}: one finished report, got {:?}", recorded.reports) };
+        assert_eq!(format!("{handed:?}"), format!("{finished:?}"), "{name}");
         assert!(store.get_job(r.id.as_str()).await.expect("job").is_none(), "{name}: a done job is deleted");
     }
 }
@@ -101,7 +105,9 @@ async fn retries_then_gives_up_with_the_error_recorded() {
             report: ReportUpdate::Retrying { error: "resolver timed out".into() },
             effects: Default::default(),
         };
-        assert_eq!(store.finish_jobs("w1", &[retry]).await.expect("finish"), 1);
+        let recorded = store.finish_jobs("w1", &[retry]).await.expect("finish");
+        assert_eq!(recorded.applied, 1, "{name}");
+        assert!(recorded.reports.is_empty(), "{name}: a retry does not finish the report");
         let queued = store.get_report(&org, &r.id).await.expect("get").expect("exists");
         assert_eq!((queued.status, queued.error.as_deref()), (ReportStatus::Queued, Some("resolver timed out")));
         // Not due yet: nothing to claim.
@@ -120,9 +126,11 @@ async fn retries_then_gives_up_with_the_error_recorded() {
             report: ReportUpdate::Failed { error: "gave up after 2 attempts: resolver timed out".into() },
             effects: Default::default(),
         };
-        store.finish_jobs("w2", &[dead]).await.expect("finish");
+        let recorded = store.finish_jobs("w2", &[dead]).await.expect("finish");
         let failed = store.get_report(&org, &r.id).await.expect("get").expect("exists");
         assert_eq!(failed.status, ReportStatus::Failed, "{name}");
+        assert_eq!(recorded.reports.len(), 1, "{name}");
+        assert_eq!(format!("{:?}", recorded.reports[0]), format!("{failed:?}"), "{name}");
         assert_eq!(failed.error.as_deref(), Some("gave up after 2 attempts: resolver timed out"));
         assert_eq!(store.get_job(&id).await.expect("job").expect("kept").status, "failed");
         assert_eq!(store.queue_counts().await.expect("counts").failed, 1);
@@ -151,7 +159,9 @@ async fn a_dead_workers_job_runs_again_and_the_late_worker_cannot_overwrite_it()
             report: ReportUpdate::Completed { result: r#"{"stale":true}"#.into() },
             effects: Default::default(),
         };
-        assert_eq!(store.finish_jobs("w1", &[late]).await.expect("finish"), 0, "{name}");
+        let refused = store.finish_jobs("w1", &[late]).await.expect("finish");
+        assert_eq!(refused.applied, 0, "{name}");
+        assert!(refused.reports.is_empty(), "{name}: nothing recorded, nothing handed on");
         let report = store.get_report(&org, &r.id).await.expect("get").expect("exists");
         assert_eq!((report.status, report.result), (ReportStatus::Running, None), "{name}");
         assert_eq!(done(&store, "w2", &id).await, 1);
@@ -198,7 +208,7 @@ async fn concurrent_claimers_never_take_the_same_job() {
                             effects: Default::default(),
                         })
                         .collect();
-                    assert_eq!(store.finish_jobs(&worker, &finishes).await.expect("finish"), jobs.len() as u64);
+                    assert_eq!(store.finish_jobs(&worker, &finishes).await.expect("finish").applied, jobs.len() as u64);
                     mine.extend(jobs.into_iter().map(|j| j.id));
                 }
                 mine
