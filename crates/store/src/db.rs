@@ -51,9 +51,9 @@ pub enum DbError {
     /// A write that succeeded on its own was rolled back with the others of its commit (SQLite).
     #[error("sqlite: the write was rolled back: {0}")]
     Commit(String),
-    /// The SQLite writer thread did not answer: it is gone (the process is shutting down), or the write
-    /// panicked and was rolled back.
-    #[error("sqlite: the write was not carried out (the writer stopped or the write failed unexpectedly)")]
+    /// The task or thread that carries out writes (SQLite's writer thread, PostgreSQL's report group) did
+    /// not answer: it is gone (the process is shutting down), or the write panicked and was rolled back.
+    #[error("the write was not carried out (the writer stopped or the write failed unexpectedly)")]
     WriterStopped,
 }
 
@@ -243,6 +243,7 @@ pub enum Dialect {
 }
 
 /// A statement with its parameters, for [`Db::transaction`].
+#[derive(Clone)]
 pub struct Stmt {
     pub sql: &'static str,
     pub params: Vec<Value>,

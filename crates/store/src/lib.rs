@@ -114,6 +114,8 @@ impl<T> Page<T> {
 pub struct Store {
     db: Db,
     keys: std::sync::Arc<keys::KeyCache>,
+    /// PostgreSQL: concurrent report creations share a transaction.
+    creates: std::sync::Arc<reports::CreateGroup>,
 }
 
 impl Store {
@@ -123,7 +125,7 @@ impl Store {
     }
 
     pub fn from_db(db: Db) -> Store {
-        Store { db, keys: std::sync::Arc::default() }
+        Store { db, keys: std::sync::Arc::default(), creates: std::sync::Arc::default() }
     }
 
     pub fn db(&self) -> &Db {

@@ -3,7 +3,7 @@
 
 use tlink_domain::{AssetId, OrgId, ReportId, UserId};
 
-use crate::db::{Row, now_millis};
+use crate::db::{Db, Dialect, Row, Stmt, now_millis};
 use crate::queue::{self, NewJob};
 use crate::usage::{Quota, RESERVE_FOR_ASSET, Refused, ensure_stmt, reserve_stmt};
 use crate::{DbError, Page, PageQuery, Result, Store, params};
@@ -138,8 +138,12 @@ impl Store {
             max_attempts: new.max_attempts,
         });
         // The job only goes in when the report did (same id, conditional insert).
-        let counts = self.db.transaction(vec![ensure_stmt(org, quota), reserve, insert, job]).await?;
-        if counts.get(2) != Some(&1) {
+        let stmts = vec![ensure_stmt(org, quota), reserve, insert, job];
+        let created = match self.db.dialect() {
+            Dialect::Sqlite => self.db.transaction(stmts).await?.get(2) == Some(&1),
+            Dialect::Postgres => self.creates.create(&self.db, org, stmts, 2).await?,
+        };
+        if !created {
             return Ok(Err(match &new.asset_id {
                 Some(a) if !self.asset_exists(org, a.as_str()).await? => Refused::NoAsset,
                 _ => Refused::Quota,
@@ -190,4 +194,87 @@ impl Store {
         let items = rows.iter().map(report_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |r| (r.created_at, r.id.as_str().to_string())))
     }
+}
+
+/// PostgreSQL: the report creations of this process that arrive while a batch is being written go together
+/// in the next transaction (group commit), at most [`MAX_GROUP`] at a time.
+///
+/// Every run updates its org's month row in `tool_usage` (the quota), and that row stays locked until the
+/// transaction's commit has reached the WAL on disk. With one transaction per run, an org's concurrent runs
+/// waited for each other's flushes one after another. In a group, each run's statements keep their own
+/// quota check and conditions, in order, and the group takes each lock and flushes once. A group that
+/// fails is rolled back whole, and its runs are then created one by one, each with its own outcome.
+/// SQLite needs none of this: its writer thread already groups every write.
+#[derive(Default)]
+pub(crate) struct CreateGroup {
+    /// Started by the first creation (it needs a runtime); ends when the store's last clone is dropped.
+    queue: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Pending>>,
+}
+
+const MAX_GROUP: usize = 64;
+
+/// One creation waiting for its group.
+struct Pending {
+    org: OrgId,
+    stmts: Vec<Stmt>,
+    /// Which statement inserts the report (it changed one row iff the report was created).
+    insert: usize,
+    answer: tokio::sync::oneshot::Sender<Result<bool>>,
+}
+
+impl std::fmt::Debug for CreateGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateGroup").field("started", &self.queue.get().is_some()).finish()
+    }
+}
+
+impl CreateGroup {
+    /// Runs `stmts` atomically in the next group; answers whether statement `insert` changed a row.
+    async fn create(&self, db: &Db, org: &OrgId, stmts: Vec<Stmt>, insert: usize) -> Result<bool> {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(write_groups(db.clone(), rx));
+            tx
+        });
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        match queue.send(Pending { org: org.clone(), stmts, insert, answer }) {
+            Ok(()) => answered.await.map_err(|_| DbError::WriterStopped)?,
+            // The task is gone with the runtime that started it: write alone.
+            Err(tokio::sync::mpsc::error::SendError(p)) => alone(db, p.stmts, p.insert).await,
+        }
+    }
+}
+
+async fn write_groups(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        if group.len() > 1 {
+            // The same lock order in every process, so that two groups cannot deadlock on their orgs' rows.
+            group.sort_by(|a, b| a.org.as_str().cmp(b.org.as_str()));
+            let mut stmts = Vec::with_capacity(group.iter().map(|p| p.stmts.len()).sum());
+            let mut inserts = Vec::with_capacity(group.len());
+            for p in &group {
+                inserts.push(stmts.len() + p.insert);
+                stmts.extend(p.stmts.iter().cloned());
+            }
+            match db.transaction(stmts).await {
+                Ok(counts) => {
+                    for (p, i) in group.drain(..).zip(inserts) {
+                        let _ = p.answer.send(Ok(counts.get(i) == Some(&1)));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, runs = group.len(), "a group of report creations failed; creating them one by one")
+                }
+            }
+        }
+        for p in group.drain(..) {
+            let _ = p.answer.send(alone(&db, p.stmts, p.insert).await);
+        }
+    }
+}
+
+async fn alone(db: &Db, stmts: Vec<Stmt>, insert: usize) -> Result<bool> {
+    Ok(db.transaction(stmts).await?.get(insert) == Some(&1))
 }

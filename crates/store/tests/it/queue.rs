@@ -256,3 +256,36 @@ async fn concurrent_runs_never_exceed_the_monthly_quota_and_refusals_write_nothi
         assert_eq!(store.usage(&other, "2026-11").await.expect("usage").runs, 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_creation_that_fails_does_not_take_concurrent_ones_with_it() {
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "g@example.com").await;
+        // An organization that does not exist (deleted meanwhile): its usage row cannot be written.
+        let gone = tlink_store::OrgId::from_trusted(uuid::Uuid::now_v7().to_string());
+        let quota = Quota { month: "2026-11".into(), limit: Some(5) };
+        // Started together: on PostgreSQL they share one transaction, which the missing org's run fails;
+        // the others are then created one by one, within the quota.
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, quota) = (store.clone(), quota.clone());
+                let org = if i == 3 { gone.clone() } else { org.clone() };
+                tokio::spawn(async move { store.create_report(&org, new_report(None), &quota).await })
+            })
+            .collect();
+        let (mut created, mut failed) = (0, 0);
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.expect("task") {
+                Err(e) => {
+                    assert_eq!(i, 3, "{name}: only the missing org's run fails: {e}");
+                    failed += 1;
+                }
+                Ok(Ok(_)) => created += 1,
+                Ok(Err(why)) => assert_eq!(why, Refused::Quota, "{name}"),
+            }
+        }
+        assert_eq!((created, failed), (5, 1), "{name}: exactly the quota, and the missing org's run failed");
+        assert_eq!(store.usage(&org, "2026-11").await.expect("usage").runs, 5, "{name}");
+        assert_eq!(store.queue_counts().await.expect("counts").queued, 5, "{name}: a job for each report");
+    }
+}
