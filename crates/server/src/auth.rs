@@ -410,21 +410,44 @@ impl FromRequestParts<AppState> for OrgCaller {
     }
 }
 
-/// Counts failed logins per key (account, client IP) in a sliding window. In-process: each node counts
-/// its own failures.
+/// Counts failed logins per key (account, client IP) in a sliding window. Each process counts the failures
+/// it sees; with Redis (`limits.redis_url`) they are also counted there, for every process together, and the
+/// longer wait applies. When Redis cannot be reached each process still throttles on its own count.
 pub struct LoginThrottle {
     max: u32,
     window: Duration,
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    shared: Option<crate::limits::redis::Shared>,
 }
 
 impl LoginThrottle {
-    pub fn new(max: u32, window: Duration) -> Self {
-        Self { max, window, failures: Mutex::new(HashMap::new()) }
+    /// `max` failures per key within `window`; shared through the limiter's Redis when it has one.
+    pub fn new(max: u32, window: Duration, limiter: &crate::limits::Limiter) -> Self {
+        Self { max, window, failures: Mutex::new(HashMap::new()), shared: limiter.redis().cloned() }
+    }
+
+    fn window_us(&self) -> u64 {
+        u64::try_from(self.window.as_micros()).unwrap_or(u64::MAX)
     }
 
     /// Seconds to wait if any key is over its budget.
-    pub fn blocked(&self, keys: &[String]) -> Option<u64> {
+    pub async fn blocked(&self, keys: &[String]) -> Option<u64> {
+        let local = self.blocked_here(keys);
+        let shared = match &self.shared {
+            Some(redis) => match redis.login_wait(keys, self.max, self.window_us()).await {
+                Ok(0) => None,
+                Ok(us) => Some(us / 1_000_000 + 1),
+                Err(e) => {
+                    tracing::warn!(error = %e, "checking failed logins in Redis failed; this process's count applies");
+                    None
+                }
+            },
+            None => None,
+        };
+        local.max(shared)
+    }
+
+    fn blocked_here(&self, keys: &[String]) -> Option<u64> {
         let now = Instant::now();
         let mut map = self.failures.lock();
         let mut wait = None;
@@ -443,7 +466,16 @@ impl LoginThrottle {
         wait
     }
 
-    pub fn record_failure(&self, keys: &[String]) {
+    pub async fn record_failure(&self, keys: &[String]) {
+        self.record_here(keys);
+        if let Some(redis) = &self.shared
+            && let Err(e) = redis.login_failed(keys, self.max, self.window_us()).await
+        {
+            tracing::warn!(error = %e, "counting a failed login in Redis failed; this process's count applies");
+        }
+    }
+
+    fn record_here(&self, keys: &[String]) {
         let now = Instant::now();
         let mut map = self.failures.lock();
         if map.len() > 100_000 {
@@ -459,7 +491,13 @@ impl LoginThrottle {
         }
     }
 
-    pub fn clear(&self, key: &str) {
+    /// Forgets the failures of `key` (a successful login clears its account).
+    pub async fn clear(&self, key: &str) {
         self.failures.lock().remove(key);
+        if let Some(redis) = &self.shared
+            && let Err(e) = redis.login_clear(key).await
+        {
+            tracing::warn!(error = %e, "clearing failed logins in Redis failed");
+        }
     }
 }

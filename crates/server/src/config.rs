@@ -43,7 +43,8 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Lifetime of refresh tokens, days.
     pub refresh_token_ttl_days: u64,
-    /// Failed logins allowed per account and per client IP within `login_window_secs`.
+    /// Failed logins allowed per account and per client IP within `login_window_secs` (counted in Redis,
+    /// for every process together, when `limits.redis_url` is set).
     pub login_max_failures: u32,
     pub login_window_secs: u64,
     /// Largest request body accepted, bytes.

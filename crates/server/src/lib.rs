@@ -54,8 +54,6 @@ impl AppState {
     /// An invalid `[tools]` configuration (the message names the key).
     pub fn new(store: Store, config: Config, secret: &[u8]) -> anyhow::Result<Self> {
         let keys = auth::Keys::new(secret, config.access_token_ttl_secs);
-        let throttle =
-            auth::LoginThrottle::new(config.login_max_failures, Duration::from_secs(config.login_window_secs));
         let toolbox = tlink_tools::Toolbox::new(config.tools.clone()).context("invalid [tools] configuration")?;
         // Stored secrets are sealed with `secrets_key`; without one (tests, examples) a key derived from the
         // token secret is used. `open` always resolves a real one first.
@@ -69,6 +67,11 @@ impl AppState {
         let mailer = tlink_tools::notify::Mailer::from_config(&config.smtp)
             .map_err(|e| anyhow::anyhow!("invalid [smtp] configuration: {e}"))?;
         let limiter = Arc::new(limits::Limiter::new(config.limits.clone()).context("invalid [limits] configuration")?);
+        let throttle = auth::LoginThrottle::new(
+            config.login_max_failures,
+            Duration::from_secs(config.login_window_secs),
+            &limiter,
+        );
         let alerting = Arc::new(alerting::Alerting::new(
             store.clone(),
             &toolbox,

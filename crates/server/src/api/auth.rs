@@ -69,17 +69,17 @@ pub async fn login(
     let email = normalize_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
     let ip = peer.map_or_else(|| "local".to_string(), |a| a.to_string());
     let keys = [format!("account:{email}"), format!("ip:{ip}")];
-    if let Some(wait) = state.throttle.blocked(&keys) {
+    if let Some(wait) = state.throttle.blocked(&keys).await {
         return Ok(too_many("too many failed logins; try again later", wait));
     }
     let user = state.store.user_by_email(&email).await?;
     let valid = verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let Some(user) = user.filter(|_| valid) else {
-        state.throttle.record_failure(&keys);
+        state.throttle.record_failure(&keys).await;
         tracing::info!(%ip, "failed login");
         return Err(ApiError::Unauthorized("invalid email or password".into()));
     };
-    state.throttle.clear(&keys[0]);
+    state.throttle.clear(&keys[0]).await;
     let access = state.keys.issue_access(&user.id)?;
     let (refresh, expires_at) = new_refresh_token(&state);
     state.store.start_refresh_family(&user.id, &sha256_hex(&refresh), expires_at).await?;

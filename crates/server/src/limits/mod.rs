@@ -28,7 +28,7 @@
 //! the minute.
 
 pub mod gcra;
-mod redis;
+pub(crate) mod redis;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -156,6 +156,14 @@ impl Limiter {
     /// Whether limits are shared through Redis.
     pub fn shared(&self) -> bool {
         matches!(self.backend, Backend::Redis(_))
+    }
+
+    /// The Redis connection, when limits are shared through Redis.
+    pub(crate) fn redis(&self) -> Option<&redis::Shared> {
+        match &self.backend {
+            Backend::Redis(r) => Some(r),
+            Backend::Local(_) => None,
+        }
     }
 
     /// Waits up to `within` for Redis; true at once for the in-process backend.

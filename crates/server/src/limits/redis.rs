@@ -71,6 +71,43 @@ end
 return out
 ";
 
+/// Failed logins ([`crate::auth::LoginThrottle`]): a sorted set per key of failure times on Redis's clock.
+/// Drops the failures older than the window (`ARGV[1]`, microseconds) and returns the longest wait, in
+/// microseconds, among the `KEYS` holding `ARGV[2]` failures or more (0: none is blocked).
+const LOGIN_WAIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window, max = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wait = 0
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[i]) >= max then
+    local oldest = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
+    wait = math.max(wait, oldest + window - now)
+  end
+end
+return wait
+";
+
+/// Records a failed login on every key: adds now (member made unique by `ARGV[3]`), keeps the newest
+/// `ARGV[2]` failures, and lets the set expire a window (`ARGV[1]`, microseconds) after the last one.
+const LOGIN_FAILED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window, max = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now, now .. ':' .. ARGV[3])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(max + 1))
+  redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000))
+end
+return 0
+";
+
+static LOGIN_WAIT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(LOGIN_WAIT));
+static LOGIN_FAILED_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(LOGIN_FAILED));
+
 /// How long reserved units may be used; unused ones are then given up (the bucket refills over time).
 const LEASE_TTL_US: u64 = 1_000_000;
 
@@ -298,6 +335,40 @@ impl Shared {
                 })
                 .collect(),
         )
+    }
+
+    fn login_key(&self, key: &str) -> String {
+        format!("{}login:{key}", self.prefix)
+    }
+
+    /// The longest wait, in microseconds, among `keys` with `max` failed logins within `window_us`; 0 when
+    /// none is blocked.
+    pub async fn login_wait(&self, keys: &[String], max: u32, window_us: u64) -> redis::RedisResult<u64> {
+        let mut conn = self.connection()?;
+        let mut inv = LOGIN_WAIT_SCRIPT.prepare_invoke();
+        for key in keys {
+            inv.key(self.login_key(key));
+        }
+        inv.arg(window_us).arg(max.max(1));
+        let wait: i64 = inv.invoke_async(&mut conn).await?;
+        Ok(u64::try_from(wait).unwrap_or(0))
+    }
+
+    /// Counts a failed login against every key.
+    pub async fn login_failed(&self, keys: &[String], max: u32, window_us: u64) -> redis::RedisResult<()> {
+        let mut conn = self.connection()?;
+        let mut inv = LOGIN_FAILED_SCRIPT.prepare_invoke();
+        for key in keys {
+            inv.key(self.login_key(key));
+        }
+        inv.arg(window_us).arg(max.max(1)).arg(rand::random::<u64>());
+        inv.invoke_async::<i64>(&mut conn).await.map(|_| ())
+    }
+
+    /// Forgets the failed logins of `key`.
+    pub async fn login_clear(&self, key: &str) -> redis::RedisResult<()> {
+        let mut conn = self.connection()?;
+        redis::cmd("DEL").arg(self.login_key(key)).query_async::<i64>(&mut conn).await.map(|_| ())
     }
 
     /// Records `key` for `ttl`; false if it was already recorded (a replayed nonce).

@@ -338,3 +338,58 @@ async fn leases_keep_shared_limits_exact_and_lock_outs_shared() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+/// Failed logins counted through Redis, as by two processes: failures seen by either count against the
+/// account and the client everywhere, a successful login clears its account everywhere (not the client),
+/// and with Redis unreachable each process still throttles on its own count.
+#[tokio::test]
+async fn failed_logins_are_counted_across_processes_through_redis() {
+    use std::time::Duration;
+    use tlink_server::auth::LoginThrottle;
+    use tlink_server::limits::{Limiter, LimitsConfig};
+    let config = LimitsConfig {
+        redis_url: "redis://127.0.0.1:6379/0".into(),
+        redis_prefix: format!("tlink-login-{}:", uuid::Uuid::now_v7().simple()),
+        ..LimitsConfig::default()
+    };
+    let (a, b) = (Limiter::new(config.clone()).expect("limiter"), Limiter::new(config).expect("limiter"));
+    if !a.wait_connected(Duration::from_secs(5)).await {
+        assert!(std::env::var_os("REQUIRE_TEST_PEERS").is_none(), "Redis must be running on 127.0.0.1:6379");
+        return;
+    }
+    assert!(b.wait_connected(Duration::from_secs(5)).await);
+    let window = Duration::from_secs(600);
+    let (ta, tb) = (LoginThrottle::new(3, window, &a), LoginThrottle::new(3, window, &b));
+    let keys = ["account:alice@example.com".to_string(), "ip:203.0.113.7".to_string()];
+
+    ta.record_failure(&keys).await;
+    ta.record_failure(&keys).await;
+    assert_eq!(ta.blocked(&keys).await, None, "two failures of three");
+    tb.record_failure(&keys).await;
+    // Each process saw fewer than three failures; together they made three.
+    for t in [&ta, &tb] {
+        let wait = t.blocked(&keys).await.expect("blocked");
+        assert!((1..=601).contains(&wait), "wait {wait} s within the window");
+    }
+    // Another account from another client is not blocked.
+    assert_eq!(ta.blocked(&["account:bob@example.com".into(), "ip:203.0.113.8".into()]).await, None);
+
+    // A successful login through b clears the account in a too, but not the client address.
+    tb.clear(&keys[0]).await;
+    assert_eq!(ta.blocked(&keys[..1]).await, None);
+    assert!(ta.blocked(&keys[1..]).await.is_some());
+
+    // Redis unreachable: the process's own count still applies.
+    let down = Limiter::new(LimitsConfig {
+        redis_url: "redis://127.0.0.1:1/".into(),
+        redis_timeout_ms: 50,
+        ..LimitsConfig::default()
+    })
+    .expect("limiter");
+    let alone = LoginThrottle::new(2, window, &down);
+    let carol = ["account:carol@example.com".to_string()];
+    alone.record_failure(&carol).await;
+    assert_eq!(alone.blocked(&carol).await, None);
+    alone.record_failure(&carol).await;
+    assert!(alone.blocked(&carol).await.is_some());
+}
