@@ -147,7 +147,11 @@ impl Store {
         let mut stmts = Vec::new();
         let mut ensured = std::collections::HashSet::new();
         let mut plan = Vec::with_capacity(scans.len());
-        for s in scans {
+        // Orgs' usage rows are locked in org order, as report creations lock them (`CreateGroup`), so that
+        // two transactions never wait on each other's rows in a cycle.
+        let mut order: Vec<usize> = (0..scans.len()).collect();
+        order.sort_by(|&a, &b| scans[a].org_id.as_str().cmp(scans[b].org_id.as_str()));
+        for s in order.iter().map(|&i| &scans[i]) {
             let token = uuid::Uuid::now_v7().to_string();
             let (org, asset) = (s.org_id.as_str(), s.asset_id.as_str());
             let claim_at = stmts.len();
@@ -183,15 +187,22 @@ impl Store {
             plan.push((claim_at, Some(reserve_at), ids, skipped));
         }
         let counts = self.db.transaction(stmts).await?;
-        Ok(plan
+        // Back in the order of `scans`.
+        let mut outcomes: Vec<(usize, ScanOutcome)> = order
             .into_iter()
-            .map(|(claim, reserve, ids, skipped)| match (counts[claim], reserve) {
-                (1, Some(at)) if counts[at] == 1 => ScanOutcome::Queued(ids),
-                (1, Some(_)) => ScanOutcome::Skipped(skipped),
-                (1, None) => ScanOutcome::Queued(Vec::new()),
-                _ => ScanOutcome::NotClaimed,
+            .zip(plan)
+            .map(|(i, (claim, reserve, ids, skipped))| {
+                let outcome = match (counts[claim], reserve) {
+                    (1, Some(at)) if counts[at] == 1 => ScanOutcome::Queued(ids),
+                    (1, Some(_)) => ScanOutcome::Skipped(skipped),
+                    (1, None) => ScanOutcome::Queued(Vec::new()),
+                    _ => ScanOutcome::NotClaimed,
+                };
+                (i, outcome)
             })
-            .collect())
+            .collect();
+        outcomes.sort_by_key(|(i, _)| *i);
+        Ok(outcomes.into_iter().map(|(_, o)| o).collect())
     }
 
     /// Creates several reports with their jobs in one transaction (e.g. "monitor now"), counted against

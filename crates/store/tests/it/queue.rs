@@ -289,3 +289,35 @@ async fn a_creation_that_fails_does_not_take_concurrent_ones_with_it() {
         assert_eq!(store.queue_counts().await.expect("counts").queued, 5, "{name}: a job for each report");
     }
 }
+
+#[tokio::test]
+async fn scheduled_scans_are_answered_in_their_order_whatever_their_orgs() {
+    use tlink_store::{ScanOutcome, ScheduledScan};
+    for (name, store) in stores().await {
+        let (_, a) = user(&store, "s1@example.com").await;
+        let (_, b) = user(&store, "s2@example.com").await;
+        // The scans are written in org order: list the org that sorts last first.
+        let (last, first) = if a.as_str() > b.as_str() { (a, b) } else { (b, a) };
+        let mut scans = Vec::new();
+        for (org, limit) in [(&last, Some(0)), (&first, None)] {
+            let mut new = asset(AssetType::Domain, "example.com");
+            new.is_monitored = true;
+            new.next_scan_at = Some(1_000);
+            let x = store.create_asset(org, new).await.expect("asset");
+            scans.push(ScheduledScan {
+                asset_id: x.id,
+                org_id: org.clone(),
+                expected: 1_000,
+                next: 5_000,
+                reports: vec![new_report(None)],
+                quota: Quota { month: "2026-11".into(), limit },
+            });
+        }
+        let outcomes = store.schedule_scans(&scans).await.expect("schedule");
+        assert!(
+            matches!(&outcomes[0], ScanOutcome::Skipped(ids) if ids.len() == 1),
+            "{name}: no runs left: {outcomes:?}"
+        );
+        assert!(matches!(&outcomes[1], ScanOutcome::Queued(ids) if ids.len() == 1), "{name}: {outcomes:?}");
+    }
+}
