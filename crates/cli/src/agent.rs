@@ -126,9 +126,11 @@ pub fn collect(root: &Path) -> Host {
     let os_version_id = os_release_field(&release, "VERSION_ID");
     let mut packages = read(root, "var/lib/dpkg/status").map(|s| dpkg_status(&s)).unwrap_or_default();
     packages.extend(read(root, "lib/apk/db/installed").map(|s| apk_installed(&s)).unwrap_or_default());
-    let rpmdb = root.join("var/lib/rpm/rpmdb.sqlite");
-    if rpmdb.is_file() {
-        packages.extend(rpm_sqlite(&rpmdb));
+    let (rpm_sqlite_db, rpm_bdb_db) = (root.join("var/lib/rpm/rpmdb.sqlite"), root.join("var/lib/rpm/Packages"));
+    if rpm_sqlite_db.is_file() {
+        packages.extend(rpm_sqlite(&rpm_sqlite_db));
+    } else if rpm_bdb_db.is_file() {
+        packages.extend(rpm_bdb(&rpm_bdb_db));
     }
     packages.sort();
     let mut ports = BTreeSet::new();
@@ -214,7 +216,8 @@ pub fn apk_installed(text: &str) -> Vec<Package> {
 
 /// Installed packages from rpm's SQLite database (`/var/lib/rpm/rpmdb.sqlite`: RHEL, Rocky and AlmaLinux 9,
 /// Fedora 33+), opened read-only as an immutable file so reading needs neither root nor a lock. Each row's
-/// `blob` is an rpm header (see [`rpm_header`]). The older Berkeley DB and NDB formats are not read.
+/// `blob` is an rpm header (see [`rpm_header`]). For the Berkeley DB format see [`rpm_bdb`]; the NDB format
+/// (`Packages.db`, SUSE) is not read.
 pub fn rpm_sqlite(path: &Path) -> Vec<Package> {
     let read = || -> rusqlite::Result<Vec<Package>> {
         let uri = format!("file:{}?immutable=1", path.display());
@@ -226,6 +229,21 @@ pub fn rpm_sqlite(path: &Path) -> Vec<Package> {
     };
     match read() {
         Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "rpm database not readable");
+            Vec::new()
+        }
+    }
+}
+
+/// Installed packages from rpm's Berkeley DB database (`/var/lib/rpm/Packages`: RHEL and CentOS 7 and 8,
+/// Amazon Linux 2), read from the file as it is (see [`crate::bdb`]): each value is an rpm header.
+pub fn rpm_bdb(path: &Path) -> Vec<Package> {
+    let values = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|file| crate::bdb::hash_values(&file).map_err(|e| e.to_string()));
+    match values {
+        Ok(values) => values.iter().filter_map(|v| rpm_header(v)).collect(),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "rpm database not readable");
             Vec::new()
@@ -577,6 +595,42 @@ mod tests {
         let host = collect(&root);
         let names: Vec<&str> = host.packages.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, vec!["bash", "openssl-libs"]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The Berkeley DB `Packages` files under `tests/fixtures/rpm-bdb` were written by Berkeley DB 5.3 itself
+    /// (see `generate.py` there), one per byte order; some headers span several overflow pages.
+    #[test]
+    fn rpm_berkeley_db_is_read() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm-bdb");
+        let want = [
+            ("bash", "4.4.20-4.el8_6", None),
+            ("curl", "7.61.1-30.el8", None),
+            ("glibc", "2.28-225.el8", None),
+            ("kernel-core", "4.18.0-477.10.1.el8_8", Some("kernel")),
+            ("libcurl", "7.61.1-30.el8", Some("curl")),
+            ("openssl-libs", "1:1.1.1k-9.el8_7", Some("openssl")),
+            ("tzdata", "2023c-1.el8", None),
+        ];
+        for file in ["Packages", "Packages.be"] {
+            let mut packages = rpm_bdb(&fixtures.join(file));
+            packages.sort();
+            let got: Vec<(&str, &str, Option<&str>)> =
+                packages.iter().map(|p| (p.name.as_str(), p.version.as_str(), p.source.as_deref())).collect();
+            assert_eq!(got, want, "{file}: every package but the gpg-pubkey");
+        }
+
+        // Below a host root, with no rpmdb.sqlite, `collect` reads it.
+        let root = std::env::temp_dir().join(format!("tlink-rpm-bdb-{}", std::process::id()));
+        let db = root.join("var/lib/rpm/Packages");
+        std::fs::create_dir_all(db.parent().expect("dir")).expect("mkdir");
+        std::fs::copy(fixtures.join("Packages"), &db).expect("copy");
+        let host = collect(&root);
+        assert_eq!(host.packages.len(), want.len());
+        assert!(host.packages.iter().all(|p| p.manager == "rpm"));
+        // Not a database: nothing, and no panic.
+        std::fs::write(&db, b"garbage").expect("write");
+        assert!(collect(&root).packages.is_empty());
         let _ = std::fs::remove_dir_all(&root);
     }
 }

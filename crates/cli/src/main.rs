@@ -36,6 +36,7 @@ macro_rules! outln {
 }
 
 mod agent;
+mod bdb;
 mod tool;
 mod vulndb;
 
