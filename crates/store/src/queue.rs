@@ -247,12 +247,13 @@ impl Store {
     /// still running under `worker`'s lease. Returns how many were, with the reports that became
     /// COMPLETED or FAILED as they were recorded.
     pub async fn finish_jobs(&self, worker: &str, finishes: &[Finish]) -> Result<Finished> {
-        // Returns the columns `report_row` reads, in its order.
+        // Returns the columns `report_row` reads, in its order, but the result: it is the one just written,
+        // which is at hand (no need to ship it back).
         const REPORT_DONE: &str = "UPDATE reports SET status = $3, result = $4, error = $5, finished_at = $6, \
             updated_at = $6 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2) \
             RETURNING id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
-            status, attempts, result, error, created_at, started_at, finished_at, updated_at";
+            status, attempts, NULL, error, created_at, started_at, finished_at, updated_at";
         const REPORT_RETRY: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
         // The job statements return the id, so that the rows count the outcomes applied.
@@ -275,14 +276,14 @@ impl Store {
             match &f.report {
                 ReportUpdate::None => {}
                 ReportUpdate::Completed { result } => {
-                    done_stmt_index.push(stmts.len());
+                    done_stmt_index.push((stmts.len(), Some(result.as_str())));
                     stmts.push(Stmt::new(
                         REPORT_DONE,
                         params![id, worker, ReportStatus::Completed.as_str(), result.as_str(), None::<String>, now],
                     ));
                 }
                 ReportUpdate::Failed { error } => {
-                    done_stmt_index.push(stmts.len());
+                    done_stmt_index.push((stmts.len(), None));
                     stmts.push(Stmt::new(
                         REPORT_DONE,
                         params![id, worker, ReportStatus::Failed.as_str(), None::<String>, error.as_str(), now],
@@ -314,8 +315,12 @@ impl Store {
         let applied = job_stmt_index.iter().map(|&i| rows[i].len() as u64).sum();
         let reports = done_stmt_index
             .iter()
-            .filter_map(|&i| rows[i].first())
-            .map(crate::reports::report_row)
+            .filter_map(|&(i, result)| Some((rows[i].first()?, result)))
+            .map(|(row, result)| {
+                let mut report = crate::reports::report_row(row)?;
+                report.result = result.map(str::to_string);
+                Ok(report)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Finished { applied, reports })
     }
