@@ -247,12 +247,27 @@ pub enum Dialect {
 pub struct Stmt {
     pub sql: &'static str,
     pub params: Vec<Value>,
+    /// Its rows are wanted ([`Db::transaction_returning`]); otherwise only the count of rows it changed.
+    pub returning: bool,
 }
 
 impl Stmt {
     pub fn new(sql: &'static str, params: impl Into<Vec<Value>>) -> Self {
-        Self { sql, params: params.into() }
+        Self { sql, params: params.into(), returning: false }
     }
+
+    /// A statement whose rows (`RETURNING …`) [`Db::transaction_returning`] answers with.
+    pub fn returning(sql: &'static str, params: impl Into<Vec<Value>>) -> Self {
+        Self { sql, params: params.into(), returning: true }
+    }
+}
+
+/// What one statement of [`Db::transaction_returning`] did: the rows it changed, and the rows it returned
+/// when it was made with [`Stmt::returning`] (then the count is theirs).
+#[derive(Debug, Default)]
+pub struct Changed {
+    pub count: u64,
+    pub rows: Vec<Row>,
 }
 
 /// A cloneable handle to the database.
@@ -511,6 +526,53 @@ impl Db {
                     let rows = r.map_err(DbError::classify_pg)?;
                     out.push(rows.iter().map(pg_row).collect::<Result<Vec<_>, _>>()?);
                 }
+                tx.commit().await.map_err(DbError::classify_pg)?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Runs statements atomically, in order, like [`Db::transaction`], and answers with what each did: its
+    /// changed-row count, and its rows for those made with [`Stmt::returning`]. Reading rows back costs more
+    /// than counting them, so only the statements that need them ask. Pipelined on PostgreSQL.
+    pub async fn transaction_returning(&self, stmts: Vec<Stmt>) -> Result<Vec<Changed>, DbError> {
+        match self {
+            Db::Sqlite(db) => {
+                db.writer
+                    .write(move |c| {
+                        stmts
+                            .iter()
+                            .map(|s| {
+                                if s.returning {
+                                    let rows = sqlite_rows(c, s.sql, &s.params)?;
+                                    Ok(Changed { count: rows.len() as u64, rows })
+                                } else {
+                                    Ok(Changed { count: sqlite_exec(c, s.sql, &s.params)?, rows: Vec::new() })
+                                }
+                            })
+                            .collect()
+                    })
+                    .await
+            }
+            Db::Postgres(pool, _) => {
+                let mut client = pool.get().await?;
+                let tx = client.transaction().await.map_err(DbError::classify_pg)?;
+                let prepared = pg_prepare(&tx, &stmts).await?;
+                let refs = pg_params(&stmts);
+                let txr = &tx;
+                // Each future sends its statement when first polled: all of them go out before any answer.
+                let futures = prepared.iter().zip(&refs).zip(&stmts).map(|((stmt, params), s)| async move {
+                    let tx = txr;
+                    if s.returning {
+                        let rows = tx.query(stmt, params).await.map_err(DbError::classify_pg)?;
+                        let rows = rows.iter().map(pg_row).collect::<Result<Vec<_>, _>>()?;
+                        Ok::<_, DbError>(Changed { count: rows.len() as u64, rows })
+                    } else {
+                        let count = tx.execute(stmt, params).await.map_err(DbError::classify_pg)?;
+                        Ok(Changed { count, rows: Vec::new() })
+                    }
+                });
+                let out = futures_util::future::join_all(futures).await.into_iter().collect::<Result<Vec<_>, _>>()?;
                 tx.commit().await.map_err(DbError::classify_pg)?;
                 Ok(out)
             }

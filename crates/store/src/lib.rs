@@ -33,7 +33,7 @@ pub use alerts::{
     DeliveryUpdate, Dismissal, NewDelivery, Redeliver, StatusChange, Transition,
 };
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
-pub use db::{Db, DbError, Dialect, Row, Stmt, Value, now_millis};
+pub use db::{Changed, Db, DbError, Dialect, Row, Stmt, Value, now_millis};
 pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, NewApiKey};
 pub use monitoring::{DueAsset, QUOTA_SKIP_ERROR, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};

@@ -256,14 +256,13 @@ impl Store {
             status, attempts, NULL, error, created_at, started_at, finished_at, updated_at";
         const REPORT_RETRY: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
-        // The job statements return the id, so that the rows count the outcomes applied.
-        const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2 RETURNING id";
+        const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2";
         const SCANNED: &str = "UPDATE assets SET last_scanned_at = $2 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND locked_by = $4)";
         const REQUEUE: &str = "UPDATE jobs SET status = 'queued', run_at = $3, last_error = $4, locked_by = NULL, \
-            lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2 RETURNING id";
+            lease_until = NULL, updated_at = $5 WHERE id = $1 AND locked_by = $2";
         const DEAD: &str = "UPDATE jobs SET status = 'failed', last_error = $3, locked_by = NULL, lease_until = NULL, \
-            updated_at = $4 WHERE id = $1 AND locked_by = $2 RETURNING id";
+            updated_at = $4 WHERE id = $1 AND locked_by = $2";
         if finishes.is_empty() {
             return Ok(Finished::default());
         }
@@ -277,14 +276,14 @@ impl Store {
                 ReportUpdate::None => {}
                 ReportUpdate::Completed { result } => {
                     done_stmt_index.push((stmts.len(), Some(result.as_str())));
-                    stmts.push(Stmt::new(
+                    stmts.push(Stmt::returning(
                         REPORT_DONE,
                         params![id, worker, ReportStatus::Completed.as_str(), result.as_str(), None::<String>, now],
                     ));
                 }
                 ReportUpdate::Failed { error } => {
                     done_stmt_index.push((stmts.len(), None));
-                    stmts.push(Stmt::new(
+                    stmts.push(Stmt::returning(
                         REPORT_DONE,
                         params![id, worker, ReportStatus::Failed.as_str(), None::<String>, error.as_str(), now],
                     ));
@@ -311,11 +310,11 @@ impl Store {
                 JobOutcome::Dead { error } => Stmt::new(DEAD, params![id, worker, error.as_str(), now]),
             });
         }
-        let rows = self.db.transaction_rows(stmts).await?;
-        let applied = job_stmt_index.iter().map(|&i| rows[i].len() as u64).sum();
+        let changed = self.db.transaction_returning(stmts).await?;
+        let applied = job_stmt_index.iter().map(|&i| changed[i].count).sum();
         let reports = done_stmt_index
             .iter()
-            .filter_map(|&(i, result)| Some((rows[i].first()?, result)))
+            .filter_map(|&(i, result)| Some((changed[i].rows.first()?, result)))
             .map(|(row, result)| {
                 let mut report = crate::reports::report_row(row)?;
                 report.result = result.map(str::to_string);
