@@ -486,9 +486,9 @@ impl Store {
             dismissal.map(|d| d.reason.as_str()),
             dismissal.and_then(|d| d.text.as_deref())
         ];
-        match self.db.transaction_rows(vec![Stmt::new(EVENT, ev), Stmt::new(UPDATE, up)]).await {
+        match self.db.transaction_returning(vec![Stmt::new(EVENT, ev), Stmt::returning(UPDATE, up)]).await {
             Ok(mut out) => {
-                if let Some(row) = out.swap_remove(1).first() {
+                if let Some(row) = out.swap_remove(1).rows.first() {
                     return Ok(Transition::Changed(Box::new(alert_row(row)?)));
                 }
             }

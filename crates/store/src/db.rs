@@ -482,59 +482,15 @@ impl Db {
     /// Runs statements atomically, in order; all of them take effect or none. Returns each one's
     /// changed-row count.
     pub async fn transaction(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
-        match self {
-            // The writer runs the statements under a savepoint of its group transaction: all or none.
-            Db::Sqlite(db) => {
-                db.writer.write(move |c| stmts.iter().map(|s| sqlite_exec(c, s.sql, &s.params)).collect()).await
-            }
-            Db::Postgres(pool, _) => {
-                // Statements are sent pipelined (one round trip for the batch); the server still runs them
-                // in order, and the first error aborts the transaction.
-                let mut client = pool.get().await?;
-                let tx = client.transaction().await.map_err(DbError::classify_pg)?;
-                let prepared = pg_prepare(&tx, &stmts).await?;
-                let refs = pg_params(&stmts);
-                let futures = prepared.iter().zip(&refs).map(|(stmt, params)| tx.execute(stmt, params));
-                let counts = futures_util::future::join_all(futures)
-                    .await
-                    .into_iter()
-                    .collect::<Result<Vec<u64>, _>>()
-                    .map_err(DbError::classify_pg)?;
-                tx.commit().await.map_err(DbError::classify_pg)?;
-                Ok(counts)
-            }
-        }
+        Ok(self.transaction_returning(stmts).await?.into_iter().map(|c| c.count).collect())
     }
 
-    /// Runs statements atomically, in order, and returns each one's rows (for `RETURNING` and reads that
-    /// must see the transaction's own writes). On PostgreSQL the statements are sent pipelined, so a batch
-    /// costs about one round trip; each statement still runs in order.
-    pub async fn transaction_rows(&self, stmts: Vec<Stmt>) -> Result<Vec<Vec<Row>>, DbError> {
-        match self {
-            Db::Sqlite(db) => {
-                db.writer.write(move |c| stmts.iter().map(|s| sqlite_rows(c, s.sql, &s.params)).collect()).await
-            }
-            Db::Postgres(pool, _) => {
-                let mut client = pool.get().await?;
-                let tx = client.transaction().await.map_err(DbError::classify_pg)?;
-                let prepared = pg_prepare(&tx, &stmts).await?;
-                let refs = pg_params(&stmts);
-                let futures = prepared.iter().zip(&refs).map(|(stmt, params)| tx.query(stmt, params));
-                let results = futures_util::future::join_all(futures).await;
-                let mut out = Vec::with_capacity(results.len());
-                for r in results {
-                    let rows = r.map_err(DbError::classify_pg)?;
-                    out.push(rows.iter().map(pg_row).collect::<Result<Vec<_>, _>>()?);
-                }
-                tx.commit().await.map_err(DbError::classify_pg)?;
-                Ok(out)
-            }
-        }
-    }
-
-    /// Runs statements atomically, in order, like [`Db::transaction`], and answers with what each did: its
-    /// changed-row count, and its rows for those made with [`Stmt::returning`]. Reading rows back costs more
-    /// than counting them, so only the statements that need them ask. Pipelined on PostgreSQL.
+    /// Runs statements atomically, in order, and answers with what each did: its changed-row count, and its
+    /// rows for those made with [`Stmt::returning`] (`RETURNING`, or reads that must see the transaction's
+    /// own writes). Reading rows back costs more than counting them, so only the statements that need them
+    /// ask. On SQLite the writer runs them under a savepoint of its group transaction; on PostgreSQL they are
+    /// sent pipelined, so a batch costs about one round trip, and the server still runs them in order (the
+    /// first error aborts the transaction).
     pub async fn transaction_returning(&self, stmts: Vec<Stmt>) -> Result<Vec<Changed>, DbError> {
         match self {
             Db::Sqlite(db) => {

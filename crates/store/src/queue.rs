@@ -235,12 +235,11 @@ impl Store {
             Dialect::Sqlite => SQLITE,
         };
         let stmts = vec![
-            Stmt::new(claim, params![worker, lease_until, now, i64::from(limit)]),
+            Stmt::returning(claim, params![worker, lease_until, now, i64::from(limit)]),
             Stmt::new(RUNNING, params![worker, lease_until, now, TOOL_JOB]),
         ];
-        let mut results = self.db.transaction_rows(stmts).await?;
-        let rows = results.swap_remove(0);
-        rows.iter().map(job).collect()
+        let mut results = self.db.transaction_returning(stmts).await?;
+        results.swap_remove(0).rows.iter().map(job).collect()
     }
 
     /// Applies the outcomes of finished jobs in one transaction. Each is applied only if the job is

@@ -225,8 +225,8 @@ impl Store {
             f.email_recipients,
             now_millis()
         ];
-        let mut out = self.db.transaction_rows(vec![Stmt::new(SQL, p), bump_version(org)]).await?;
-        out.swap_remove(0).first().map(rule_row).transpose()
+        let mut out = self.db.transaction_returning(vec![Stmt::returning(SQL, p), bump_version(org)]).await?;
+        out.swap_remove(0).rows.first().map(rule_row).transpose()
     }
 
     pub async fn delete_rule(&self, org: &OrgId, id: &RuleId) -> Result<bool> {
