@@ -224,10 +224,15 @@ impl Store {
             WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
                 ORDER BY priority DESC, run_at LIMIT $4) \
             RETURNING id, kind, payload, attempts, max_attempts";
+        // The jobs just claimed are those of this worker with this lease end, but a heartbeat or another
+        // claim of the same worker in the same millisecond stamps the same lease end on jobs taken earlier.
+        // Their reports are no longer QUEUED (a claimable job's report always is), so only QUEUED reports
+        // move: a running report keeps its start, and a finished one, whose job another transaction is
+        // deleting meanwhile, is not moved back to RUNNING.
         const RUNNING: &str = "UPDATE reports SET status = 'RUNNING', started_at = $3, updated_at = $3, \
             attempts = (SELECT attempts FROM jobs WHERE jobs.id = reports.id) \
-            WHERE id IN (SELECT id FROM jobs WHERE locked_by = $1 AND lease_until = $2 AND status = 'running' \
-                AND kind = $4)";
+            WHERE status = 'QUEUED' AND id IN (SELECT id FROM jobs WHERE locked_by = $1 AND lease_until = $2 \
+                AND status = 'running' AND kind = $4)";
         let now = now_millis();
         let lease_until = now + lease_ms;
         let claim = match self.db.dialect() {
@@ -335,7 +340,7 @@ impl Store {
     pub async fn requeue_expired(&self) -> Result<u64> {
         const REPORTS: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $1, \
             error = 'the worker running it stopped before finishing; it will run again' \
-            WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_until < $1)";
+            WHERE status = 'RUNNING' AND id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_until < $1)";
         const JOBS: &str = "UPDATE jobs SET status = 'queued', locked_by = NULL, lease_until = NULL, \
             last_error = 'lease expired: the worker running it stopped before finishing', updated_at = $1 \
             WHERE status = 'running' AND lease_until < $1";
@@ -348,7 +353,7 @@ impl Store {
     /// counted. Returns how many.
     pub async fn release_jobs(&self, worker: &str) -> Result<u64> {
         const REPORTS: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $2 \
-            WHERE id IN (SELECT id FROM jobs WHERE locked_by = $1 AND status = 'running')";
+            WHERE status = 'RUNNING' AND id IN (SELECT id FROM jobs WHERE locked_by = $1 AND status = 'running')";
         const JOBS: &str = "UPDATE jobs SET status = 'queued', attempts = attempts - 1, locked_by = NULL, \
             lease_until = NULL, run_at = $2, updated_at = $2 WHERE locked_by = $1 AND status = 'running'";
         let now = now_millis();

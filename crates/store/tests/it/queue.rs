@@ -321,3 +321,48 @@ async fn scheduled_scans_are_answered_in_their_order_whatever_their_orgs() {
         assert!(matches!(&outcomes[1], ScanOutcome::Queued(ids) if ids.len() == 1), "{name}: {outcomes:?}");
     }
 }
+
+/// A claim recognises the jobs it took by worker and lease end, which another claim or a heartbeat of the
+/// same worker can share within a millisecond. Such a claim must not touch the reports of jobs it did not
+/// take: re-stamping a running report's start, or moving a finished one back to RUNNING.
+#[tokio::test]
+async fn a_claim_leaves_the_reports_of_jobs_it_did_not_take_alone() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "n@example.com").await;
+        let stop = Arc::new(AtomicBool::new(false));
+        // The same worker claiming nothing and beating, as fast as it can: its lease stamps meet the real
+        // claims' in the same millisecond again and again.
+        let noise = {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    store.extend_leases("w1", 60_000).await.expect("beat");
+                    store.claim_jobs("w1", 0, 60_000).await.expect("empty claim");
+                }
+            })
+        };
+        let mut ids = Vec::new();
+        for _ in 0..150 {
+            let r = store.create_report(&org, new_report(None), &unlimited()).await.expect("create").expect("created");
+            assert_eq!(store.claim_jobs("w1", 1, 60_000).await.expect("claim").len(), 1, "{name}");
+            let f = Finish {
+                id: r.id.to_string(),
+                job: JobOutcome::Done,
+                report: ReportUpdate::Completed { result: "{}".into() },
+                effects: Default::default(),
+            };
+            assert_eq!(store.finish_jobs("w1", &[f]).await.expect("finish").applied, 1, "{name}");
+            ids.push(r.id);
+        }
+        stop.store(true, Ordering::Relaxed);
+        noise.await.expect("noise");
+        for id in &ids {
+            let r = store.get_report(&org, id).await.expect("get").expect("exists");
+            assert_eq!(r.status, ReportStatus::Completed, "{name}: {r:?}");
+            let (started, finished) = (r.started_at.expect("started"), r.finished_at.expect("finished"));
+            assert!(started <= finished, "{name}: started after it finished: {r:?}");
+        }
+    }
+}
