@@ -211,7 +211,22 @@ enum Credential {
     Hawk(crate::hawk::HawkAuth),
 }
 
+/// The refusal of a request with more than one credential.
+pub(crate) const MIXED_CREDENTIALS: &str =
+    "send one credential: X-API-Key or one Authorization header (Bearer or Hawk), not several";
+
+/// How many credential headers (`X-API-Key`, `Authorization`) a request carries.
+pub(crate) fn credential_headers(headers: &axum::http::HeaderMap) -> usize {
+    headers.get_all("x-api-key").iter().count() + headers.get_all(axum::http::header::AUTHORIZATION).iter().count()
+}
+
+/// The request's one credential. A request carrying both `X-API-Key` and `Authorization` is refused
+/// (401) whatever either holds: which of two credentials acts is never guessed, and an invalid one is
+/// never ignored because the other is valid.
 fn credential(parts: &Parts) -> Result<Credential, ApiError> {
+    if credential_headers(&parts.headers) > 1 {
+        return Err(ApiError::Unauthorized(MIXED_CREDENTIALS.into()));
+    }
     if let Some(h) = parts.extensions.get::<crate::hawk::HawkAuth>() {
         return Ok(Credential::Hawk(h.clone()));
     }
@@ -246,18 +261,23 @@ async fn check_api_key(
     let candidates = state.store.api_key_candidates(&key[..API_KEY_VISIBLE_LEN], org).await?;
     let found = candidates.into_iter().find(|c| bool::from(c.key_hash.as_bytes().ct_eq(hash.as_bytes())));
     let Some(c) = found else { return Err(invalid()) };
+    record_key_use(state, &c.id, c.last_used_at);
+    let membership = c.role.zip(c.limits);
+    Ok((c.user_id, c.id, membership))
+}
+
+/// Records that a key was used (`lastUsedAt`), by a spawned task, at most once a minute per key.
+pub(crate) fn record_key_use(state: &AppState, id: &ApiKeyId, last_used_at: Option<i64>) {
     let now = now_millis();
-    if c.last_used_at.is_none_or(|t| now - t >= LAST_USED_GRANULARITY_MS) {
+    if last_used_at.is_none_or(|t| now - t >= LAST_USED_GRANULARITY_MS) {
         let store = state.store.clone();
-        let id = c.id.clone();
+        let id = id.clone();
         tokio::spawn(async move {
             if let Err(e) = store.touch_api_key(&id, now).await {
                 tracing::warn!(error = %e, "recording API key use failed");
             }
         });
     }
-    let membership = c.role.zip(c.limits);
-    Ok((c.user_id, c.id, membership))
 }
 
 /// The bucket a credential's requests count against.

@@ -49,6 +49,8 @@ pub struct Config {
     pub login_window_secs: u64,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
+    /// Connection limits and timeouts.
+    pub http: crate::connections::HttpConfig,
     /// `text` or `json`.
     pub log_format: String,
     /// Log filter, in `RUST_LOG` syntax (`RUST_LOG` wins when set).
@@ -89,6 +91,7 @@ impl Default for Config {
             login_max_failures: 10,
             login_window_secs: 15 * 60,
             max_body_bytes: 1024 * 1024,
+            http: crate::connections::HttpConfig::default(),
             log_format: "text".to_string(),
             log_level: "info".to_string(),
             worker: crate::worker::WorkerConfig::default(),

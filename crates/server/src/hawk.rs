@@ -54,9 +54,6 @@ pub struct HawkAuth {
     pub org: Option<(OrgId, Role, PlanLimits)>,
 }
 
-/// The most keys of one user tried against a MAC.
-const MAX_KEYS: u32 = 20;
-
 fn is_hawk(value: &HeaderValue) -> bool {
     value.as_bytes().get(..5).is_some_and(|s| s.eq_ignore_ascii_case(b"hawk "))
 }
@@ -116,6 +113,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     if !cfg.enabled {
         return unauthorized("Hawk authentication is disabled on this server", threat_stack);
     }
+    if crate::auth::credential_headers(req.headers()) > 1 {
+        return unauthorized(crate::auth::MIXED_CREDENTIALS, threat_stack);
+    }
     let parsed = match auth.to_str().map_err(|_| hawk::ParseError::InvalidSyntax).and_then(hawk::parse_authorization) {
         Ok(h) => h,
         Err(e) if e.is_bad_request() => {
@@ -135,7 +135,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 
     // Credentials: the user's keys, the one whose MAC matches.
     let Ok(user_id) = UserId::parse(&parsed.id) else { return unauthorized("Unknown credentials", threat_stack) };
-    let keys = match state.store.hawk_keys(&user_id, MAX_KEYS).await {
+    // Every live key of the user is tried (a user has at most `MAX_LIVE_KEYS`); a MAC costs about a
+    // microsecond.
+    let keys = match state.store.hawk_keys(&user_id).await {
         Ok(k) => k,
         Err(e) => return ApiError::from(e).into_response_for(threat_stack),
     };
@@ -147,11 +149,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         let Some(secret) = state.sealer.open(&k.sealed_key) else { continue };
         let expected = hawk::mac(secret.as_bytes(), Kind::Header, &artifacts);
         if hawk::constant_time_eq(&expected, &parsed.mac) {
-            matched = Some((k.id, secret));
+            matched = Some((k.id, k.last_used_at, secret));
             break;
         }
     }
-    let Some((key_id, secret)) = matched else { return unauthorized("Bad mac", threat_stack) };
+    let Some((key_id, last_used_at, secret)) = matched else { return unauthorized("Bad mac", threat_stack) };
 
     // The body, for the payload hash (bounded like every body).
     let (parts, body) = req.into_parts();
@@ -212,6 +214,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         }
     };
 
+    crate::auth::record_key_use(&state, &key_id, last_used_at);
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(HawkAuth { user_id, key_id, org });
     let resp = next.run(req).await;

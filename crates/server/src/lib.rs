@@ -10,6 +10,7 @@ pub mod alerting;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod hawk;
@@ -208,7 +209,6 @@ pub fn no_delay(
 pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
     let addr = state.config.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    let listener = no_delay(listener);
     tracing::info!(%addr, worker = with_worker, "tlink listening");
     let follow = tokio::spawn(state.wake.clone().follow(state.store.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -217,12 +217,13 @@ pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
         let rx = stop_rx.clone();
         tokio::spawn(async move { state.run_jobs(rx).await })
     });
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let http = state.config.http.clone();
+    let app = router(state);
     let stop = async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
-    axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    connections::serve(listener, app, &http, stop).await?;
     if let Some(w) = worker {
         let _ = w.await;
     }

@@ -35,7 +35,12 @@ pub struct NewApiKey {
 pub struct HawkKey {
     pub id: ApiKeyId,
     pub sealed_key: String,
+    pub last_used_at: Option<i64>,
 }
+
+/// The most live (unrevoked) API keys one user may hold: creating another is refused
+/// ([`Store::create_api_key`] answers `None`). Hawk tries each of them against a request's MAC.
+pub const MAX_LIVE_KEYS: i64 = 100;
 
 /// A live key whose prefix matched, for the caller to compare hashes in constant time.
 #[derive(Debug, Clone)]
@@ -128,13 +133,17 @@ fn key_row(r: &Row) -> Result<ApiKeyRow> {
 }
 
 impl Store {
-    pub async fn create_api_key(&self, user: &UserId, key: NewApiKey) -> Result<ApiKeyRow> {
+    /// Creates a key; `None` when the user already holds [`MAX_LIVE_KEYS`] live keys (checked in the
+    /// inserting statement itself).
+    pub async fn create_api_key(&self, user: &UserId, key: NewApiKey) -> Result<Option<ApiKeyRow>> {
         let id = ApiKeyId::new();
         let now = now_millis();
-        self.db
+        let n = self
+            .db
             .execute(
                 "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, sealed_key, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 SELECT $1, $2, $3, $4, $5, $6, $7 \
+                 WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = $2 AND revoked_at IS NULL) < $8",
                 &params![
                     id.as_str(),
                     user.as_str(),
@@ -142,11 +151,18 @@ impl Store {
                     &key.prefix,
                     &key.key_hash,
                     key.sealed_key.as_deref(),
-                    now
+                    now,
+                    MAX_LIVE_KEYS
                 ],
             )
             .await?;
-        Ok(ApiKeyRow { id, name: key.name, prefix: key.prefix, created_at: now, last_used_at: None })
+        Ok((n == 1).then_some(ApiKeyRow {
+            id,
+            name: key.name,
+            prefix: key.prefix,
+            created_at: now,
+            last_used_at: None,
+        }))
     }
 
     /// The user's live (unrevoked) keys, newest first.
@@ -209,12 +225,21 @@ impl Store {
         Ok(candidates)
     }
 
-    /// The user's live keys that carry a sealed copy (for Hawk), newest first, at most `max`.
-    pub async fn hawk_keys(&self, user: &UserId, max: u32) -> Result<Vec<HawkKey>> {
-        const SQL: &str = "SELECT id, sealed_key FROM api_keys \
-            WHERE user_id = $1 AND revoked_at IS NULL AND sealed_key IS NOT NULL ORDER BY created_at DESC LIMIT $2";
-        let rows = self.db.query(SQL, &params![user.as_str(), i64::from(max)]).await?;
-        rows.iter().map(|r| Ok(HawkKey { id: ApiKeyId::from_trusted(r.text(0)?), sealed_key: r.text(1)? })).collect()
+    /// Every live key of the user that carries a sealed copy (for Hawk), newest first: at most
+    /// [`MAX_LIVE_KEYS`].
+    pub async fn hawk_keys(&self, user: &UserId) -> Result<Vec<HawkKey>> {
+        const SQL: &str = "SELECT id, sealed_key, last_used_at FROM api_keys \
+            WHERE user_id = $1 AND revoked_at IS NULL AND sealed_key IS NOT NULL ORDER BY created_at DESC";
+        let rows = self.db.query(SQL, &params![user.as_str()]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HawkKey {
+                    id: ApiKeyId::from_trusted(r.text(0)?),
+                    sealed_key: r.text(1)?,
+                    last_used_at: r.opt_i64(2)?,
+                })
+            })
+            .collect()
     }
 
     /// Records a key's use.

@@ -34,7 +34,7 @@ pub use alerts::{
 };
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Changed, Db, DbError, Dialect, Row, Stmt, Value, now_millis};
-pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, NewApiKey};
+pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, MAX_LIVE_KEYS, NewApiKey};
 pub use monitoring::{DueAsset, QUOTA_SKIP_ERROR, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
 pub use queue::{

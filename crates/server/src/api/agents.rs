@@ -169,8 +169,7 @@ pub async fn report(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .into_iter()
         .find(|c| bool::from(c.token_hash.as_bytes().ct_eq(hash.as_bytes())))
         .ok_or_else(invalid)?;
-    let req: ReportIn =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))?;
+    let req: ReportIn = crate::extract::parse_json(&body)?;
     check_len("instanceId", &req.instance_id, 200)?;
     check_len("hostname", &req.hostname, 255)?;
     let inventory = match (&req.packages, &req.ports) {

@@ -164,6 +164,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::hawk::layer))
+        .layer(axum::middleware::from_fn(crate::extract::uri_layer))
+        .layer(axum::middleware::from_fn_with_state(max_body, crate::connections::refuse_oversized))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::limits::layer))
         .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(DefaultBodyLimit::max(max_body))

@@ -108,8 +108,7 @@ pub async fn list_members(
         (status = 404, body = ErrorsBody, description = "No user with that email"), (status = 409, body = ErrorsBody)))]
 pub async fn add_member(State(state): State<AppState>, caller: HawkCaller, raw: Bytes) -> TsResult {
     require_admin(&caller)?;
-    let req: TsAddMember =
-        serde_json::from_slice(&raw).map_err(|e| err(ApiError::BadRequest(format!("invalid body: {e}"))))?;
+    let req: TsAddMember = crate::extract::parse_json(&raw).map_err(err)?;
     let role = match req.role.trim().to_ascii_lowercase().as_str() {
         "user" => Role::Member,
         "reader" => Role::Viewer,

@@ -159,7 +159,8 @@ pub async fn list_api_keys(State(state): State<AppState>, caller: Caller, q: Que
 /// Create an API key. The full key is in this response only.
 #[utoipa::path(post, path = "/api/users/me/api-keys", tag = "users", request_body = CreateApiKey,
     security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
-    responses((status = 201, body = Envelope<CreatedApiKey>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<CreatedApiKey>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The user already holds the most live keys one user may (100)")))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,7 +182,13 @@ pub async fn create_api_key(
                 sealed_key: Some(state.sealer.seal(&generated.key)),
             },
         )
-        .await?;
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "you already hold {} live API keys, the most one user may; revoke one you no longer use first",
+                tlink_store::MAX_LIVE_KEYS
+            ))
+        })?;
     Ok(created(CreatedApiKey { meta: row.into(), key: generated.key }))
 }
 

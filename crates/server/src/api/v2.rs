@@ -374,8 +374,7 @@ pub async fn dismiss(State(state): State<AppState>, caller: HawkCaller, body: By
             caller.role.as_str()
         ))));
     }
-    let req: DismissRequest = serde_json::from_slice(&body)
-        .map_err(|e| ThreatStackError(ApiError::BadRequest(format!("invalid JSON body: {e}"))))?;
+    let req: DismissRequest = crate::extract::parse_json(&body).map_err(ThreatStackError)?;
     let reason = req.dismiss_reason.as_deref().map(str::trim).unwrap_or_default().to_ascii_uppercase();
     if !DISMISS_REASONS.contains(&reason.as_str()) {
         return Err(bad("dismissReason", "must be BUSINESS_OP, COMPANY_POLICY, MAINTENANCE or OTHER"));

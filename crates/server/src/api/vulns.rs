@@ -284,7 +284,7 @@ fn require_write(caller: &HawkCaller) -> Result<(), ThreatStackError> {
 }
 
 fn body<T: serde::de::DeserializeOwned>(raw: &Bytes) -> Result<T, ThreatStackError> {
-    serde_json::from_slice(raw).map_err(|e| ThreatStackError(ApiError::BadRequest(format!("invalid body: {e}"))))
+    crate::extract::parse_json(raw).map_err(ThreatStackError)
 }
 
 /// Suppress a CVE (`{reason, agentId?}`); suppressing again replaces the reason.

@@ -44,6 +44,7 @@ mod auth;
 mod dnsserver;
 mod errors;
 mod hawk;
+mod hostile;
 mod keys;
 mod limits;
 mod lists;

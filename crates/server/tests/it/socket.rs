@@ -1,6 +1,7 @@
 //! The server on a real socket, spoken to in plain HTTP/1.1.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -23,9 +24,10 @@ impl Drop for Served {
 async fn serve(app: &TestApp) -> Served {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a port");
     let addr = listener.local_addr().expect("local address");
-    let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
+    let router = app.router();
+    let http = app.state.config.http.clone();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, service).await;
+        let _ = tlink_server::connections::serve(listener, router, &http, std::future::pending()).await;
     });
     Served { addr, task }
 }
@@ -176,4 +178,146 @@ async fn login_throttle_keys_on_the_peer_address_case(app: TestApp) {
     assert!(wait >= 1);
     // Another client (the in-process one) is not, and the account itself had no failures.
     app.login("alice@example.com", PASSWORD).await.ok(StatusCode::OK);
+}
+
+/// Reads one response from a kept-alive connection: the head, then `Content-Length` bytes.
+async fn read_response(stream: &mut TcpStream) -> (u16, String) {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.expect("reading the response head");
+        assert_eq!(n, 1, "connection closed inside a response head: {}", String::from_utf8_lossy(&raw));
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).into_owned();
+    let status = head[9..12].parse().expect("status code");
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().expect("length")))
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await.expect("reading the response body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Whether the server closes `stream` within `within` (reading and discarding what it sends first).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+fn timeouts(header: u64, body: u64, idle: u64) -> impl FnOnce(&mut tlink_server::Config) {
+    move |c: &mut tlink_server::Config| {
+        c.http.header_timeout_secs = header;
+        c.http.body_timeout_secs = body;
+        c.http.idle_timeout_secs = idle;
+    }
+}
+
+/// Clients that never finish their headers are disconnected at the header deadline, every one of them.
+#[tokio::test]
+async fn half_sent_headers_are_cut_off() {
+    let app = TestApp::sqlite(timeouts(1, 30, 60)).await;
+    let server = serve(&app).await;
+    let mut streams = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(server.addr).await.expect("connecting");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.expect("writing");
+        streams.push(s);
+    }
+    // A connection that sends nothing at all is under the same deadline.
+    streams.push(TcpStream::connect(server.addr).await.expect("connecting"));
+    for s in &mut streams {
+        assert!(closed_within(s, Duration::from_secs(10)).await, "a half-sent request was still held");
+    }
+}
+
+/// A body that does not arrive in time is answered 408 and the connection closed.
+#[tokio::test]
+async fn a_trickling_body_is_answered_408() {
+    let app = TestApp::sqlite(timeouts(10, 1, 60)).await;
+    let server = serve(&app).await;
+    let mut s = TcpStream::connect(server.addr).await.expect("connecting");
+    s.write_all(b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\"")
+        .await
+        .expect("writing");
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut s)).await.expect("an answer");
+    assert_eq!(status, 408, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["success"], false);
+    assert!(closed_within(&mut s, Duration::from_secs(5)).await, "the connection is closed after a 408");
+}
+
+/// A kept-alive connection with nothing to do is closed at the idle deadline; one whose request is being
+/// handled is not cut off, however long the handler takes.
+#[tokio::test]
+async fn idle_connections_close_and_busy_ones_do_not() {
+    let app = TestApp::sqlite(timeouts(30, 1, 1)).await;
+    let user = app.user("alice@example.com", Some("Org A")).await;
+    let org = user.org().to_string();
+    let report = app
+        .post(&format!("/api/orgs/{org}/tools/run"), &user.auth(), json!({ "toolKey": "dns", "target": "example.com" }))
+        .await;
+    let report_id = report.ok(StatusCode::ACCEPTED)["reportId"].as_str().expect("reportId").to_string();
+    let server = serve(&app).await;
+
+    let mut s = TcpStream::connect(server.addr).await.expect("connecting");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("writing");
+    assert_eq!(read_response(&mut s).await.0, 200);
+    assert!(closed_within(&mut s, Duration::from_secs(10)).await, "an idle kept-alive connection was held");
+
+    // No worker runs here: the report stays queued, and the request waits its full 3 s (past the header,
+    // body and idle deadlines) before answering.
+    let mut s = TcpStream::connect(server.addr).await.expect("connecting");
+    let head = format!(
+        "GET /api/orgs/{org}/tools/reports/{report_id}?wait=3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        user.access
+    );
+    s.write_all(head.as_bytes()).await.expect("writing");
+    let (status, body) = read_response(&mut s).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("QUEUED"), "{body}");
+}
+
+/// A `Content-Length` over the limit is refused before any of the body is sent.
+#[tokio::test]
+async fn an_oversized_content_length_is_refused_up_front() {
+    let app = TestApp::sqlite(|c: &mut tlink_server::Config| c.max_body_bytes = 1024).await;
+    let server = serve(&app).await;
+    let mut s = TcpStream::connect(server.addr).await.expect("connecting");
+    s.write_all(b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n")
+        .await
+        .expect("writing");
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut s)).await.expect("an answer");
+    assert_eq!(status, 413, "{body}");
+}
+
+/// At the connection cap, a new client is not served until a connection closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait() {
+    let app = TestApp::sqlite(|c: &mut tlink_server::Config| c.http.max_connections = 2).await;
+    let server = serve(&app).await;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(server.addr).await.expect("connecting");
+        s.write_all(request).await.expect("writing");
+        assert_eq!(read_response(&mut s).await.0, 200);
+        held.push(s);
+    }
+    let mut third = TcpStream::connect(server.addr).await.expect("the kernel queues the connection");
+    third.write_all(request).await.expect("writing");
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.peek(&mut byte)).await;
+    assert!(early.is_err(), "a third connection was served beyond the cap of 2");
+    drop(held.pop());
+    let (status, _) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut third)).await.expect("served");
+    assert_eq!(status, 200);
 }

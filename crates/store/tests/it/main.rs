@@ -182,7 +182,7 @@ async fn key_lookups_follow_changes_made_through_the_store_at_once() {
             key_hash: "h".repeat(64),
             sealed_key: None,
         };
-        let id = store.create_api_key(&member, key).await.expect("key created").id;
+        let id = store.create_api_key(&member, key).await.expect("key created").expect("under the cap").id;
         let lookup = || async { store.api_key_candidates("tlpro_cache123", Some(&org)).await.expect("lookup") };
 
         let first = lookup().await;
