@@ -81,7 +81,7 @@ pub struct LatestResult {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanQueued {
-    /// One report per tool of the asset's type (see the monitoring matrix in the README).
+    /// One report per tool of the asset's type (see the monitoring matrix in docs/monitoring.md).
     pub report_ids: Vec<String>,
     pub tools: Vec<String>,
     pub status: String,
