@@ -82,7 +82,7 @@ enum Command {
     },
     /// Report this host (inventory, then heartbeats) to a tlink server with an enrollment token.
     Agent {
-        /// The server's base URL, e.g. https://tlink.example.com.
+        /// The server's base URL, e.g. `https://tlink.example.com`.
         #[arg(long, env = "TLINK_AGENT_SERVER")]
         server: String,
         /// The enrollment token (`tlagent_…`) from POST /api/orgs/{orgId}/agent-enrollments.
@@ -246,9 +246,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::User { command: UserCommand::Create { email, password, name, org } } => {
             let state = tlink_server::open(config).await?;
-            let (user, org_id) = tlink_server::api::users::create_user(&state, &email, &password, name, org.as_deref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let account =
+                tlink_server::ops::users::NewAccount { email: &email, password: &password, name, org: org.as_deref() };
+            let (user, org_id) = tlink_server::ops::users::create_user(&state, account).await.map_err(flags)?;
             outln!("created user {} ({})", user.email, user.id);
             if let Some(org_id) = org_id {
                 outln!("created organization {org_id}");
@@ -268,23 +268,34 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// An operation's refusal as the command line says it: invalid inputs by their flag.
+fn flags(e: tlink_server::ops::OpError) -> anyhow::Error {
+    match e {
+        tlink_server::ops::OpError::Invalid(errors) => {
+            let why: Vec<String> = errors.iter().map(|e| format!("--{}: {}", kebab(&e.field), e.message)).collect();
+            anyhow::anyhow!(why.join("; "))
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
 async fn org(command: OrgCommand, config: Config) -> anyhow::Result<()> {
     let (org, set) = match command {
         OrgCommand::SetPlan { org, plan, requests_per_minute, tool_runs_per_month } => {
             let plan = plan.to_ascii_uppercase().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let req = tlink_server::api::usage::SetPlan { plan, requests_per_minute, tool_runs_per_month };
-            let limits = tlink_server::api::usage::plan_limits(&req).map_err(|errors| {
-                let why: Vec<String> = errors.iter().map(|e| format!("--{}: {}", kebab(&e.field), e.message)).collect();
-                anyhow::anyhow!(why.join("; "))
-            })?;
-            (org, Some(limits))
+            let change = tlink_server::ops::plans::PlanChange { plan, requests_per_minute, tool_runs_per_month };
+            // Checked before anything is opened, so a mistyped flag costs nothing.
+            tlink_server::ops::plans::plan_limits(&change).map_err(flags)?;
+            (org, Some(change))
         }
         OrgCommand::Usage { org } => (org, None),
     };
     let org_id = tlink_domain::OrgId::parse(&org).map_err(|e| anyhow::anyhow!("organization id: {e}"))?;
     let state = tlink_server::open(config).await?;
-    if let Some(limits) = set {
-        anyhow::ensure!(state.store.set_org_limits(&org_id, &limits).await?, "no organization {org_id}");
+    if let Some(change) = set {
+        let limits = tlink_server::ops::plans::set_plan(&state, &tlink_server::ops::Actor::Operator, &org_id, &change)
+            .await
+            .map_err(flags)?;
         outln!("organization {org_id} is now on {}", limits.plan);
     }
     let limits = state.store.org_limits(&org_id).await?.ok_or_else(|| anyhow::anyhow!("no organization {org_id}"))?;

@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
 
     // create_user only needs the store; the secret signs nothing here.
     let state = AppState::new(store.clone(), Config::default(), &[0u8; 32])?;
-    let email = tlink_server::api::users::normalize_email(email).map_err(|m| anyhow::anyhow!("EMAIL: {m}"))?;
+    let email = tlink_server::ops::users::normalize_email(email).map_err(|m| anyhow::anyhow!("EMAIL: {m}"))?;
     let org = match store.user_by_email(&email).await? {
         Some(user) => {
             let orgs = store.all_orgs_for_user(&user.id, 1).await?;
@@ -43,9 +43,12 @@ async fn main() -> anyhow::Result<()> {
             first.id
         }
         None => {
-            let (user, org) = tlink_server::api::users::create_user(&state, &email, password, None, Some("Bench"))
-                .await
-                .map_err(|e| anyhow::anyhow!("creating user: {e}"))?;
+            let (user, org) = tlink_server::ops::users::create_user(
+                &state,
+                tlink_server::ops::users::NewAccount { email: &email, password, name: None, org: Some("Bench") },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("creating user: {e}"))?;
             let org = org.context("create_user returned no organization")?;
             eprintln!("created user {} and organization {org}", user.email);
             org

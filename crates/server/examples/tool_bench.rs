@@ -96,9 +96,17 @@ async fn main() -> anyhow::Result<()> {
     config.limits.enabled = false;
     let state = AppState::new(store.clone(), config, &[7u8; 32])?;
     let email = format!("bench-{}@example.com", std::process::id());
-    let (user, org) = tlink_server::api::users::create_user(&state, &email, "bench-password-123", None, Some("Bench"))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (user, org) = tlink_server::ops::users::create_user(
+        &state,
+        tlink_server::ops::users::NewAccount {
+            email: &email,
+            password: "bench-password-123",
+            name: None,
+            org: Some("Bench"),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let org = org.context("org created")?;
     store.set_org_plan(&org, tlink_domain::Plan::Enterprise).await?;
     let key = tlink_server::auth::generate_api_key();

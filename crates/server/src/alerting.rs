@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tlink_domain::rules::{Condition, RuleIndex};
 use tlink_domain::{AgentId, AssetId, DeliveryId, OrgId, RuleId, format_millis};
 use tlink_store::{
-    AlertFire, AlertSubject, AttemptRecord, DELIVERY_JOB, DeliveryRow, DeliveryUpdate, Finish, Job, JobOutcome,
-    NewDelivery, NewJob, ReportUpdate, RuleRow, Store,
+    AlertFire, AlertSubject, AttemptRecord, DELIVERY_JOB, DbError, DeliveryRow, DeliveryUpdate, Finish, Job,
+    JobOutcome, NewDelivery, NewJob, ReportUpdate, RuleRow, Store, decode_json, decode_json_opt,
 };
 use tlink_tools::Toolbox;
 use tlink_tools::notify::{self, Mailer, Verdict, WebhookRequest, WebhookSecret, Webhooks};
@@ -107,33 +107,34 @@ pub struct Alerting {
     keys: parking_lot::Mutex<HashMap<String, (std::time::Instant, Arc<WebhookKey>)>>,
 }
 
-/// The rule as the API shows it (no secret).
-pub fn rule_snapshot(r: &RuleRow) -> Value {
-    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
-    json!({
+/// The rule as the API shows it (no secret). A stored JSON column that does not decode is an error.
+pub fn rule_snapshot(r: &RuleRow) -> Result<Value, DbError> {
+    let parse =
+        |column, s: &Option<String>| decode_json_opt::<Value>("alert_rules", r.id.as_str(), column, s.as_deref());
+    Ok(json!({
         "id": r.id.as_str(),
         "name": r.name,
-        "condition": {"tool": r.tool, "field": r.field, "operator": r.operator, "value": parse(&r.value)},
+        "condition": {"tool": r.tool, "field": r.field, "operator": r.operator, "value": parse("value", &r.value)?},
         "severity": r.severity,
         "enabled": r.enabled,
         "notifyEmail": r.notify_email,
         "notifyWebhook": r.notify_webhook,
         "webhookUrl": r.webhook_url,
-        "assetIds": parse(&r.asset_ids),
-        "assetTypes": parse(&r.asset_types),
-        "emailRecipients": parse(&r.email_recipients),
-    })
+        "assetIds": parse("asset_ids", &r.asset_ids)?,
+        "assetTypes": parse("asset_types", &r.asset_types)?,
+        "emailRecipients": parse("email_recipients", &r.email_recipients)?,
+    }))
 }
 
-/// The condition stored in a rule row.
-pub fn row_condition(r: &RuleRow) -> Condition {
-    Condition {
+/// The condition stored in a rule row. A stored `value` that does not decode is an error.
+pub fn row_condition(r: &RuleRow) -> Result<Condition, DbError> {
+    Ok(Condition {
         tool: r.tool.clone(),
         field: r.field.clone(),
         operator: serde_json::from_value(Value::String(r.operator.clone()))
             .unwrap_or(tlink_domain::rules::Operator::Exists),
-        value: r.value.as_deref().and_then(|v| serde_json::from_str(v).ok()),
-    }
+        value: decode_json_opt("alert_rules", r.id.as_str(), "value", r.value.as_deref())?,
+    })
 }
 
 impl Alerting {
@@ -164,13 +165,31 @@ impl Alerting {
         let mut rules = Vec::with_capacity(rows.len());
         let mut compiled = Vec::with_capacity(rows.len());
         for row in rows {
-            let cond = row_condition(&row);
+            // A rule whose stored JSON does not decode is skipped (never evaluated as if the column were
+            // empty, which would widen it to every asset or every member), and logged.
+            let decoded = (|| -> Result<_, DbError> {
+                let list = |column, s: &Option<String>| {
+                    decode_json_opt::<Vec<String>>("alert_rules", row.id.as_str(), column, s.as_deref())
+                        .map(|v| v.filter(|v| !v.is_empty()))
+                };
+                Ok((
+                    row_condition(&row)?,
+                    list("email_recipients", &row.email_recipients)?,
+                    list("asset_ids", &row.asset_ids)?,
+                    list("asset_types", &row.asset_types)?,
+                    rule_snapshot(&row)?,
+                ))
+            })();
+            let (cond, recipients, asset_ids, asset_types, snapshot) = match decoded {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(rule = %row.id, error = %error_chain(&e), "stored alert rule is corrupt; skipped");
+                    continue;
+                }
+            };
             let Ok(c) = cond.compile() else {
                 tracing::warn!(rule = %row.id, "stored alert rule does not compile; skipped");
                 continue;
-            };
-            let list = |s: &Option<String>| {
-                s.as_deref().and_then(|s| serde_json::from_str::<Vec<String>>(s).ok()).filter(|v| !v.is_empty())
             };
             compiled.push((rules.len(), row.tool.clone(), c));
             rules.push(RuleEntry {
@@ -181,10 +200,10 @@ impl Alerting {
                 webhook: row.webhook_url.clone().filter(|_| {
                     row.notify_webhook && row.webhook_disabled_at.is_none() && row.webhook_secret.is_some()
                 }),
-                recipients: list(&row.email_recipients),
-                asset_ids: list(&row.asset_ids).map(|v| v.into_iter().collect()),
-                asset_types: list(&row.asset_types).map(|v| v.into_iter().collect()),
-                snapshot: rule_snapshot(&row).to_string(),
+                recipients,
+                asset_ids: asset_ids.map(|v| v.into_iter().collect()),
+                asset_types: asset_types.map(|v| v.into_iter().collect()),
+                snapshot: snapshot.to_string(),
             });
         }
         let entry = Arc::new(OrgRules { version, index: RuleIndex::new(compiled), rules });
@@ -209,10 +228,12 @@ impl Alerting {
         }
         let asset_id = AssetId::from_trusted(asset.id.clone());
         let previous = if rules.index.needs_previous(tool) {
-            self.store
-                .previous_result(&asset_id, tool, report_id)
-                .await?
-                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+            match self.store.previous_result(&asset_id, tool, report_id).await? {
+                Some((id, text)) => Some(decode_json::<Value>("reports", &id, "result", &text).inspect_err(|e| {
+                    tracing::error!(report = %id, error = %error_chain(e), "stored previous result is corrupt");
+                })?),
+                None => None,
+            }
         } else {
             None
         };
@@ -355,9 +376,17 @@ impl Alerting {
 
     /// Runs one delivery job: one attempt, recorded, then done, retried later, or given up.
     pub async fn deliver(&self, job: &Job) -> Finish {
-        let payload: DeliveryPayload = serde_json::from_str(&job.payload).unwrap_or_default();
+        let payload: DeliveryPayload = match decode_json("jobs", &job.id, "payload", &job.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                let error = error_chain(&e);
+                tracing::error!(job = %job.id, error = %error, "stored delivery job is corrupt");
+                return Finish::new(job.id.clone(), JobOutcome::Dead { error }, ReportUpdate::None);
+            }
+        };
         let trigger = if payload.manual { "MANUAL" } else { "SCHEDULED" };
         let started_at = tlink_store::now_millis();
+        let from_payload = payload.send.is_some();
         let stored = match payload.send.clone() {
             Some(send) => Ok(Some(send)),
             None => self.store.delivery_by_id(&job.id).await.map(|d| d.map(Outgoing::from)),
@@ -376,7 +405,7 @@ impl Alerting {
         };
         let outcome = match delivery.channel.as_str() {
             "WEBHOOK" => self.send_webhook(&job.id, &delivery, payload.manual).await,
-            "EMAIL" => self.send_email(&delivery).await,
+            "EMAIL" => self.send_email(&job.id, from_payload, &delivery).await,
             other => Sent::refused(format!("unknown channel {other}")),
         };
         let duration_ms = (tlink_store::now_millis() - started_at).max(0);
@@ -491,12 +520,24 @@ impl Alerting {
         }
     }
 
-    async fn send_email(&self, d: &Outgoing) -> Sent {
+    /// Sends the e-mail of delivery `id`, whose content was read from its job's payload (`from_payload`) or
+    /// from the delivery row: corrupt content fails the delivery, and the log names where it was stored.
+    async fn send_email(&self, id: &str, from_payload: bool, d: &Outgoing) -> Sent {
         let Some(mailer) = &self.mailer else {
             return Sent::refused("no SMTP server is configured (TLINK_SMTP_HOST)".into());
         };
-        let to: Vec<String> = serde_json::from_str(&d.target).unwrap_or_default();
-        let mail: Value = serde_json::from_str(&d.body).unwrap_or_default();
+        let (table, target, body) =
+            if from_payload { ("jobs", "payload", "payload") } else { ("deliveries", "target", "body") };
+        let decoded = decode_json::<Vec<String>>(table, id, target, &d.target)
+            .and_then(|to| Ok((to, decode_json::<Value>(table, id, body, &d.body)?)));
+        let (to, mail) = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                // The details are logged; the attempt, which members can read, records only what happened.
+                tracing::error!(delivery = %id, error = %error_chain(&e), "stored e-mail delivery is corrupt");
+                return Sent { outcome: "FAILED", ..Sent::refused("the stored e-mail is corrupt".into()) };
+            }
+        };
         let field = |k: &str| mail.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         match mailer.send(&to, &field("subject"), &field("text"), &field("html")).await {
             Ok(()) => {
@@ -537,6 +578,18 @@ impl Sent {
             (None, None) => self.outcome.to_ascii_lowercase(),
         }
     }
+}
+
+/// An error and its causes, `: `-separated, for logs and recorded job errors.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 fn queued_delivery(org: &OrgId, rule: &RuleId, channel: &str, target: String, body: String) -> NewDelivery {

@@ -185,6 +185,16 @@ pub struct OrgCaller {
 }
 
 impl OrgCaller {
+    /// The caller as the operations see it.
+    pub fn member(&self) -> crate::ops::Member {
+        crate::ops::Member {
+            user_id: self.user_id.clone(),
+            org_id: self.org_id.clone(),
+            role: self.role,
+            limits: self.limits,
+        }
+    }
+
     /// 403 unless the role may change the organization's resources (not a viewer).
     pub fn require_write(&self) -> Result<(), ApiError> {
         if self.role.can_write() {

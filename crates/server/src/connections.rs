@@ -13,7 +13,7 @@
 //!
 //! The head and idle deadlines live in [`Deadlines`], a wrapper around the socket that knows (from the
 //! requests in progress, counted by the service) whether the connection is between requests; the body
-//! deadline lives in [`DeadlineBody`], around each request's body. A request being handled, however long
+//! deadline lives in `DeadlineBody`, around each request's body. A request being handled, however long
 //! it takes (`?wait=`), is never cut off by them.
 //!
 //! An oversized `Content-Length` is refused (413) before any of the body is read: see

@@ -12,19 +12,8 @@ use serde::Serialize;
 use tlink_store::DbError;
 use utoipa::ToSchema;
 
-/// One invalid field and why.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct FieldError {
-    /// The field, as a dotted path into the request (`value`, `condition.operator`) or a query parameter.
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
+pub use crate::ops::FieldError;
+use crate::ops::OpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -100,6 +89,25 @@ impl ApiError {
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The one place an operation's refusal becomes a status.
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Invalid(errors) => ApiError::fields(errors),
+            OpError::Rejected(m) => ApiError::BadRequest(m),
+            OpError::Forbidden(m) => ApiError::Forbidden(m),
+            OpError::NotFound(what) => ApiError::not_found(what),
+            OpError::Conflict(m) => ApiError::Conflict(m),
+            e @ OpError::QuotaExhausted { resets_at, .. } => {
+                let now = tlink_store::now_millis();
+                let secs = u64::try_from((resets_at - now).max(1000) / 1000).unwrap_or(1);
+                ApiError::TooManyRequests { message: e.to_string(), retry_after_secs: secs }
+            }
+            OpError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

@@ -1,8 +1,12 @@
-//! The tlink HTTP API.
+//! The tlink server: the JSON API over HTTP, and the jobs behind it.
 //!
-//! [`App::build`] opens the store, applies migrations and bootstraps the admin user; [`router`] assembles
-//! the routes and middleware. Handlers live in [`api`], one module per resource; each is annotated for the
-//! OpenAPI document, which is generated from the same route table that serves requests.
+//! [`open`] opens the store, applies migrations and bootstraps the admin user; [`router`] assembles the
+//! routes and middleware and [`serve`] runs them. Three parts, in one direction:
+//! - the HTTP side — [`api`] (handlers, one module per resource, each annotated for the OpenAPI document,
+//!   which is generated from the same route table that serves requests), [`auth`], [`extract`], [`hawk`],
+//!   [`limits`], [`pagination`], [`error`], [`connections`];
+//! - [`ops`], the operations the HTTP side, the command line and the admin bootstrap share;
+//! - the job side — [`worker`], [`scheduler`], [`alerting`], [`vulns`].
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod hawk;
 pub mod limits;
+pub mod ops;
 pub mod pagination;
 pub mod scheduler;
 pub mod sealed;
@@ -160,13 +165,13 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
         return Ok(());
     }
     let email =
-        api::users::normalize_email(&cfg.admin_email).map_err(|m| anyhow::anyhow!("admin_email is invalid: {m}"))?;
+        ops::users::normalize_email(&cfg.admin_email).map_err(|m| anyhow::anyhow!("admin_email is invalid: {m}"))?;
     if state.store.user_by_email(&email).await?.is_some() {
         return Ok(());
     }
-    api::users::create_user(state, &email, &cfg.admin_password, None, Some(&cfg.admin_org))
-        .await
-        .map_err(|e| anyhow::anyhow!("creating admin user: {e}"))?;
+    let account =
+        ops::users::NewAccount { email: &email, password: &cfg.admin_password, name: None, org: Some(&cfg.admin_org) };
+    ops::users::create_user(state, account).await.context("creating the admin user")?;
     tracing::info!(email = %email, org = %cfg.admin_org, "created admin user and organization");
     Ok(())
 }

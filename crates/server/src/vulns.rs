@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Value, json};
 use tlink_domain::osv::{self, Affected, Severity};
 use tlink_domain::pkgver;
-use tlink_store::{AdvisoryImport, AgentRow, Finding, ImportOutcome};
+use tlink_store::{AdvisoryImport, AgentRow, DbError, Finding, ImportOutcome, decode_json};
 
 use crate::AppState;
 use crate::api::agents::Package;
@@ -97,7 +97,7 @@ pub async fn import_advisory(state: &AppState, bytes: &[u8]) -> anyhow::Result<R
 /// Matches one agent and records its findings and alerts.
 pub async fn match_agent(state: &AppState, agent: &AgentRow) -> anyhow::Result<MatchSummary> {
     let findings = match &agent.distro {
-        Some(distro) => find(state, distro, &agent.packages).await?,
+        Some(distro) => find(state, agent, distro).await?,
         None => Vec::new(),
     };
     let before: HashMap<(String, String), i64> = state
@@ -120,7 +120,7 @@ pub async fn match_agent(state: &AppState, agent: &AgentRow) -> anyhow::Result<M
             if !suppressed.contains(&f.cve) {
                 let subject = format!("{} {}", f.cve, f.package);
                 let event = format!("vulnerability:{}:{}:{}", agent.id, f.cve, f.package);
-                let doc = document(&f, agent);
+                let doc = document(&f, agent)?;
                 fires.extend(
                     state
                         .alerting
@@ -148,17 +148,28 @@ pub async fn match_all(state: &AppState, mut progress: impl FnMut(&AgentRow, &Ma
         let Some(last) = agents.last() else { return Ok(count) };
         after = last.id.to_string();
         for agent in &agents {
-            let summary = match_agent(state, agent).await?;
+            let summary = match match_agent(state, agent).await {
+                Ok(s) => s,
+                // An agent whose stored data is corrupt is not matched (its findings stay as they were); the
+                // others are.
+                Err(e) if e.downcast_ref::<DbError>().is_some_and(|e| matches!(e, DbError::Corrupt { .. })) => {
+                    tracing::error!(agent = %agent.id, error = format!("{e:#}"), "vulnerability matching failed");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             progress(agent, &summary);
             count += 1;
         }
     }
 }
 
-/// The document alert rules on the `vulnerability` pseudo-tool see (see the module documentation).
-pub fn document(f: &Finding, agent: &AgentRow) -> Value {
-    let advisories: Value = serde_json::from_str(&f.advisories).unwrap_or_else(|_| json!([]));
-    json!({
+/// The document alert rules on the `vulnerability` pseudo-tool see (see the module documentation). Stored
+/// advisories that do not decode are an error.
+pub fn document(f: &Finding, agent: &AgentRow) -> Result<Value, DbError> {
+    let row = format!("({}, {}, {})", agent.id, f.cve, f.package);
+    let advisories: Value = decode_json("agent_vulns", &row, "advisories", &f.advisories)?;
+    Ok(json!({
         "cve": f.cve,
         "package": f.package,
         "binaryPackage": f.binary_name,
@@ -171,15 +182,16 @@ pub fn document(f: &Finding, agent: &AgentRow) -> Value {
         "advisories": advisories,
         "distro": agent.distro,
         "agent": {"id": agent.id.as_str(), "hostname": agent.hostname},
-    })
+    }))
 }
 
-/// The findings for an inventory (`packages`, JSON as stored) on `distro` (`Debian:12`).
-async fn find(state: &AppState, distro: &str, packages: &str) -> anyhow::Result<Vec<Finding>> {
+/// The findings for `agent`'s inventory on `distro` (`Debian:12`). A corrupt stored inventory is an error; a
+/// corrupt stored advisory entry is logged and skipped.
+async fn find(state: &AppState, agent: &AgentRow, distro: &str) -> anyhow::Result<Vec<Finding>> {
     let Some(scheme) = osv::distro_of_ecosystem(distro).and_then(|d| d.scheme()) else {
         return Ok(Vec::new());
     };
-    let packages: Vec<Package> = serde_json::from_str(packages).unwrap_or_default();
+    let packages: Vec<Package> = decode_json("agents", agent.id.as_str(), "packages", &agent.packages)?;
     // Source package name → its installed binaries (the one named like the source first).
     let mut by_source: BTreeMap<String, Vec<&Package>> = BTreeMap::new();
     for p in &packages {
@@ -197,9 +209,18 @@ async fn find(state: &AppState, distro: &str, packages: &str) -> anyhow::Result<
     let mut out: BTreeMap<(String, String), Candidate> = BTreeMap::new();
     for chunk in names.chunks(500) {
         for entry in state.store.affected_entries(distro, chunk).await? {
-            let Ok(affected) = serde_json::from_str::<Affected>(&entry.spec) else {
-                tracing::warn!(advisory = %entry.advisory_id, "stored affected entry does not parse; skipped");
-                continue;
+            // A corrupt advisory entry is logged and skipped, as if the advisory were not imported.
+            let corrupt = |e: DbError| {
+                let error = crate::alerting::error_chain(&e);
+                tracing::error!(advisory = %entry.advisory_id, error = %error, "stored advisory entry is corrupt; skipped");
+            };
+            let row = format!("({}, {})", entry.advisory_id, entry.package);
+            let affected = match decode_json::<Affected>("vuln_affected", &row, "spec", &entry.spec) {
+                Ok(a) => a,
+                Err(e) => {
+                    corrupt(e);
+                    continue;
+                }
             };
             let Some(binaries) = by_source.get(&entry.package) else { continue };
             let Some((binary, fixed)) =
@@ -207,7 +228,13 @@ async fn find(state: &AppState, distro: &str, packages: &str) -> anyhow::Result<
             else {
                 continue;
             };
-            let cves: Vec<String> = serde_json::from_str(&entry.cves).unwrap_or_default();
+            let cves = match decode_json::<Vec<String>>("vuln_advisories", &entry.advisory_id, "cves", &entry.cves) {
+                Ok(c) => c,
+                Err(e) => {
+                    corrupt(e);
+                    continue;
+                }
+            };
             let severity = Severity::parse(&entry.severity)
                 .unwrap_or(Severity::Unknown)
                 .max(affected.severity.unwrap_or(Severity::Unknown));

@@ -55,6 +55,15 @@ pub enum DbError {
     /// not answer: it is gone (the process is shutting down), or the write panicked and was rolled back.
     #[error("the write was not carried out (the writer stopped or the write failed unexpectedly)")]
     WriterStopped,
+    /// A stored JSON column does not decode (see [`crate::decode_json`]).
+    #[error("corrupt stored JSON in {table}.{column} of row {id}")]
+    Corrupt {
+        table: &'static str,
+        id: String,
+        column: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl DbError {
@@ -301,7 +310,7 @@ impl Listener {
 }
 
 /// SQLite: a few reader connections used inline, and one writer connection on its own thread
-/// ([`crate::writer`]).
+/// (`writer.rs`).
 pub struct SqliteDb {
     path: String,
     readers: Vec<Mutex<rusqlite::Connection>>,

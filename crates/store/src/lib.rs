@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod db;
+mod json;
 mod migrations;
 mod writer;
 
@@ -34,6 +35,7 @@ pub use alerts::{
 };
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Changed, Db, DbError, Dialect, Row, Stmt, Value, now_millis};
+pub use json::{decode_json, decode_json_opt};
 pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, MAX_LIVE_KEYS, NewApiKey};
 pub use monitoring::{DueAsset, QUOTA_SKIP_ERROR, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};

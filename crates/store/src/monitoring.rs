@@ -253,13 +253,15 @@ impl Store {
         rows.iter().map(crate::reports::report_row).collect()
     }
 
-    /// The result of the COMPLETED report of `tool` on `asset` created just before report `before`.
-    pub async fn previous_result(&self, asset: &AssetId, tool: &str, before: &str) -> Result<Option<String>> {
-        const SQL: &str = "SELECT result FROM reports WHERE asset_id = $1 AND tool = $2 AND status = 'COMPLETED' \
+    /// The id and result (JSON text) of the COMPLETED report of `tool` on `asset` created just before report
+    /// `before`; `None` when there is none or it has no result.
+    pub async fn previous_result(&self, asset: &AssetId, tool: &str, before: &str) -> Result<Option<(String, String)>> {
+        const SQL: &str = "SELECT id, result FROM reports WHERE asset_id = $1 AND tool = $2 AND status = 'COMPLETED' \
             AND (created_at, id) < (SELECT created_at, id FROM reports WHERE id = $3) \
             ORDER BY created_at DESC, id DESC LIMIT 1";
-        let row = self.db.query_opt(SQL, &params![asset.as_str(), tool, before]).await?;
-        row.map_or(Ok(None), |r| r.opt_text(0))
+        let Some(r) = self.db.query_opt(SQL, &params![asset.as_str(), tool, before]).await? else { return Ok(None) };
+        let Some(result) = r.opt_text(1)? else { return Ok(None) };
+        Ok(Some((r.text(0)?, result)))
     }
 
     /// The org's default scan interval, minutes.

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tlink_domain::{AgentId, format_millis};
-use tlink_store::{AgentReport, AgentRow, Inventory, NewEnrollment};
+use tlink_store::{AgentReport, AgentRow, DbError, Inventory, NewEnrollment, decode_json};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -257,8 +257,10 @@ fn online_since(state: &AppState) -> i64 {
     tlink_store::now_millis().saturating_sub(window)
 }
 
-fn agent_out(a: &AgentRow, since: i64, with_inventory: bool) -> AgentOut {
-    AgentOut {
+/// The agent as the API shows it; a stored JSON column that does not decode is an error.
+fn agent_out(a: &AgentRow, since: i64, with_inventory: bool) -> Result<AgentOut, DbError> {
+    let id = a.id.as_str();
+    Ok(AgentOut {
         id: a.id.to_string(),
         instance_id: a.instance_id.clone(),
         status: if a.last_reported_at >= since { "online" } else { "offline" }.into(),
@@ -268,18 +270,17 @@ fn agent_out(a: &AgentRow, since: i64, with_inventory: bool) -> AgentOut {
         name: a.hostname.clone(),
         description: String::new(),
         hostname: a.hostname.clone(),
-        ip_addresses: serde_json::from_str(&a.ip_addresses).unwrap_or_default(),
-        tags: serde_json::from_str::<Vec<TagIn>>(&a.tags)
-            .unwrap_or_default()
+        ip_addresses: decode_json("agents", id, "ip_addresses", &a.ip_addresses)?,
+        tags: decode_json::<Vec<TagIn>>("agents", id, "tags", &a.tags)?
             .into_iter()
             .map(|t| serde_json::json!({"source": "agent", "key": t.key, "value": t.value}))
             .collect(),
         agent_type: "tlink".into(),
         os_version: a.os_version.clone(),
         kernel: a.kernel.clone(),
-        packages: with_inventory.then(|| serde_json::from_str(&a.packages).unwrap_or_default()),
-        ports: with_inventory.then(|| serde_json::from_str(&a.ports).unwrap_or_default()),
-    }
+        packages: if with_inventory { Some(decode_json("agents", id, "packages", &a.packages)?) } else { None },
+        ports: if with_inventory { Some(decode_json("agents", id, "ports", &a.ports)?) } else { None },
+    })
 }
 
 fn status_filter(q: &QueryMap) -> Result<Option<bool>, ApiError> {
@@ -306,7 +307,8 @@ pub async fn list_agents(State(state): State<AppState>, caller: OrgCaller, q: Qu
     let since = online_since(&state);
     let page = state.store.list_agents(&caller.org_id, online, since, &params.page).await?;
     let token = params.token(page.next);
-    Ok(list(page.items.iter().map(|a| agent_out(a, since, false)).collect(), params.page.limit, token))
+    let items = page.items.iter().map(|a| agent_out(a, since, false)).collect::<Result<_, _>>()?;
+    Ok(list(items, params.page.limit, token))
 }
 
 /// One agent with its packages and listening ports.
@@ -320,7 +322,7 @@ pub async fn get_agent(
 ) -> ApiResult<Response> {
     let id = path_id("agentId", &id, AgentId::parse)?;
     let agent = state.store.get_agent(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("agent"))?;
-    Ok(ok(agent_out(&agent, online_since(&state), true)))
+    Ok(ok(agent_out(&agent, online_since(&state), true)?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -348,7 +350,8 @@ pub async fn v2_list_agents(
     let since = online_since(&state);
     let page = state.store.list_agents(&caller.org_id, online, since, &params.page).await.map_err(ApiError::from)?;
     let token = params.token(page.next);
-    let agents = page.items.iter().map(|a| agent_out(a, since, false)).collect();
+    let agents =
+        page.items.iter().map(|a| agent_out(a, since, false)).collect::<Result<_, _>>().map_err(ApiError::from)?;
     Ok(axum::Json(AgentsPage { agents, token }).into_response())
 }
 
@@ -363,5 +366,5 @@ pub async fn v2_get_agent(
     let missing = || ThreatStackError(ApiError::not_found("agent"));
     let id = AgentId::parse(&id).map_err(|_| missing())?;
     let agent = state.store.get_agent(&caller.org_id, &id).await.map_err(ApiError::from)?.ok_or_else(missing)?;
-    Ok(axum::Json(agent_out(&agent, online_since(&state), false)).into_response())
+    Ok(axum::Json(agent_out(&agent, online_since(&state), false).map_err(ApiError::from)?).into_response())
 }

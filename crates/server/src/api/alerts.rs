@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tlink_domain::{AlertId, AssetId, DeliveryId, ReportId, RuleId, format_millis};
-use tlink_store::{AlertFilter, AlertRow, DeliveryRow, Redeliver, StatusChange, Transition};
+use tlink_store::{
+    AlertFilter, AlertRow, DbError, DeliveryRow, Redeliver, StatusChange, Transition, decode_json, decode_json_opt,
+};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -51,9 +53,12 @@ pub struct AlertOut {
     pub updated_at: String,
 }
 
-impl From<&AlertRow> for AlertOut {
-    fn from(a: &AlertRow) -> Self {
-        AlertOut {
+impl TryFrom<&AlertRow> for AlertOut {
+    type Error = DbError;
+
+    /// A stored `actual` that does not decode is an error (NULL is `null`).
+    fn try_from(a: &AlertRow) -> Result<Self, DbError> {
+        Ok(AlertOut {
             id: a.id.to_string(),
             rule_id: a.rule_id.to_string(),
             asset_id: a.asset_id.as_ref().map(ToString::to_string),
@@ -62,7 +67,7 @@ impl From<&AlertRow> for AlertOut {
             severity: a.severity.clone(),
             status: a.status.clone(),
             message: a.message.clone(),
-            actual: a.actual.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
+            actual: decode_json_opt("alerts", a.id.as_str(), "actual", a.actual.as_deref())?.unwrap_or_default(),
             report_id: a.report_id.clone(),
             last_report_id: a.last_report_id.clone(),
             occurrences: a.occurrences,
@@ -72,7 +77,7 @@ impl From<&AlertRow> for AlertOut {
             status_changed_by: a.status_changed_by.as_ref().map(|u| u.to_string()),
             created_at: format_millis(a.created_at),
             updated_at: format_millis(a.updated_at),
-        }
+        })
     }
 }
 
@@ -241,18 +246,22 @@ pub async fn list_alerts(State(state): State<AppState>, caller: OrgCaller, q: Qu
     };
     let page = state.store.list_alerts(&caller.org_id, &filter, &params.page).await?;
     let token = params.token(page.next);
-    Ok(list(page.items.iter().map(AlertOut::from).collect(), params.page.limit, token))
+    let items = page.items.iter().map(AlertOut::try_from).collect::<Result<_, _>>()?;
+    Ok(list(items, params.page.limit, token))
 }
 
 async fn detail(state: &AppState, caller: &OrgCaller, a: AlertRow) -> ApiResult<AlertDetail> {
     let report = match ReportId::parse(&a.report_id) {
-        Ok(id) => state.store.get_report(&caller.org_id, &id).await?.map(|r| TriggerReport {
-            id: r.id.to_string(),
-            tool_key: r.tool,
-            target: r.target,
-            finished_at: r.finished_at.map(format_millis),
-            result: r.result.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
-        }),
+        Ok(id) => match state.store.get_report(&caller.org_id, &id).await? {
+            Some(r) => Some(TriggerReport {
+                result: decode_json_opt("reports", r.id.as_str(), "result", r.result.as_deref())?.unwrap_or_default(),
+                id: r.id.to_string(),
+                tool_key: r.tool,
+                target: r.target,
+                finished_at: r.finished_at.map(format_millis),
+            }),
+            None => None,
+        },
         Err(_) => None,
     };
     let history = state
@@ -269,8 +278,8 @@ async fn detail(state: &AppState, caller: &OrgCaller, a: AlertRow) -> ApiResult<
         })
         .collect();
     Ok(AlertDetail {
-        alert: AlertOut::from(&a),
-        rule: serde_json::from_str(&a.rule).unwrap_or_default(),
+        alert: AlertOut::try_from(&a)?,
+        rule: decode_json("alerts", a.id.as_str(), "rule", &a.rule)?,
         report,
         history,
     })
@@ -351,7 +360,7 @@ async fn delivery_out(state: &AppState, d: DeliveryRow) -> ApiResult<DeliveryOut
         alert_id: d.alert_id.to_string(),
         rule_id: d.rule_id.to_string(),
         target: if d.channel == "EMAIL" {
-            serde_json::from_str(&d.target).unwrap_or_default()
+            decode_json("deliveries", d.id.as_str(), "target", &d.target)?
         } else {
             serde_json::Value::String(d.target.clone())
         },

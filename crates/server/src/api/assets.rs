@@ -255,13 +255,12 @@ pub async fn get_asset(
         .await?
         .into_iter()
         .map(|r| {
-            let result = r.result.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
-            (
-                r.tool,
-                LatestResult { report_id: r.id.to_string(), finished_at: r.finished_at.map(format_millis), result },
-            )
+            let result = tlink_store::decode_json_opt("reports", r.id.as_str(), "result", r.result.as_deref())?
+                .unwrap_or_default();
+            let finished_at = r.finished_at.map(format_millis);
+            Ok((r.tool, LatestResult { report_id: r.id.to_string(), finished_at, result }))
         })
-        .collect();
+        .collect::<Result<_, tlink_store::DbError>>()?;
     Ok(ok(AssetDetail { asset: row.into(), latest_results }))
 }
 
@@ -335,33 +334,15 @@ pub async fn monitor_now(
     caller: OrgCaller,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    caller.require_write()?;
     let id = asset_id(&id)?;
-    let asset = state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
-    let payload_asset =
-        crate::worker::PayloadAsset { id: id.to_string(), org_id: caller.org_id.to_string(), kind: asset.kind };
-    let reports = crate::scheduler::scan_reports(
-        state.config.monitoring.scan_tools(asset.kind),
-        &payload_asset,
-        &asset.value,
-        "MANUAL",
-        Some(&caller.user_id),
-        state.config.worker.max_attempts.max(1),
-    );
-    if reports.is_empty() {
-        return Err(ApiError::BadRequest(format!("no tool scans {} assets", asset.kind.as_str())));
-    }
-    let tools = reports.iter().map(|r| r.tool.clone()).collect();
-    let quota = tlink_store::Quota::at(&caller.limits, tlink_store::now_millis());
-    let ids = match state.store.create_reports(&caller.org_id, &asset.id, &reports, &quota).await? {
-        Ok(ids) => ids,
-        Err(tlink_store::Refused::NoAsset) => return Err(ApiError::not_found("asset")),
-        Err(quota_refusal) => return Err(crate::api::tools::refused_error(quota_refusal, &quota)),
-    };
-    state.wake.notify();
+    let scan = crate::ops::runs::scan_asset_now(&state, &caller.member(), &id).await?;
     let body = Envelope {
         success: true,
-        data: ScanQueued { report_ids: ids.iter().map(|i| i.to_string()).collect(), tools, status: "QUEUED".into() },
+        data: ScanQueued {
+            report_ids: scan.report_ids.iter().map(|i| i.to_string()).collect(),
+            tools: scan.tools,
+            status: "QUEUED".into(),
+        },
         meta: None,
     };
     Ok((axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response())

@@ -7,10 +7,11 @@ use tlink_store::{RotateOutcome, now_millis};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::users::{UserOut, normalize_email};
+use crate::api::users::UserOut;
 use crate::auth::{random_token, sha256_hex, verify_password};
 use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, ok, too_many};
 use crate::extract::{ApiJson, ClientIp};
+use crate::ops::users::normalize_email;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,8 +14,6 @@ use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, created, list, ok};
 use crate::extract::{ApiJson, QueryMap, path_id};
 use crate::pagination;
 
-const MAX_ORG_NAME: usize = 200;
-
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrgOut {
@@ -90,14 +88,6 @@ pub struct RemovedMember {
     pub removed: bool,
 }
 
-pub fn check_name(name: &str) -> Result<(), String> {
-    let n = name.trim().chars().count();
-    if n == 0 || n > MAX_ORG_NAME {
-        return Err(format!("must be 1 to {MAX_ORG_NAME} characters"));
-    }
-    Ok(())
-}
-
 /// Only an owner may create, promote to, demote or remove an owner.
 fn check_owner_rules(caller: &OrgCaller, target_role: Option<Role>, new_role: Option<Role>) -> ApiResult<()> {
     let touches_owner = target_role == Some(Role::Owner) || new_role == Some(Role::Owner);
@@ -134,7 +124,7 @@ pub async fn create_org(
     caller: Caller,
     ApiJson(req): ApiJson<CreateOrg>,
 ) -> ApiResult<Response> {
-    check_name(&req.name).map_err(|m| ApiError::field("name", m))?;
+    crate::ops::users::check_org_name(&req.name).map_err(|m| ApiError::field("name", m))?;
     let org = state.store.create_org(req.name.trim(), Plan::default(), &caller.user_id).await?;
     Ok(created(OrgOut::from(org)))
 }
@@ -176,7 +166,7 @@ pub async fn add_member(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     check_owner_rules(&caller, None, Some(req.role))?;
-    let email = crate::api::users::normalize_email(&req.email).map_err(|m| ApiError::field("email", m))?;
+    let email = crate::ops::users::normalize_email(&req.email).map_err(|m| ApiError::field("email", m))?;
     let user = state.store.user_by_email(&email).await?.ok_or_else(|| ApiError::not_found("user with this email"))?;
     state.store.add_member(&caller.org_id, &user.id, req.role).await.map_err(|e| match e {
         DbError::Unique(_) => ApiError::Conflict("this user is already a member".into()),

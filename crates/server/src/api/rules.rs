@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::{Deserialize, Deserializer, Serialize};
 use tlink_domain::rules::Condition;
 use tlink_domain::{AssetId, AssetType, RuleId, format_millis};
-use tlink_store::{RuleFields, RuleRow};
+use tlink_store::{DbError, RuleFields, RuleRow, decode_json_opt};
 use tlink_tools::ToolKey;
 use tlink_tools::notify::WebhookSecret;
 use utoipa::ToSchema;
@@ -53,9 +53,10 @@ pub struct RuleOut {
 }
 
 impl RuleOut {
-    fn new(r: RuleRow, secret: Option<String>) -> RuleOut {
-        let condition = row_condition(&r);
-        RuleOut {
+    /// The rule as the API shows it; a stored JSON column that does not decode is an error.
+    fn new(r: RuleRow, secret: Option<String>) -> Result<RuleOut, DbError> {
+        let condition = row_condition(&r)?;
+        Ok(RuleOut {
             id: r.id.to_string(),
             name: r.name.clone(),
             condition,
@@ -66,13 +67,13 @@ impl RuleOut {
             webhook_url: r.webhook_url.clone(),
             webhook_disabled_at: r.webhook_disabled_at.map(format_millis),
             webhook_disabled_reason: r.webhook_disabled_reason.clone(),
-            asset_ids: json_of(&r.asset_ids),
-            asset_types: json_of(&r.asset_types),
-            email_recipients: json_of(&r.email_recipients),
+            asset_ids: json_of(&r, "asset_ids", &r.asset_ids)?,
+            asset_types: json_of(&r, "asset_types", &r.asset_types)?,
+            email_recipients: json_of(&r, "email_recipients", &r.email_recipients)?,
             created_at: format_millis(r.created_at),
             updated_at: format_millis(r.updated_at),
             webhook_secret: secret,
-        }
+        })
     }
 }
 
@@ -215,7 +216,7 @@ async fn validate(state: &AppState, caller: &OrgCaller, d: &mut Draft) -> ApiRes
             errors.push(FieldError::new("emailRecipients", format!("at most {MAX_RECIPIENTS} addresses")));
         }
         for (i, raw) in list.iter_mut().enumerate() {
-            match crate::api::users::normalize_email(raw) {
+            match crate::ops::users::normalize_email(raw) {
                 Ok(e) => *raw = e,
                 Err(m) => errors.push(FieldError::new(format!("emailRecipients[{i}]"), m)),
             }
@@ -224,8 +225,13 @@ async fn validate(state: &AppState, caller: &OrgCaller, d: &mut Draft) -> ApiRes
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 
-fn json_of<T: serde::de::DeserializeOwned>(s: &Option<String>) -> Option<T> {
-    s.as_deref().and_then(|s| serde_json::from_str(s).ok())
+/// A rule's nullable JSON column: NULL is `None`, text that does not decode an error.
+fn json_of<T: serde::de::DeserializeOwned>(
+    r: &RuleRow,
+    column: &'static str,
+    s: &Option<String>,
+) -> Result<Option<T>, DbError> {
+    decode_json_opt("alert_rules", r.id.as_str(), column, s.as_deref())
 }
 
 fn json_list<T: Serialize>(v: &Option<Vec<T>>) -> Option<String> {
@@ -266,7 +272,8 @@ pub async fn list_rules(State(state): State<AppState>, caller: OrgCaller, q: Que
     let params = pagination::parse(&q, &state.keys.cursor_key, &format!("rules:{}", caller.org_id), &[("tool", tool)])?;
     let page = state.store.list_rules(&caller.org_id, tool, &params.page).await?;
     let token = params.token(page.next);
-    Ok(list(page.items.into_iter().map(|r| RuleOut::new(r, None)).collect(), params.page.limit, token))
+    let items = page.items.into_iter().map(|r| RuleOut::new(r, None)).collect::<Result<_, _>>()?;
+    Ok(list(items, params.page.limit, token))
 }
 
 /// Create an alert rule. With a webhook, the answer carries its signing secret (`whsec_…`) once.
@@ -296,7 +303,7 @@ pub async fn create_rule(
     let secret = d.webhook_url.is_some().then(WebhookSecret::generate);
     let sealed = secret.as_ref().map(|s| state.alerting.sealer().seal(s.as_str()));
     let row = state.store.create_rule(&caller.org_id, Some(&caller.user_id), fields(&d, sealed, None)).await?;
-    Ok(created(RuleOut::new(row, secret.map(|s| s.as_str().to_string()))))
+    Ok(created(RuleOut::new(row, secret.map(|s| s.as_str().to_string()))?))
 }
 
 /// One alert rule.
@@ -310,7 +317,7 @@ pub async fn get_rule(
 ) -> ApiResult<Response> {
     let id = rule_id(&id)?;
     let row = state.store.get_rule(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
-    Ok(ok(RuleOut::new(row, None)))
+    Ok(ok(RuleOut::new(row, None)?))
 }
 
 /// Change a rule (name, condition, severity, enabled, notifications, scope). Adding a webhook to a rule
@@ -327,7 +334,7 @@ pub async fn update_rule(
     caller.require_write()?;
     let id = rule_id(&id)?;
     let cur = state.store.get_rule(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
-    let current = RuleOut::new(cur.clone(), None);
+    let current = RuleOut::new(cur.clone(), None)?;
     let webhook_touched = req.webhook_url.is_some() || req.notify_webhook.is_some();
     let mut d = Draft {
         name: req.name.unwrap_or(current.name),
@@ -359,7 +366,7 @@ pub async fn update_rule(
         .update_rule(&caller.org_id, &id, fields(&d, sealed, disabled))
         .await?
         .ok_or_else(|| ApiError::not_found("alert rule"))?;
-    Ok(ok(RuleOut::new(row, shown)))
+    Ok(ok(RuleOut::new(row, shown)?))
 }
 
 /// Delete a rule. Its alerts stay, with the rule as it was.
@@ -395,10 +402,12 @@ pub async fn rotate_secret(
     if cur.webhook_url.is_none() {
         return Err(ApiError::field("webhookUrl", "the rule has no webhook; set webhookUrl first"));
     }
+    // A rule whose stored JSON is corrupt fails here, before its secret is replaced by one never shown.
+    RuleOut::new(cur.clone(), None)?;
     let secret = WebhookSecret::generate();
     let mut f = cur.fields();
     f.webhook_secret = Some(state.alerting.sealer().seal(secret.as_str()));
     let row =
         state.store.update_rule(&caller.org_id, &id, f).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
-    Ok(ok(RuleOut::new(row, Some(secret.as_str().to_string()))))
+    Ok(ok(RuleOut::new(row, Some(secret.as_str().to_string()))?))
 }

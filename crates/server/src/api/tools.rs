@@ -7,16 +7,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tlink_domain::{AssetId, AssetType, ReportId, format_millis};
-use tlink_store::{NewReport, ReportFilter, ReportRow, ReportStatus};
-use tlink_tools::{RunOptions, Target, ToolError, ToolKey};
+use tlink_store::{ReportFilter, ReportRow, ReportStatus};
+use tlink_tools::{RunOptions, ToolKey};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::{Caller, OrgCaller};
 use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, list, ok};
 use crate::extract::{ApiJson, QueryMap, path_id};
+use crate::ops::runs::RunRequest;
 use crate::pagination;
-use crate::worker::ToolPayload;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -86,15 +86,19 @@ pub struct ReportOut {
 }
 
 impl ReportOut {
-    fn new(r: ReportRow, with_result: bool) -> ReportOut {
-        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-        ReportOut {
+    /// The wire form of a report; a stored `options` or `result` that does not decode is an error.
+    fn new(r: ReportRow, with_result: bool) -> Result<ReportOut, tlink_store::DbError> {
+        let id = r.id.to_string();
+        let parse = |column, s: Option<String>| {
+            tlink_store::decode_json_opt::<serde_json::Value>("reports", &id, column, s.as_deref())
+        };
+        Ok(ReportOut {
             id: r.id.to_string(),
             tool_key: r.tool,
             target: r.target,
             target_type: r.target_type,
             asset_id: r.asset_id.map(|a| a.to_string()),
-            options: parse(r.options),
+            options: parse("options", r.options)?,
             origin: r.origin,
             requested_by: r.requested_by.map(|u| u.to_string()),
             status: r.status.as_str().to_string(),
@@ -107,12 +111,8 @@ impl ReportOut {
                 (Some(s), Some(f)) => Some(f - s),
                 _ => None,
             },
-            result: if with_result {
-                parse(r.result).or(Some(serde_json::Value::Null)).filter(|v| !v.is_null())
-            } else {
-                None
-            },
-        }
+            result: if with_result { parse("result", r.result)?.filter(|v| !v.is_null()) } else { None },
+        })
     }
 }
 
@@ -142,130 +142,19 @@ pub async fn run_tool(
     caller: OrgCaller,
     ApiJson(req): ApiJson<RunTool>,
 ) -> ApiResult<Response> {
-    caller.require_write()?;
-    let Some(tool) = ToolKey::parse(req.tool_key.trim()) else {
-        let keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
-        return Err(ApiError::field("toolKey", format!("unknown tool; one of: {}", keys.join(", "))));
+    let run = RunRequest {
+        tool: req.tool_key,
+        target: req.target,
+        asset: req.asset_id,
+        options: req.options.unwrap_or_default(),
     };
-    let asset_id = match req.asset_id.as_deref() {
-        None => None,
-        Some(raw) => Some(AssetId::parse(raw).map_err(|_| ApiError::field("assetId", "must be a UUID"))?),
-    };
-    let asset = match &asset_id {
-        None => None,
-        Some(id) => Some(
-            state
-                .store
-                .get_asset(&caller.org_id, id)
-                .await?
-                .ok_or_else(|| ApiError::field("assetId", "no asset with this id in this organization"))?,
-        ),
-    };
-    let target = match (req.target.as_deref().map(str::trim).filter(|t| !t.is_empty()), &asset) {
-        (None, None) => return Err(ApiError::field("target", "is required (or give an assetId)")),
-        (Some(raw), _) => Target::parse(tool, raw).map_err(|e| ApiError::field("target", e.to_string()))?,
-        (None, Some(a)) => {
-            let value = tlink_domain::parse(a.kind, &a.value)
-                .map_err(|e| ApiError::field("assetId", format!("the asset's value is invalid: {e}")))?;
-            Target::for_asset(tool, value).map_err(|e| ApiError::field("assetId", e.to_string()))?
-        }
-    };
-    if let Some(a) = &asset
-        && (a.value != target.value() || a.kind != target.kind())
-    {
-        return Err(ApiError::fields(vec![FieldError::new(
-            "target",
-            format!("must be the asset's value `{}` (or leave it out)", a.value),
-        )]));
-    }
-    let options = req.options.unwrap_or_default();
-    check_options(tool, &options)?;
-    let raw_target = match (tool, target.port()) {
-        (ToolKey::Ssl, Some(port)) if target.kind() != AssetType::Url => {
-            if target.value().contains(':') {
-                format!("[{}]:{port}", target.value())
-            } else {
-                format!("{}:{port}", target.value())
-            }
-        }
-        _ => target.value().to_string(),
-    };
-    let options_json = (options != RunOptions::default()).then(|| serde_json::json!(options).to_string());
-    let payload_asset = asset.as_ref().map(|a| crate::worker::PayloadAsset {
-        id: a.id.to_string(),
-        org_id: caller.org_id.to_string(),
-        kind: a.kind,
-    });
-    let payload =
-        serde_json::json!(ToolPayload { tool, target: raw_target.clone(), options, asset: payload_asset }).to_string();
-    let quota = tlink_store::Quota::at(&caller.limits, tlink_store::now_millis());
-    let report = state
-        .store
-        .create_report(
-            &caller.org_id,
-            NewReport {
-                tool: tool.as_str().to_string(),
-                target: raw_target,
-                target_type: target.kind().as_str().to_string(),
-                asset_id,
-                options: options_json,
-                origin: "MANUAL".into(),
-                requested_by: Some(caller.user_id.clone()),
-                payload,
-                max_attempts: state.config.worker.max_attempts.max(1),
-            },
-            &quota,
-        )
-        .await?
-        .map_err(|refused| refused_error(refused, &quota))?;
-    state.wake.notify();
-    metrics::counter!("tlink_tool_runs_queued_total", "tool" => tool.as_str()).increment(1);
+    let queued = crate::ops::runs::queue_tool_run(&state, &caller.member(), run).await?;
     let body = Envelope {
         success: true,
-        data: RunQueued { report_id: report.id.to_string(), status: ReportStatus::Queued.as_str().into() },
+        data: RunQueued { report_id: queued.report_id.to_string(), status: queued.status.as_str().into() },
         meta: None,
     };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
-}
-
-fn check_options(tool: ToolKey, options: &RunOptions) -> ApiResult<()> {
-    if options.ports.is_some() && tool != ToolKey::Exposure {
-        return Err(ApiError::field("options.ports", "only the exposure tool takes ports"));
-    }
-    if options.port.is_some() && tool != ToolKey::Ssl {
-        return Err(ApiError::field("options.port", "only the ssl tool takes a port"));
-    }
-    if options.port == Some(0) {
-        return Err(ApiError::field("options.port", "must be 1-65535"));
-    }
-    if let Some(spec) = &options.ports {
-        tlink_tools::exposure::parse_port_spec(spec).map_err(|e| match e {
-            ToolError::InvalidInput(m) => ApiError::field("options.ports", m),
-            other => ApiError::field("options.ports", other.to_string()),
-        })?;
-    }
-    Ok(())
-}
-
-/// The answer to runs the store refused: the asset is not in the org (400), or the quota is used up (429
-/// until the month ends).
-pub(crate) fn refused_error(refused: tlink_store::Refused, quota: &tlink_store::Quota) -> ApiError {
-    match refused {
-        tlink_store::Refused::NoAsset => ApiError::field("assetId", "no asset with this id in this organization"),
-        tlink_store::Refused::Quota => {
-            let now = tlink_store::now_millis();
-            let resets = tlink_domain::usage_month(now).1;
-            let secs = u64::try_from((resets - now).max(1000) / 1000).unwrap_or(1);
-            ApiError::TooManyRequests {
-                message: format!(
-                    "the monthly tool-run quota of {} for this organization's plan is used up; it resets at {}",
-                    quota.limit.unwrap_or(0),
-                    tlink_domain::format_millis(resets)
-                ),
-                retry_after_secs: secs,
-            }
-        }
-    }
 }
 
 /// The report filters, for the `OpenAPI` document.
@@ -335,7 +224,11 @@ pub async fn list_reports(State(state): State<AppState>, caller: OrgCaller, q: Q
     let filter = ReportFilter { tool: tool.map(|t| t.as_str().to_string()), status, asset_id };
     let page = state.store.list_reports(&caller.org_id, &filter, &params.page).await?;
     let token = params.token(page.next);
-    Ok(list(page.items.into_iter().map(|r| ReportOut::new(r, false)).collect(), params.page.limit, token))
+    Ok(list(
+        page.items.into_iter().map(|r| ReportOut::new(r, false)).collect::<Result<_, _>>()?,
+        params.page.limit,
+        token,
+    ))
 }
 
 /// How long `GET …/reports/{id}?wait=` may hold a request, seconds.
@@ -386,7 +279,7 @@ pub async fn get_report(
         let done = matches!(row.status, ReportStatus::Completed | ReportStatus::Failed);
         let now = tokio::time::Instant::now();
         let Some(notified) = notified.filter(|_| !done && now < deadline) else {
-            return Ok(ok(ReportOut::new(row, true)));
+            return Ok(ok(ReportOut::new(row, true)?));
         };
         let _ = tokio::time::timeout(deadline.saturating_duration_since(now).min(WAIT_POLL), notified).await;
     }

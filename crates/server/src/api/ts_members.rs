@@ -115,7 +115,7 @@ pub async fn add_member(State(state): State<AppState>, caller: HawkCaller, raw: 
         "admin" => Role::Admin,
         _ => return Err(err(ApiError::field("role", "must be user, reader or admin"))),
     };
-    let email = crate::api::users::normalize_email(&req.email).map_err(|m| err(ApiError::field("email", m)))?;
+    let email = crate::ops::users::normalize_email(&req.email).map_err(|m| err(ApiError::field("email", m)))?;
     let user = state.store.user_by_email(&email).await.map_err(err)?;
     let user = user.ok_or_else(|| err(ApiError::not_found("user with this email")))?;
     state.store.add_member(&caller.org_id, &user.id, role).await.map_err(|e| match e {

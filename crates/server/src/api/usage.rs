@@ -4,13 +4,14 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tlink_domain::{Plan, PlanLimits, Role, format_millis, usage_month};
+use tlink_domain::{Plan, PlanLimits, format_millis, usage_month};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::{HawkCaller, OrgCaller};
-use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, ok};
+use crate::error::{ApiResult, Envelope, ErrorBody, ok};
 use crate::extract::ApiJson;
+use crate::ops::plans::PlanChange;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -67,33 +68,6 @@ pub struct SetPlan {
     pub tool_runs_per_month: Option<u64>,
 }
 
-/// Checks a plan change; the custom figures belong to ENTERPRISE only.
-pub fn plan_limits(req: &SetPlan) -> Result<PlanLimits, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    if req.plan != Plan::Enterprise {
-        if req.requests_per_minute.is_some() {
-            errors.push(FieldError::new("requestsPerMinute", "only an ENTERPRISE plan takes a custom limit"));
-        }
-        if req.tool_runs_per_month.is_some() {
-            errors.push(FieldError::new("toolRunsPerMonth", "only an ENTERPRISE plan takes a custom quota"));
-        }
-    }
-    if req.requests_per_minute == Some(0) {
-        errors.push(FieldError::new("requestsPerMinute", "must be at least 1"));
-    }
-    if req.tool_runs_per_month.is_some_and(|n| n > i64::MAX as u64) {
-        errors.push(FieldError::new("toolRunsPerMonth", "is too large"));
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(PlanLimits {
-        plan: req.plan,
-        custom_requests_per_minute: req.requests_per_minute,
-        custom_tool_runs_per_month: req.tool_runs_per_month,
-    })
-}
-
 /// Change the organization's plan (owners only). Takes effect at once for rate limits and quotas.
 #[utoipa::path(put, path = "/api/orgs/{orgId}/plan", tag = "orgs", request_body = SetPlan,
     security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
@@ -103,14 +77,13 @@ pub async fn set_plan(
     caller: OrgCaller,
     ApiJson(req): ApiJson<SetPlan>,
 ) -> ApiResult<Response> {
-    if caller.role != Role::Owner {
-        return Err(ApiError::Forbidden("only an owner may change the organization's plan".into()));
-    }
-    let limits = plan_limits(&req).map_err(ApiError::fields)?;
-    if !state.store.set_org_limits(&caller.org_id, &limits).await? {
-        return Err(ApiError::not_found("organization"));
-    }
-    tracing::info!(org = %caller.org_id, plan = %limits.plan, by = %caller.user_id, "plan changed");
+    let change = PlanChange {
+        plan: req.plan,
+        requests_per_minute: req.requests_per_minute,
+        tool_runs_per_month: req.tool_runs_per_month,
+    };
+    let actor = crate::ops::Actor::Member(caller.member());
+    let limits = crate::ops::plans::set_plan(&state, &actor, &caller.org_id, &change).await?;
     Ok(ok(usage_of(&state, &caller.org_id, &limits).await?))
 }
 

@@ -3,21 +3,19 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tlink_domain::{ApiKeyId, OrgId, format_millis};
-use tlink_store::{ApiKeyRow, DbError, NewApiKey, NewUser, UserRow};
+use tlink_domain::{ApiKeyId, format_millis};
+use tlink_store::{ApiKeyRow, NewApiKey, UserRow};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::api::orgs::OrgOut;
-use crate::auth::{Caller, generate_api_key, hash_password};
+use crate::auth::{Caller, generate_api_key};
 use crate::error::{ApiError, ApiResult, Envelope, ErrorBody, created, list, ok};
 use crate::extract::{ApiJson, QueryMap, path_id};
 use crate::pagination;
 
 /// Orgs listed inline in `/api/users/me`; `/api/orgs` pages through all of them.
 const ME_ORGS_MAX: u32 = 100;
-pub const MIN_PASSWORD_LEN: usize = 8;
-const MAX_PASSWORD_LEN: usize = 1024;
 const MAX_NAME_LEN: usize = 200;
 
 #[derive(Serialize, ToSchema)]
@@ -93,41 +91,6 @@ pub struct CreateApiKey {
 pub struct Revoked {
     pub id: String,
     pub revoked: bool,
-}
-
-/// Trims and lower-cases an email address and checks its shape.
-pub fn normalize_email(raw: &str) -> Result<String, String> {
-    let v = tlink_domain::parse(tlink_domain::AssetType::Email, raw).map_err(|e| e.to_string())?;
-    Ok(v.value().to_lowercase())
-}
-
-/// Creates a user (and optionally a first organization it owns) after checking the inputs.
-pub async fn create_user(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    name: Option<String>,
-    org: Option<&str>,
-) -> ApiResult<(UserRow, Option<OrgId>)> {
-    let mut errors = Vec::new();
-    let email = normalize_email(email).map_err(|m| errors.push(crate::error::FieldError::new("email", m))).ok();
-    if password.chars().count() < MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_LEN {
-        errors.push(crate::error::FieldError::new(
-            "password",
-            format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
-        ));
-    }
-    if let Some(Err(m)) = org.map(crate::api::orgs::check_name) {
-        errors.push(crate::error::FieldError::new("org", m));
-    }
-    let Some(email) = email.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::fields(errors));
-    };
-    let password_hash = hash_password(password.to_string()).await?;
-    state.store.create_user(NewUser { email, name, password_hash }, org.map(str::trim)).await.map_err(|e| match e {
-        DbError::Unique(_) => ApiError::Conflict("a user with this email already exists".into()),
-        other => other.into(),
-    })
 }
 
 /// The signed-in user and their organizations.

@@ -23,7 +23,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tlink_domain::{AgentId, AlertId, ReportId, RuleId, format_millis, from_bound, to_millis, until_bound};
-use tlink_store::{AlertFilter, AlertRow, Dismissal, PageQuery, StatusChange, Transition};
+use tlink_store::{
+    AlertFilter, AlertRow, DbError, Dismissal, PageQuery, StatusChange, Transition, decode_json, decode_json_opt,
+};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -96,16 +98,24 @@ fn statuses(s: &str) -> Option<Vec<String>> {
     Some(v.iter().map(|s| s.to_string()).collect())
 }
 
-impl From<&AlertRow> for TsAlert {
-    fn from(a: &AlertRow) -> Self {
+/// The reports (or the finding) that raised an alert and last matched it.
+fn event_ids(a: &AlertRow) -> Vec<String> {
+    let mut event_ids = vec![a.report_id.clone()];
+    if a.last_report_id != a.report_id {
+        event_ids.push(a.last_report_id.clone());
+    }
+    event_ids
+}
+
+impl TryFrom<&AlertRow> for TsAlert {
+    type Error = DbError;
+
+    /// A stored rule snapshot that does not decode is an error.
+    fn try_from(a: &AlertRow) -> Result<Self, DbError> {
         let dismissed = a.status == "RESOLVED";
-        let rule: serde_json::Value = serde_json::from_str(&a.rule).unwrap_or_default();
+        let rule: serde_json::Value = decode_json("alerts", a.id.as_str(), "rule", &a.rule)?;
         let tool = rule["condition"]["tool"].as_str().or(rule["tool"].as_str()).unwrap_or("monitoring");
-        let mut event_ids = vec![a.report_id.clone()];
-        if a.last_report_id != a.report_id {
-            event_ids.push(a.last_report_id.clone());
-        }
-        TsAlert {
+        Ok(TsAlert {
             id: a.id.to_string(),
             title: a.message.clone(),
             data_source: tool.to_string(),
@@ -122,9 +132,9 @@ impl From<&AlertRow> for TsAlert {
             aggregates: Vec::new(),
             kind: if a.agent_id.is_some() { "vulnerability" } else { "monitoring" }.into(),
             event_count: a.occurrences,
-            event_ids,
+            event_ids: event_ids(a),
             asset_id: a.asset_id.as_ref().map(ToString::to_string),
-        }
+        })
     }
 }
 
@@ -180,7 +190,8 @@ pub async fn list_alerts(State(state): State<AppState>, caller: HawkCaller, q: R
     let (filter, params) = alert_query(&state, &caller, &q)?;
     let page = state.store.list_alerts(&caller.org_id, &filter, &params.page).await.map_err(ApiError::from)?;
     let token = params.token(page.next);
-    Ok(axum::Json(AlertsPage { alerts: page.items.iter().map(TsAlert::from).collect(), token }).into_response())
+    let alerts = page.items.iter().map(TsAlert::try_from).collect::<Result<_, _>>().map_err(ApiError::from)?;
+    Ok(axum::Json(AlertsPage { alerts, token }).into_response())
 }
 
 fn alert_id(raw: &str) -> Result<AlertId, ThreatStackError> {
@@ -198,7 +209,7 @@ async fn find(state: &AppState, caller: &HawkCaller, raw: &str) -> Result<AlertR
     params(("id" = String, Path)), responses((status = 200, body = TsAlert), (status = 404, body = ErrorsBody)))]
 pub async fn get_alert(State(state): State<AppState>, caller: HawkCaller, Path(id): Path<String>) -> TsResult {
     let alert = find(&state, &caller, &id).await?;
-    Ok(axum::Json(TsAlert::from(&alert)).into_response())
+    Ok(axum::Json(TsAlert::try_from(&alert).map_err(ApiError::from)?).into_response())
 }
 
 /// One event that raised an alert: a tool report on the asset.
@@ -241,12 +252,12 @@ async fn events_of(state: &AppState, caller: &HawkCaller, alert: &AlertRow) -> R
                 tool: crate::alerting::VULNERABILITY_TOOL.into(),
                 target: agent.hostname.clone(),
                 status: "ACTIVE".into(),
-                result: crate::vulns::document(&f.finding, &agent),
+                result: crate::vulns::document(&f.finding, &agent).map_err(ApiError::from)?,
             });
         }
         return Ok(events);
     }
-    for report_id in TsAlert::from(alert).event_ids {
+    for report_id in event_ids(alert) {
         let Ok(rid) = ReportId::parse(&report_id) else { continue };
         if let Some(r) = state.store.get_report(&caller.org_id, &rid).await.map_err(ApiError::from)? {
             events.push(TsEvent {
@@ -256,7 +267,9 @@ async fn events_of(state: &AppState, caller: &HawkCaller, alert: &AlertRow) -> R
                 tool: r.tool,
                 target: r.target,
                 status: r.status.as_str().to_string(),
-                result: r.result.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
+                result: decode_json_opt("reports", r.id.as_str(), "result", r.result.as_deref())
+                    .map_err(ApiError::from)?
+                    .unwrap_or_default(),
             });
         }
     }

@@ -23,7 +23,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tlink_domain::{AgentId, format_millis};
-use tlink_store::{FindingRow, VulnFilter};
+use tlink_store::{DbError, FindingRow, VulnFilter, decode_json};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -38,7 +38,7 @@ fn bad(field: &str, why: &str) -> ThreatStackError {
     ThreatStackError(ApiError::field(field, why))
 }
 
-fn db(e: tlink_store::DbError) -> ThreatStackError {
+fn db(e: DbError) -> ThreatStackError {
     ThreatStackError(ApiError::from(e))
 }
 
@@ -65,10 +65,13 @@ pub struct VulnerabilitiesPage {
     pub token: Option<String>,
 }
 
-fn entry(group: &[FindingRow], suppressed: bool) -> Option<TsVulnerability> {
-    let first = group.first()?;
+/// The entry of one CVE's findings (`None` for an empty group); stored advisories that do not decode are an
+/// error.
+fn entry(group: &[FindingRow], suppressed: bool) -> Result<Option<TsVulnerability>, DbError> {
+    let Some(first) = group.first() else { return Ok(None) };
     let f = &first.finding;
-    Some(TsVulnerability {
+    let row = format!("({}, {}, {})", first.agent_id, f.cve, f.package);
+    Ok(Some(TsVulnerability {
         cve_number: f.cve.clone(),
         reported_package: f.reported_package.clone(),
         system_package: format!("{} {}", f.binary_name, f.installed_version),
@@ -77,9 +80,9 @@ fn entry(group: &[FindingRow], suppressed: bool) -> Option<TsVulnerability> {
         is_suppressed: suppressed,
         agents: group.iter().map(|r| r.agent_id.to_string()).collect(),
         fixed_version: f.fixed_version.clone(),
-        advisories: serde_json::from_str(&f.advisories).unwrap_or_default(),
+        advisories: decode_json("agent_vulns", &row, "advisories", &f.advisories)?,
         first_seen_at: format_millis(group.iter().map(|r| r.first_seen_at).min().unwrap_or(first.first_seen_at)),
-    })
+    }))
 }
 
 /// A CVE or advisory id in a path: letters, digits and `-_.:`, at most 100.
@@ -136,7 +139,12 @@ async fn list(state: &AppState, caller: &HawkCaller, q: &QueryMap, scope: &str, 
     )?;
     let page = state.store.list_vulns(&caller.org_id, &filter, &params.page).await.map_err(db)?;
     let token = params.token(page.next);
-    let cves = page.items.iter().filter_map(|g| entry(g, filter.suppressed)).collect();
+    let cves = page
+        .items
+        .iter()
+        .filter_map(|g| entry(g, filter.suppressed).transpose())
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
     Ok(axum::Json(VulnerabilitiesPage { cves, token }).into_response())
 }
 

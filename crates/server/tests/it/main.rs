@@ -39,6 +39,7 @@ mod agents;
 mod alerts;
 mod assets;
 mod auth;
+mod corrupt;
 #[allow(dead_code)] // shared with the tools tests, which use all of it
 #[path = "../../../tools/tests/it/dnsserver.rs"]
 mod dnsserver;

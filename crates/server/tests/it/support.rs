@@ -319,9 +319,8 @@ impl TestApp {
     /// Creates a user directly (password [`PASSWORD`]); with `org`, also an organization it owns.
     /// Returns the user id and the organization id.
     pub async fn create_user(&self, email: &str, org: Option<&str>) -> (String, Option<String>) {
-        let (row, org) = tlink_server::api::users::create_user(&self.state, email, PASSWORD, None, org)
-            .await
-            .expect("creating a user");
+        let account = tlink_server::ops::users::NewAccount { email, password: PASSWORD, name: None, org };
+        let (row, org) = tlink_server::ops::users::create_user(&self.state, account).await.expect("creating a user");
         (row.id.to_string(), org.map(|o| o.to_string()))
     }
 

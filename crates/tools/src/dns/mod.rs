@@ -2,7 +2,7 @@
 //! configured resolvers (`tools.resolvers`, or the system's).
 //!
 //! Targets: a DOMAIN, a URL (its host) or an EMAIL address (its domain). The eight queries go to the resolver
-//! together over one socket ([`client`]: no cache, answers checked against their questions, TCP for truncated
+//! together over one socket (`client`: no cache, answers checked against their questions, TCP for truncated
 //! answers, the next resolver for questions one could not answer); the name is queried as fully qualified, so no
 //! search domain is ever appended.
 //!

@@ -4,7 +4,7 @@
 //! the first allowed address:
 //! 1. **Ports**: the `ports` option, else `tools.exposure.ports` ([`ports`] documents the syntax:
 //!    `22,80,8000-8100`, `top100`, `all`).
-//! 2. **Connect scan** ([`scan`]): a fixed number of connects in flight (`tools.exposure.concurrency`),
+//! 2. **Connect scan** (`scan`): a fixed number of connects in flight (`tools.exposure.concurrency`),
 //!    each bounded by `tools.exposure.connect_timeout_ms`. Only open ports are listed; closed (refused)
 //!    and filtered (no answer) ports are counted.
 //! 3. **Banners** ([`banner`]): on each open port, alongside the scan, the greeting or the reply to a short

@@ -33,7 +33,7 @@
 //!
 //! # Delivery
 //! [`Webhooks`] holds one HTTP client for every delivery, so connections to a receiver are pooled and reused.
-//! Webhook URLs come from users, so the [`Egress`](crate::Egress) policy applies exactly as to a tool's target:
+//! Webhook URLs come from users, so the [`Egress`] policy applies exactly as to a tool's target:
 //! the client resolves names with the toolbox's resolver and keeps only the addresses the policy allows, and
 //! the connection is made to one of those very addresses (there is no second lookup). An IP-literal host is
 //! checked before the request. Proxies from the environment are ignored (a proxy would hide the target from

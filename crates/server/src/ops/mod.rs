@@ -1,0 +1,100 @@
+//! The operations: what a user, an operator or the scheduler can do to tlink, each written once.
+//!
+//! The JSON handlers (`api/`), the command line and the admin bootstrap call these functions; they take
+//! typed input, check it, act through the store and the job side, and return domain results or an
+//! [`OpError`]. Only the HTTP side turns an [`OpError`] into a status code (`From<OpError> for ApiError`),
+//! and the command line into a message. Nothing here knows HTTP, and the job side knows nothing of this.
+//!
+//! - [`users`]: create a user (and its first organization).
+//! - [`plans`]: check and set an organization's plan.
+//! - [`runs`]: queue a tool run; queue a scan of an asset now.
+
+pub mod plans;
+pub mod runs;
+pub mod users;
+
+use tlink_domain::{OrgId, PlanLimits, Role, UserId};
+use tlink_store::DbError;
+
+/// One invalid input and why; `field` is the input's name as the JSON API spells it (`assetId`,
+/// `options.ports`), which the command line turns into its flag.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// The field, as a dotted path into the request (`value`, `condition.operator`) or a query parameter.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Why an operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// Input that cannot be acted on, by field.
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// Input that is wrong as a whole (no single field to name).
+    #[error("{0}")]
+    Rejected(String),
+    /// The actor may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown, or another organization's: the same answer.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// It would duplicate or contradict what exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The organization's monthly tool-run quota is used up until `resets_at` (unix ms).
+    #[error("the monthly tool-run quota of {limit} for this organization's plan is used up; it resets at {}", tlink_domain::format_millis(*.resets_at))]
+    QuotaExhausted { limit: u64, resets_at: i64 },
+    /// Not the caller's doing: storage or another internal failure (logged once where it is answered).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl OpError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        OpError::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<DbError> for OpError {
+    fn from(e: DbError) -> Self {
+        OpError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+pub type OpResult<T> = Result<T, OpError>;
+
+/// Who acts: a member of an organization (through the API or the dashboard), or the operator (the
+/// command line, the admin bootstrap), who may do anything.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    Member(Member),
+    Operator,
+}
+
+/// A member acting in one organization, with the organization's plan.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user_id: UserId,
+    pub org_id: OrgId,
+    pub role: Role,
+    pub limits: PlanLimits,
+}
+
+impl Member {
+    /// Forbidden unless the role may change the organization's resources (not a viewer).
+    pub fn require_write(&self) -> OpResult<()> {
+        if self.role.can_write() {
+            Ok(())
+        } else {
+            Err(OpError::Forbidden(format!("role {} may only read in this organization", self.role.as_str())))
+        }
+    }
+}
