@@ -197,11 +197,7 @@ impl OrgCaller {
 
     /// 403 unless the role may change the organization's resources (not a viewer).
     pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.role.can_write() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!("role {} may only read in this organization", self.role.as_str())))
-        }
+        Ok(crate::ops::require_write(self.role)?)
     }
 
     /// 403 unless the role may manage members (owner or admin).

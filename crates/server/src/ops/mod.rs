@@ -91,10 +91,15 @@ pub struct Member {
 impl Member {
     /// Forbidden unless the role may change the organization's resources (not a viewer).
     pub fn require_write(&self) -> OpResult<()> {
-        if self.role.can_write() {
-            Ok(())
-        } else {
-            Err(OpError::Forbidden(format!("role {} may only read in this organization", self.role.as_str())))
-        }
+        require_write(self.role)
+    }
+}
+
+/// Forbidden unless `role` may change an organization's resources (not a viewer).
+pub fn require_write(role: Role) -> OpResult<()> {
+    if role.can_write() {
+        Ok(())
+    } else {
+        Err(OpError::Forbidden(format!("role {} may only read in this organization", role.as_str())))
     }
 }
