@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+pub use tlink_domain::{Package, Port};
 
 pub struct Options {
     pub server: String,
@@ -40,26 +41,6 @@ impl std::str::FromStr for Tag {
         }
         Ok(Tag { key: key.to_string(), value: value.trim().to_string() })
     }
-}
-
-#[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Package {
-    pub manager: String,
-    pub name: String,
-    pub version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// The source package's version when it differs from the package's (dpkg binNMUs: `Source: gnutls28
-    /// (3.7.9-2+deb12u1)` for version `3.7.9-2+deb12u1+b1`). Advisories name source versions.
-    #[serde(rename = "sourceVersion", skip_serializing_if = "Option::is_none")]
-    pub source_version: Option<String>,
-}
-
-#[derive(Debug, Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Port {
-    pub protocol: String,
-    pub address: String,
-    pub port: u16,
 }
 
 #[derive(Debug, Serialize, Default)]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tlink_server::AppState;
-use tlink_server::vulns::{self, Imported};
+use tlink_server::jobs::vulns::{self, Imported};
 use tlink_store::ImportOutcome;
 
 /// Counts of what an import did.

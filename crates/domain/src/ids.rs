@@ -137,6 +137,15 @@ typed_id!(
     DeliveryId
 );
 
+/// An asset named by its organization, id and type: what a tool job carries so that finishing the run can
+/// update the asset and check the organization's alert rules without reading the asset first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AssetRef {
+    pub id: AssetId,
+    pub org_id: OrgId,
+    pub kind: crate::AssetType,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,20 +38,32 @@
 //!   read once into what matching needs (the CVEs it covers, one severity,
 //!   the source packages of each release it affects) and so that "is this
 //!   installed version affected, and what fixes it" has one answer.
+//! - [`tool`] and [`target`] exist because naming a tool ([`ToolKey`]) and
+//!   the observable it runs against ([`Target`]) is shared by the API, the
+//!   job queue, the alert rules and the tools, none of which should need the
+//!   network clients to do it.
+//! - [`inventory`] exists because a host's packages and ports are read by
+//!   the agent, received by the API and matched by the server in one shape.
 
 #![forbid(unsafe_code)]
 
 pub mod asset;
 pub mod hawk;
 pub mod ids;
+pub mod inventory;
 pub mod osv;
 pub mod pkgver;
 pub mod role;
 pub mod rules;
+pub mod target;
 pub mod time;
+pub mod tool;
 
 pub use asset::*;
 pub use ids::*;
+pub use inventory::{Package, Port};
 pub use role::*;
 pub use rules::*;
+pub use target::*;
 pub use time::*;
+pub use tool::*;

@@ -7,7 +7,7 @@
 //! - (a) **direct**: 64 tasks sign and POST the deliveries' bodies to a loopback receiver (HTTP keep-alive),
 //!   nothing stored — the ceiling set by signing and HTTP on this machine;
 //! - (b) **worker**: the same number of deliveries queued as alerts' webhook deliveries, run by
-//!   [`tlink_server::worker::Worker::run`] (CONCURRENCY at once, default 512): read the delivery and its rule, open the sealed
+//!   [`tlink_server::jobs::worker::Worker::run`] (CONCURRENCY at once, default 512): read the delivery and its rule, open the sealed
 //!   secret, sign, POST, record the attempt and the outcome in batches — timed until the queue is empty.
 //!
 //! Prints deliveries/s of both and the ratio (b)/(a); the median over rounds.
@@ -20,9 +20,11 @@ use anyhow::{Context, bail};
 use axum::Router;
 use axum::routing::post;
 use tlink_domain::{AssetId, OrgId, RuleId};
-use tlink_server::alerting::{Alerting, DeliveryPayload, Outgoing};
+use tlink_server::jobs::alerting::Alerting;
+use tlink_server::jobs::background::BackgroundJob;
+use tlink_server::jobs::delivery::{DeliveryJob, Outgoing};
+use tlink_server::jobs::worker::{Wake, Worker, WorkerConfig};
 use tlink_server::sealed::Sealer;
-use tlink_server::worker::{Wake, Worker, WorkerConfig};
 use tlink_store::{RuleFields, Stmt, Store, params};
 use tlink_tools::notify::{WebhookRequest, WebhookSecret, Webhooks};
 use tlink_tools::{Toolbox, ToolsConfig};
@@ -217,7 +219,7 @@ async fn seed_deliveries(
                 params![delivery.as_str(), org.as_str(), alert.as_str(), rule.as_str(), hook, body, now],
             ));
             // The payload the alerting code queues (see `Alerting::evaluate`).
-            let payload = DeliveryPayload {
+            let payload = DeliveryJob {
                 manual: false,
                 request: None,
                 send: Some(Outgoing {
@@ -231,7 +233,7 @@ async fn seed_deliveries(
             stmts.push(Stmt::new(
                 "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, created_at, \
                  updated_at) VALUES ($1, 'delivery', $2, 'queued', 1, 0, 0, 8, $3, $3)",
-                params![delivery.as_str(), serde_json::json!(payload).to_string(), now],
+                params![delivery.as_str(), payload.encode(), now],
             ));
         }
         store.db().transaction(stmts).await?;

@@ -5,7 +5,7 @@
 //!
 //! - (a) **store loop**: one task claims 256 jobs and finishes them in one call, until the queue is empty —
 //!   what the store allows with no runner around it;
-//! - (b) **worker**: the same jobs enqueued again, run by [`tlink_server::worker::Worker::run`] (spawned job
+//! - (b) **worker**: the same jobs enqueued again, run by [`tlink_server::jobs::worker::Worker::run`] (spawned job
 //!   tasks, per-kind dispatch, batched finishing), timed until the queue is empty.
 //!
 //! Prints jobs/s of both and the ratio (b)/(a); the median over rounds when ROUNDS > 1. Planner statistics
@@ -14,8 +14,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tlink_server::worker::{Wake, Worker, WorkerConfig};
-use tlink_store::{Finish, JobOutcome, NewJob, ReportUpdate, Store};
+use tlink_server::jobs::worker::{Wake, Worker, WorkerConfig};
+use tlink_store::{Finish, JobKind, JobOutcome, NewJob, ReportUpdate, Store};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -81,7 +81,7 @@ async fn enqueue(store: &Store, n: usize, round: usize, tag: &str) -> anyhow::Re
     let all: Vec<NewJob> = (0..n)
         .map(|i| NewJob {
             id: format!("bench-{round}-{tag}-{i}"),
-            kind: "noop".into(),
+            kind: JobKind::Noop,
             payload: "{}".into(),
             priority: 0,
             run_at: 0,

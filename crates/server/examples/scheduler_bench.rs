@@ -12,8 +12,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use tlink_domain::{AssetType, OrgId, parse};
-use tlink_server::scheduler::{MonitoringConfig, Scheduler};
-use tlink_server::worker::Wake;
+use tlink_server::jobs::scheduler::Scheduler;
+use tlink_server::jobs::worker::Wake;
+use tlink_server::monitoring::MonitoringConfig;
 use tlink_store::{NewAsset, Store, params};
 use tlink_tools::ToolKey;
 

@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let org = org.context("org created")?;
     store.set_org_plan(&org, tlink_domain::Plan::Enterprise).await?;
-    let key = tlink_server::auth::generate_api_key();
+    let key = tlink_server::credentials::generate_api_key();
     store
         .create_api_key(
             &user.id,

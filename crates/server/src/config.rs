@@ -50,26 +50,26 @@ pub struct Config {
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
     /// Connection limits and timeouts.
-    pub http: crate::connections::HttpConfig,
+    pub http: crate::http::connections::HttpConfig,
     /// `text` or `json`.
     pub log_format: String,
     /// Log filter, in `RUST_LOG` syntax (`RUST_LOG` wins when set).
     pub log_level: String,
     /// Background workers (tool runs and other jobs).
-    pub worker: crate::worker::WorkerConfig,
+    pub worker: crate::jobs::worker::WorkerConfig,
     /// The tools: egress policy, resolvers, providers, limits.
     pub tools: tlink_tools::ToolsConfig,
     /// Continuous monitoring of assets.
-    pub monitoring: crate::scheduler::MonitoringConfig,
+    pub monitoring: crate::monitoring::MonitoringConfig,
     /// How long a webhook receiver has to answer, seconds.
     pub webhook_timeout_secs: u64,
     /// The SMTP server for alert e-mail (`TLINK_SMTP_HOST`, …); no host means e-mail is not sent.
     pub smtp: tlink_tools::notify::SmtpConfig,
     /// Request rate limits (per IP, credential and organization), optionally shared through Redis
     /// (`TLINK_REDIS_URL`).
-    pub limits: crate::limits::LimitsConfig,
+    pub limits: crate::http::limits::LimitsConfig,
     /// Hawk request authentication (Threat Stack's scheme).
-    pub hawk: crate::hawk::HawkConfig,
+    pub hawk: crate::http::auth::hawk::HawkConfig,
     /// An agent that has not reported for this long is `offline`, seconds.
     pub agent_offline_after_secs: u64,
 }
@@ -91,16 +91,16 @@ impl Default for Config {
             login_max_failures: 10,
             login_window_secs: 15 * 60,
             max_body_bytes: 1024 * 1024,
-            http: crate::connections::HttpConfig::default(),
+            http: crate::http::connections::HttpConfig::default(),
             log_format: "text".to_string(),
             log_level: "info".to_string(),
-            worker: crate::worker::WorkerConfig::default(),
+            worker: crate::jobs::worker::WorkerConfig::default(),
             tools: tlink_tools::ToolsConfig::default(),
-            monitoring: crate::scheduler::MonitoringConfig::default(),
+            monitoring: crate::monitoring::MonitoringConfig::default(),
             webhook_timeout_secs: 15,
             smtp: tlink_tools::notify::SmtpConfig::default(),
-            limits: crate::limits::LimitsConfig::default(),
-            hawk: crate::hawk::HawkConfig::default(),
+            limits: crate::http::limits::LimitsConfig::default(),
+            hawk: crate::http::auth::hawk::HawkConfig::default(),
             agent_offline_after_secs: 300,
         }
     }
@@ -175,7 +175,7 @@ impl Config {
         }
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
-        let secret = crate::auth::random_token(48);
+        let secret = crate::credentials::random_token(48);
         write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
         tracing::info!(path = %path.display(), "generated a new {name}");
         Ok(secret.into_bytes())

@@ -2,30 +2,25 @@
 //!
 //! [`open`] opens the store, applies migrations and bootstraps the admin user; [`router`] assembles the
 //! routes and middleware and [`serve`] runs them. Three parts, in one direction:
-//! - the HTTP side — [`api`] (handlers, one module per resource, each annotated for the OpenAPI document,
-//!   which is generated from the same route table that serves requests), [`auth`], [`extract`], [`hawk`],
-//!   [`limits`], [`pagination`], [`error`], [`connections`];
-//! - [`ops`], the operations the HTTP side, the command line and the admin bootstrap share;
-//! - the job side — [`worker`], [`scheduler`], [`alerting`], [`vulns`].
+//! - [`http`], the HTTP side: handlers, authentication, limits, extractors, errors, connections;
+//! - [`ops`], the operations the HTTP side, the command line, the scheduler and the admin bootstrap share;
+//! - [`jobs`], the job side: worker, scheduler, alerting, vulnerability matching.
+//!
+//! The HTTP side calls operations; operations queue jobs; the job side imports nothing from the HTTP side.
+//! Beside them, [`config`], [`credentials`], [`documents`] (stored rows as rules and the API see them), [`monitoring`] (the scan policy), [`sealed`] (secrets sealed at
+//! rest) and logging are shared by all three.
 
 #![forbid(unsafe_code)]
 
-pub mod alerting;
-pub mod api;
-pub mod auth;
 pub mod config;
-pub mod connections;
-pub mod error;
-pub mod extract;
-pub mod hawk;
-pub mod limits;
+pub mod credentials;
+pub mod documents;
+pub mod http;
+pub mod jobs;
+pub mod monitoring;
 pub mod ops;
-pub mod pagination;
-pub mod scheduler;
 pub mod sealed;
 mod telemetry;
-pub mod vulns;
-pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +28,9 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use tlink_store::Store;
+
+use crate::http::{auth, connections, limits};
+use crate::jobs::{alerting, scheduler, worker};
 
 pub use config::Config;
 pub use telemetry::init_logging;
@@ -42,7 +40,7 @@ pub use telemetry::init_logging;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
-    pub keys: Arc<auth::Keys>,
+    pub keys: Arc<credentials::Keys>,
     pub throttle: Arc<auth::LoginThrottle>,
     pub toolbox: tlink_tools::Toolbox,
     /// Wakes this process's worker when a job is queued.
@@ -59,7 +57,7 @@ impl AppState {
     /// # Errors
     /// An invalid `[tools]` configuration (the message names the key).
     pub fn new(store: Store, config: Config, secret: &[u8]) -> anyhow::Result<Self> {
-        let keys = auth::Keys::new(secret, config.access_token_ttl_secs);
+        let keys = credentials::Keys::new(secret, config.access_token_ttl_secs);
         let toolbox = tlink_tools::Toolbox::new(config.tools.clone()).context("invalid [tools] configuration")?;
         // Stored secrets are sealed with `secrets_key`; without one (tests, examples) a key derived from the
         // token secret is used. `open` always resolves a real one first.
@@ -192,7 +190,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// The full router with middleware.
 pub fn router(state: AppState) -> Router {
-    api::router(state)
+    http::api::router(state)
 }
 
 /// `listener` with `TCP_NODELAY` on every accepted connection: a response goes out as soon as it is written,

@@ -49,3 +49,15 @@ pub async fn track(req: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
     resp
 }
+
+/// An error and its causes, `: `-separated, for logs and recorded job errors.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}

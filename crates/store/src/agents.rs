@@ -75,6 +75,7 @@ pub struct AgentRow {
     pub tags: String,
 }
 
+/// The columns [`AgentRow::from_row`] reads, in its order.
 macro_rules! agent_columns {
     () => {
         "id, org_id, instance_id, hostname, os_version, kernel, version, ip_addresses, packages, ports, \
@@ -83,24 +84,26 @@ macro_rules! agent_columns {
 }
 pub(crate) use agent_columns;
 
-pub(crate) fn agent_row(r: &Row) -> Result<AgentRow> {
-    Ok(AgentRow {
-        id: AgentId::from_trusted(r.text(0)?),
-        org_id: OrgId::from_trusted(r.text(1)?),
-        instance_id: r.text(2)?,
-        hostname: r.text(3)?,
-        os_version: r.opt_text(4)?,
-        kernel: r.opt_text(5)?,
-        version: r.opt_text(6)?,
-        ip_addresses: r.text(7)?,
-        packages: r.text(8)?,
-        ports: r.text(9)?,
-        inventory_digest: r.opt_text(10)?,
-        created_at: r.i64(11)?,
-        last_reported_at: r.i64(12)?,
-        distro: r.opt_text(13)?,
-        tags: r.text(14)?,
-    })
+impl AgentRow {
+    pub(crate) fn from_row(r: &Row) -> Result<AgentRow> {
+        Ok(AgentRow {
+            id: AgentId::from_trusted(r.text(0)?),
+            org_id: OrgId::from_trusted(r.text(1)?),
+            instance_id: r.text(2)?,
+            hostname: r.text(3)?,
+            os_version: r.opt_text(4)?,
+            kernel: r.opt_text(5)?,
+            version: r.opt_text(6)?,
+            ip_addresses: r.text(7)?,
+            packages: r.text(8)?,
+            ports: r.text(9)?,
+            inventory_digest: r.opt_text(10)?,
+            created_at: r.i64(11)?,
+            last_reported_at: r.i64(12)?,
+            distro: r.opt_text(13)?,
+            tags: r.text(14)?,
+        })
+    }
 }
 
 impl Store {
@@ -179,7 +182,7 @@ impl Store {
             report.tags.as_str()
         ];
         let row = self.db.query_opt(UPSERT, &p).await?.ok_or(crate::DbError::Decode { index: 0, expected: "agent" })?;
-        let mut agent = agent_row(&row)?;
+        let mut agent = AgentRow::from_row(&row)?;
         if let Some(inv) = &report.inventory {
             let p = params![
                 org.as_str(),
@@ -189,7 +192,7 @@ impl Store {
                 report.digest.as_deref()
             ];
             if let Some(r) = self.db.query_opt(INVENTORY, &p).await? {
-                agent = agent_row(&r)?;
+                agent = AgentRow::from_row(&r)?;
             }
         }
         let need = agent.inventory_digest.is_none() || agent.inventory_digest != report.digest;
@@ -198,7 +201,7 @@ impl Store {
 
     pub async fn get_agent(&self, org: &OrgId, id: &AgentId) -> Result<Option<AgentRow>> {
         const SQL: &str = concat!("SELECT ", agent_columns!(), " FROM agents WHERE org_id = $1 AND id = $2");
-        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(agent_row).transpose()
+        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(AgentRow::from_row).transpose()
     }
 
     /// The org's agents, newest first; with `online`, only those that reported since (`Some(true)`) or
@@ -227,7 +230,7 @@ impl Store {
         p.push(mode.into());
         p.push(seen_since.into());
         let rows = self.db.query(SQL, &p).await?;
-        let items = rows.iter().map(agent_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(AgentRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |a| (a.created_at, a.id.as_str().to_string())))
     }
 }

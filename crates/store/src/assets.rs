@@ -56,21 +56,31 @@ pub struct AssetFilter {
     pub q: Option<String>,
 }
 
-fn asset_row(r: &Row) -> Result<AssetRow> {
-    Ok(AssetRow {
-        id: AssetId::from_trusted(r.text(0)?),
-        org_id: OrgId::from_trusted(r.text(1)?),
-        kind: r.text(2)?.parse().map_err(|_| crate::DbError::Decode { index: 2, expected: "asset type" })?,
-        value: r.text(3)?,
-        hash_kind: r.opt_text(4)?.and_then(|s| s.parse().ok()),
-        label: r.opt_text(5)?,
-        is_monitored: r.bool(6)?,
-        created_at: r.i64(7)?,
-        updated_at: r.i64(8)?,
-        monitor_interval_minutes: r.opt_i64(9)?,
-        next_scan_at: r.opt_i64(10)?,
-        last_scanned_at: r.opt_i64(11)?,
-    })
+/// The columns [`AssetRow::from_row`] reads, in its order.
+macro_rules! asset_columns {
+    () => {
+        "id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
+         monitor_interval_minutes, next_scan_at, last_scanned_at"
+    };
+}
+
+impl AssetRow {
+    fn from_row(r: &Row) -> Result<AssetRow> {
+        Ok(AssetRow {
+            id: AssetId::from_trusted(r.text(0)?),
+            org_id: OrgId::from_trusted(r.text(1)?),
+            kind: r.text(2)?.parse().map_err(|_| crate::DbError::Decode { index: 2, expected: "asset type" })?,
+            value: r.text(3)?,
+            hash_kind: r.opt_text(4)?.and_then(|s| s.parse().ok()),
+            label: r.opt_text(5)?,
+            is_monitored: r.bool(6)?,
+            created_at: r.i64(7)?,
+            updated_at: r.i64(8)?,
+            monitor_interval_minutes: r.opt_i64(9)?,
+            next_scan_at: r.opt_i64(10)?,
+            last_scanned_at: r.opt_i64(11)?,
+        })
+    }
 }
 
 /// Escapes LIKE metacharacters so user text matches literally (with `ESCAPE '\'`).
@@ -164,40 +174,42 @@ impl Store {
     }
 
     pub async fn get_asset(&self, org: &OrgId, id: &AssetId) -> Result<Option<AssetRow>> {
-        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
-            monitor_interval_minutes, next_scan_at, last_scanned_at \
-            FROM assets WHERE org_id = $1 AND id = $2";
-        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(asset_row).transpose()
+        const SQL: &str = concat!("SELECT ", asset_columns!(), " FROM assets WHERE org_id = $1 AND id = $2");
+        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(AssetRow::from_row).transpose()
     }
 
     /// The org's assets, newest first.
     pub async fn list_assets(&self, org: &OrgId, filter: &AssetFilter, page: &PageQuery) -> Result<Page<AssetRow>> {
-        const SQL: &str = "SELECT id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
-            monitor_interval_minutes, next_scan_at, last_scanned_at \
-            FROM assets WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
-            AND (CAST($7 AS TEXT) IS NULL OR type = $7) AND (CAST($8 AS BOOLEAN) IS NULL OR is_monitored = $8) \
-            AND (CAST($9 AS TEXT) IS NULL OR LOWER(value) LIKE $9 ESCAPE '\\' OR LOWER(COALESCE(label, '')) LIKE $9 ESCAPE '\\') \
-            ORDER BY created_at DESC, id DESC LIMIT $6";
+        const SQL: &str = concat!(
+            "SELECT ",
+            asset_columns!(),
+            " FROM assets WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
+              AND (CAST($7 AS TEXT) IS NULL OR type = $7) AND (CAST($8 AS BOOLEAN) IS NULL OR is_monitored = $8) \
+              AND (CAST($9 AS TEXT) IS NULL OR LOWER(value) LIKE $9 ESCAPE '\\' \
+              OR LOWER(COALESCE(label, '')) LIKE $9 ESCAPE '\\') \
+              ORDER BY created_at DESC, id DESC LIMIT $6"
+        );
         let mut p = Vec::from(params![org.as_str()]);
         p.extend(page.bounds());
         p.push(filter.kind.map(|k| k.as_str()).into());
         p.push(filter.is_monitored.into());
         p.push(filter.q.as_deref().map(like_pattern).into());
         let rows = self.db.query(SQL, &p).await?;
-        let items = rows.iter().map(asset_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(AssetRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |a| (a.created_at, a.id.as_str().to_string())))
     }
 
     /// Applies a patch; `None` if the org has no such asset.
     pub async fn update_asset(&self, org: &OrgId, id: &AssetId, patch: AssetPatch) -> Result<Option<AssetRow>> {
-        const SQL: &str = "UPDATE assets SET \
-            label = CASE WHEN $3 THEN $4 ELSE label END, \
-            is_monitored = COALESCE($5, is_monitored), updated_at = $6, \
-            monitor_interval_minutes = CASE WHEN $7 THEN $8 ELSE monitor_interval_minutes END, \
-            next_scan_at = CASE WHEN $9 THEN $10 ELSE next_scan_at END \
-            WHERE org_id = $1 AND id = $2 \
-            RETURNING id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
-            monitor_interval_minutes, next_scan_at, last_scanned_at";
+        const SQL: &str = concat!(
+            "UPDATE assets SET \
+             label = CASE WHEN $3 THEN $4 ELSE label END, \
+             is_monitored = COALESCE($5, is_monitored), updated_at = $6, \
+             monitor_interval_minutes = CASE WHEN $7 THEN $8 ELSE monitor_interval_minutes END, \
+             next_scan_at = CASE WHEN $9 THEN $10 ELSE next_scan_at END \
+             WHERE org_id = $1 AND id = $2 RETURNING ",
+            asset_columns!()
+        );
         let (set_label, label) = match patch.label {
             Some(l) => (true, l),
             None => (false, None),
@@ -222,7 +234,7 @@ impl Store {
             set_next,
             next
         ];
-        self.db.query_opt(SQL, &p).await?.as_ref().map(asset_row).transpose()
+        self.db.query_opt(SQL, &p).await?.as_ref().map(AssetRow::from_row).transpose()
     }
 
     pub async fn delete_asset(&self, org: &OrgId, id: &AssetId) -> Result<bool> {

@@ -8,7 +8,8 @@ use parking_lot::Mutex;
 use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 
 use crate::db::{Row, now_millis};
-use crate::users::stored_role;
+use crate::orgs::stored_role;
+use crate::usage::limits_from;
 use crate::{Page, PageQuery, Result, Store, params};
 
 #[derive(Debug, Clone)]
@@ -122,14 +123,23 @@ impl KeyCache {
     }
 }
 
-fn key_row(r: &Row) -> Result<ApiKeyRow> {
-    Ok(ApiKeyRow {
-        id: ApiKeyId::from_trusted(r.text(0)?),
-        name: r.text(1)?,
-        prefix: r.text(2)?,
-        created_at: r.i64(3)?,
-        last_used_at: r.opt_i64(4)?,
-    })
+/// The columns [`ApiKeyRow::from_row`] reads, in its order.
+macro_rules! key_columns {
+    () => {
+        "id, name, prefix, created_at, last_used_at"
+    };
+}
+
+impl ApiKeyRow {
+    fn from_row(r: &Row) -> Result<ApiKeyRow> {
+        Ok(ApiKeyRow {
+            id: ApiKeyId::from_trusted(r.text(0)?),
+            name: r.text(1)?,
+            prefix: r.text(2)?,
+            created_at: r.i64(3)?,
+            last_used_at: r.opt_i64(4)?,
+        })
+    }
 }
 
 impl Store {
@@ -167,13 +177,16 @@ impl Store {
 
     /// The user's live (unrevoked) keys, newest first.
     pub async fn list_api_keys(&self, user: &UserId, page: &PageQuery) -> Result<Page<ApiKeyRow>> {
-        const SQL: &str = "SELECT id, name, prefix, created_at, last_used_at FROM api_keys \
-            WHERE user_id = $1 AND revoked_at IS NULL AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
-            ORDER BY created_at DESC, id DESC LIMIT $6";
+        const SQL: &str = concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL AND (created_at, id) < ($2, $3) \
+              AND created_at >= $4 AND created_at < $5 ORDER BY created_at DESC, id DESC LIMIT $6"
+        );
         let mut p = Vec::from(params![user.as_str()]);
         p.extend(page.bounds());
         let rows = self.db.query(SQL, &p).await?;
-        let items = rows.iter().map(key_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(ApiKeyRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |k| (k.created_at, k.id.as_str().to_string())))
     }
 
@@ -213,9 +226,9 @@ impl Store {
                     user_id: UserId::from_trusted(r.text(1)?),
                     key_hash: r.text(2)?,
                     last_used_at: r.opt_i64(3)?,
-                    role: r.opt_text(4)?.map(|s| stored_role(&s)),
+                    role: r.opt_text(4)?.map(|s| stored_role(&s)).transpose()?,
                     limits: match r.opt_text(5)? {
-                        Some(plan) => Some(crate::usage::limits_from(plan, r.opt_i64(6)?, r.opt_i64(7)?)?),
+                        Some(plan) => Some(limits_from(plan, r.opt_i64(6)?, r.opt_i64(7)?)?),
                         None => None,
                     },
                 })

@@ -6,17 +6,159 @@
 //!
 //! Tenant scoping: every method on an org-scoped resource takes the [`OrgId`] and filters on it, so a
 //! handler cannot fetch another organization's row by id without saying which organization it acts for.
+//!
+//! # The storage API, by resource
+//!
+//! Each resource's methods are implemented in a module of their own; this is the one list of all of them.
+//!
+//! **The store itself**
+//! - [`Store::connect`]: opens `sqlite://…` or `postgres://…` (does not migrate).
+//! - [`Store::from_db`]: wraps an open [`Db`] (tests pin a PostgreSQL schema this way).
+//! - [`Store::db`]: the database handle, for statements no method covers (benchmarks, tests).
+//! - [`Store::migrate`]: applies this engine's pending migrations.
+//! - [`Store::ping`]: checks that the database answers.
+//!
+//! **Users** ([`UserRow`])
+//! - [`Store::create_user`]: a user, and optionally the first organization they own, atomically.
+//! - [`Store::user_by_email`]: the user with this normalised e-mail address.
+//! - [`Store::user_by_id`]: the user with this id.
+//!
+//! **Sessions** (refresh tokens, [`RefreshRow`])
+//! - [`Store::start_refresh_family`]: a login's first refresh token.
+//! - [`Store::refresh_by_hash`]: the token with this hash.
+//! - [`Store::rotate_refresh`]: trades a live token for a new one; reuse of a rotated one revokes the family.
+//! - [`Store::revoke_family`]: revokes every token of a login (logout).
+//!
+//! **Organizations and members** ([`OrgRow`], [`MemberRow`])
+//! - [`Store::create_org`]: an organization owned by a user.
+//! - [`Store::org_for_member`]: the organization, if the user belongs to it, with the user's role.
+//! - [`Store::orgs_for_user`]: one page of the user's organizations.
+//! - [`Store::all_orgs_for_user`]: all of them, capped.
+//! - [`Store::set_org_plan`]: changes the plan.
+//! - [`Store::member_role`]: a user's role in an organization.
+//! - [`Store::membership`]: a user's role and the organization's plan limits, in one read.
+//! - [`Store::list_members`]: one page of members.
+//! - [`Store::member`]: one member.
+//! - [`Store::add_member`]: adds a user with a role.
+//! - [`Store::set_member_role`]: changes a role, never demoting the last owner.
+//! - [`Store::remove_member`]: removes a member, never the last owner.
+//! - [`Store::member_notify`]: whether a member takes alert e-mail.
+//! - [`Store::set_member_notify`]: turns a member's alert e-mail on or off.
+//!
+//! **API keys** ([`ApiKeyRow`])
+//! - [`Store::create_api_key`]: stores a key's hash, up to [`MAX_LIVE_KEYS`] per user.
+//! - [`Store::list_api_keys`]: one page of a user's live keys.
+//! - [`Store::revoke_api_key`]: revokes one of a user's keys.
+//! - [`Store::api_key_candidates`]: live keys with a prefix, with the owner's role in an organization.
+//! - [`Store::hawk_keys`]: a user's sealed keys, for Hawk.
+//! - [`Store::touch_api_key`]: records a key's use.
+//!
+//! **Assets** ([`AssetRow`])
+//! - [`Store::create_asset`]: one asset.
+//! - [`Store::create_assets_bulk`]: many assets, a thousand per transaction.
+//! - [`Store::get_asset`]: one asset.
+//! - [`Store::list_assets`]: one page of assets, filtered.
+//! - [`Store::update_asset`]: applies a patch.
+//! - [`Store::delete_asset`]: deletes an asset.
+//!
+//! **Monitoring and scheduling** ([`DueAsset`], [`ScheduledScan`])
+//! - [`Store::due_assets`]: monitored assets whose scan is due, most overdue first.
+//! - [`Store::schedule_scans`]: claims due assets and queues their reports, once per interval, within quota.
+//! - [`Store::org_monitor_interval`]: an organization's default scan interval.
+//! - [`Store::set_org_monitor_interval`]: changes it.
+//!
+//! **Reports** ([`ReportRow`])
+//! - [`Store::create_report`]: a report and its job, counted against the quota, atomically.
+//! - [`Store::create_reports`]: several reports on one asset ("monitor now"), all or none.
+//! - [`Store::get_report`]: one report, with its result.
+//! - [`Store::list_reports`]: one page of reports, without results.
+//! - [`Store::latest_reports`]: the latest completed report of each tool on an asset.
+//! - [`Store::previous_result`]: the result a report is compared with (the tool's previous one on the asset).
+//!
+//! **Queue and jobs** ([`NewJob`], [`Job`], [`JobKind`])
+//! - [`Store::enqueue`]: queues jobs.
+//! - [`Store::claim_jobs`]: claims due jobs under a lease; their reports become RUNNING.
+//! - [`Store::finish_jobs`]: records outcomes and their effects, guarded by the lease.
+//! - [`Store::extend_leases`]: extends a worker's leases.
+//! - [`Store::requeue_expired`]: puts back the jobs whose worker stopped.
+//! - [`Store::release_jobs`]: gives back a worker's jobs on shutdown.
+//! - [`Store::queue_counts`]: jobs by status.
+//! - [`Store::get_job`]: one stored job.
+//! - [`Store::queue_events`]: other processes' queue notifications (PostgreSQL).
+//!
+//! **Alert rules** ([`RuleRow`])
+//! - [`Store::create_rule`]: a rule.
+//! - [`Store::get_rule`]: one rule.
+//! - [`Store::list_rules`]: one page of rules.
+//! - [`Store::update_rule`]: replaces a rule's fields.
+//! - [`Store::delete_rule`]: deletes a rule.
+//! - [`Store::rules_version`]: a counter that changes with every rule change of the organization.
+//! - [`Store::enabled_rules`]: the rules to evaluate.
+//! - [`Store::disable_rule_webhook`]: turns a rule's webhook off (the receiver answered 410 Gone).
+//!
+//! **Alerts and deliveries** ([`AlertRow`], [`DeliveryRow`]; alerts are raised through
+//! [`Store::finish_jobs`] and [`Store::replace_findings`])
+//! - [`Store::get_alert`]: one alert.
+//! - [`Store::list_alerts`]: one page of alerts, filtered.
+//! - [`Store::transition_alert`]: changes an alert's status, recording who did it.
+//! - [`Store::alert_severity_counts`]: alerts per severity.
+//! - [`Store::alert_events`]: an alert's status changes.
+//! - [`Store::list_deliveries`]: one page of an alert's deliveries.
+//! - [`Store::get_delivery`]: one delivery.
+//! - [`Store::delivery_by_id`]: one delivery, for the delivery worker.
+//! - [`Store::delivery_attempts`]: every attempt of a delivery.
+//! - [`Store::redeliver`]: queues a manual attempt.
+//! - [`Store::notification_recipients`]: the members who take alert e-mail.
+//!
+//! **Usage and quota** ([`Quota`], [`Usage`])
+//! - [`Store::org_limits`]: an organization's plan and custom limits.
+//! - [`Store::set_org_limits`]: changes them.
+//! - [`Store::usage`]: the runs counted (and skipped) in a month.
+//!
+//! **Host agents** ([`AgentRow`])
+//! - [`Store::create_enrollment`]: an enrollment credential.
+//! - [`Store::enrollment_candidates`]: live enrollments with a prefix.
+//! - [`Store::revoke_enrollment`]: revokes one.
+//! - [`Store::record_report`]: an agent's report: creates or updates the agent, stores its inventory.
+//! - [`Store::get_agent`]: one agent.
+//! - [`Store::list_agents`]: one page of agents, online or not.
+//!
+//! **Vulnerabilities** ([`FindingRow`])
+//! - [`Store::import_advisory`]: imports (or removes) one OSV advisory.
+//! - [`Store::advisory_count`]: advisories stored.
+//! - [`Store::affected_entries`]: the affected entries of a distribution's packages.
+//! - [`Store::agents_after`]: agents with a known distribution, for re-matching after an import.
+//! - [`Store::agent_findings`]: an agent's current findings.
+//! - [`Store::suppressed_cves`]: the CVEs suppressed for an agent.
+//! - [`Store::replace_findings`]: replaces an agent's findings and records its alerts, atomically.
+//! - [`Store::list_vulns`]: one page of findings, grouped by CVE, package and version.
+//! - [`Store::vuln_servers`]: the agents with a finding.
+//! - [`Store::suppress_cve`]: suppresses a CVE for the organization or one agent.
+//! - [`Store::unsuppress_cve`]: lifts a suppression.
+//!
+//! # Modules
+//!
+//! The modules form a layered graph, with no cycles: [`db`] and `json.rs` at the bottom; `jobs.rs` (what a
+//! job is), `usage.rs` and `orgs.rs` above them; then `reports.rs` (every statement on the `reports` table),
+//! `deliveries.rs` and `alerts.rs`; and at the top `queue.rs`, `monitoring.rs` and `vulns.rs`, which run
+//! those statements in their own transactions.
+//!
+//! Each row type has one decoder and one column list, beside its struct: `from_row`, and a `*_columns!`
+//! macro that statements splice in with `concat!` (a macro rather than a `const`, so that every statement
+//! stays one compile-time string). Projections read by a single query (key and enrollment candidates, Hawk
+//! keys, affected entries) are decoded where that query is.
 
 #![forbid(unsafe_code)]
 
 pub mod db;
 mod json;
 mod migrations;
-mod writer;
 
 mod agents;
 mod alerts;
 mod assets;
+mod deliveries;
+mod jobs;
 mod keys;
 mod monitoring;
 mod orgs;
@@ -29,20 +171,17 @@ mod users;
 mod vulns;
 
 pub use agents::{AgentReport, AgentRow, EnrollmentCandidate, EnrollmentRow, Inventory, NewEnrollment};
-pub use alerts::{
-    AlertEvent, AlertFilter, AlertFire, AlertRow, AlertSubject, AttemptRecord, DELIVERY_JOB, DeliveryRow,
-    DeliveryUpdate, Dismissal, NewDelivery, Redeliver, StatusChange, Transition,
-};
+pub use alerts::{AlertEvent, AlertFilter, AlertFire, AlertRow, AlertSubject, Dismissal, StatusChange, Transition};
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
 pub use db::{Changed, Db, DbError, Dialect, Row, Stmt, Value, now_millis};
+pub use deliveries::{AttemptRecord, DeliveryRow, DeliveryUpdate, NewDelivery, Redeliver};
+pub use jobs::{DELIVERY_JOB, Job, JobKind, JobRow, NewJob, TOOL_JOB};
 pub use json::{decode_json, decode_json_opt};
 pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, MAX_LIVE_KEYS, NewApiKey};
-pub use monitoring::{DueAsset, QUOTA_SKIP_ERROR, ScanOutcome, ScheduledScan};
+pub use monitoring::{DueAsset, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
-pub use queue::{
-    Effects, Finish, Finished, Job, JobOutcome, JobRow, NewJob, QueueCounts, QueueEvent, QueueEvents, ReportUpdate,
-};
-pub use reports::{NewReport, ReportFilter, ReportRow, ReportStatus, TOOL_JOB};
+pub use queue::{Effects, Finish, Finished, JobOutcome, QueueCounts, QueueEvent, QueueEvents, ReportUpdate};
+pub use reports::{NewReport, QUOTA_SKIP_ERROR, ReportFilter, ReportOrigin, ReportRow, ReportStatus};
 pub use rules::{RuleFields, RuleRow};
 pub use sessions::{RefreshRow, RotateOutcome};
 pub use usage::{Quota, Refused, Usage};

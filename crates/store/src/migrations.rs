@@ -1,4 +1,8 @@
-//! The migration trees, one per engine, embedded in the binary.
+//! The migration trees, one per engine, embedded in the binary, and the table that records which ran.
+
+/// The table each engine records applied migrations in, created before the first one runs.
+pub(crate) const SCHEMA_MIGRATIONS: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 
 pub(crate) const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),

@@ -9,9 +9,8 @@
 use tlink_domain::{AssetId, AssetType, OrgId, ReportId};
 
 use crate::db::{Row, Stmt, now_millis};
-use crate::queue::{self, NewJob};
-use crate::reports::{NewReport, TOOL_JOB};
-use crate::usage::{Quota, RESERVE_FOR_ASSET, RESERVE_FOR_SCAN, Refused, ensure_stmt, reserve_stmt};
+use crate::reports::{self, NewReport};
+use crate::usage::{Quota, RESERVE_FOR_SCAN, ensure_stmt, reserve_stmt};
 use crate::{DbError, Result, Store, params};
 
 /// A monitored asset whose scan is due.
@@ -52,66 +51,38 @@ pub enum ScanOutcome {
     NotClaimed,
 }
 
-/// The error recorded on a scheduled report skipped for the quota.
-pub const QUOTA_SKIP_ERROR: &str = "skipped: the organization's monthly tool-run quota is used up";
-
-fn due_row(r: &Row) -> Result<DueAsset> {
-    Ok(DueAsset {
-        id: AssetId::from_trusted(r.text(0)?),
-        org_id: OrgId::from_trusted(r.text(1)?),
-        kind: r.text(2)?.parse().map_err(|_| DbError::Decode { index: 2, expected: "asset type" })?,
-        value: r.text(3)?,
-        next_scan_at: r.i64(4)?,
-        interval_minutes: r.i64(5)?,
-        limits: crate::usage::limits_from(r.text(6)?, r.opt_i64(7)?, r.opt_i64(8)?)?,
-    })
+/// The columns [`DueAsset::from_row`] reads, in its order (`a` the asset, `o` its org).
+macro_rules! due_columns {
+    () => {
+        "a.id, a.org_id, a.type, a.value, a.next_scan_at, \
+         COALESCE(a.monitor_interval_minutes, o.monitor_interval_minutes), \
+         o.plan, o.requests_per_minute, o.tool_runs_per_month"
+    };
 }
 
-/// The INSERT of a report row, guarded by a condition the caller appends as the last parameters.
-pub(crate) fn report_insert(
-    sql: &'static str,
-    id: &ReportId,
-    org: &OrgId,
-    new: &NewReport,
-    now: i64,
-    guard: impl IntoIterator<Item = crate::Value>,
-) -> Stmt {
-    let mut p = Vec::from(params![
-        id.as_str(),
-        org.as_str(),
-        new.tool.as_str(),
-        new.target.as_str(),
-        new.target_type.as_str(),
-        new.asset_id.as_ref().map(|a| a.as_str()),
-        new.options.clone(),
-        new.origin.as_str(),
-        new.requested_by.as_ref().map(|u| u.as_str()),
-        now
-    ]);
-    p.extend(guard);
-    Stmt::new(sql, p)
-}
-
-pub(crate) fn report_job(id: &ReportId, new: &NewReport, now: i64) -> Stmt {
-    queue::insert_for_report_stmt(&NewJob {
-        id: id.as_str().to_string(),
-        kind: TOOL_JOB.to_string(),
-        payload: new.payload.clone(),
-        priority: 0,
-        run_at: now,
-        max_attempts: new.max_attempts,
-    })
+impl DueAsset {
+    fn from_row(r: &Row) -> Result<DueAsset> {
+        Ok(DueAsset {
+            id: AssetId::from_trusted(r.text(0)?),
+            org_id: OrgId::from_trusted(r.text(1)?),
+            kind: r.text(2)?.parse().map_err(|_| DbError::Decode { index: 2, expected: "asset type" })?,
+            value: r.text(3)?,
+            next_scan_at: r.i64(4)?,
+            interval_minutes: r.i64(5)?,
+            limits: crate::usage::limits_from(r.text(6)?, r.opt_i64(7)?, r.opt_i64(8)?)?,
+        })
+    }
 }
 
 impl Store {
     /// Up to `limit` monitored assets due at `now`, most overdue first.
     pub async fn due_assets(&self, now: i64, limit: u32) -> Result<Vec<DueAsset>> {
-        const SQL: &str = "SELECT a.id, a.org_id, a.type, a.value, a.next_scan_at, \
-            COALESCE(a.monitor_interval_minutes, o.monitor_interval_minutes), \
-            o.plan, o.requests_per_minute, o.tool_runs_per_month \
-            FROM assets a JOIN orgs o ON o.id = a.org_id \
-            WHERE a.next_scan_at <= $1 ORDER BY a.next_scan_at LIMIT $2";
-        self.db.query(SQL, &params![now, i64::from(limit)]).await?.iter().map(due_row).collect()
+        const SQL: &str = concat!(
+            "SELECT ",
+            due_columns!(),
+            " FROM assets a JOIN orgs o ON o.id = a.org_id WHERE a.next_scan_at <= $1 ORDER BY a.next_scan_at LIMIT $2"
+        );
+        self.db.query(SQL, &params![now, i64::from(limit)]).await?.iter().map(DueAsset::from_row).collect()
     }
 
     /// Queues the given scans in one transaction, each counted against its quota.
@@ -121,22 +92,8 @@ impl Store {
         const CLAIM: &str = "UPDATE assets SET next_scan_at = $3, scan_token = $4 \
             WHERE id = $1 AND COALESCE(next_scan_at, 0) = $2 AND is_monitored = $5";
         // Reports and jobs go in under the usage reservation made with the claim's token, so they exist only
-        // if this scheduler claimed the asset and the quota allowed the runs. (Not guarded by the report's
-        // existence: a burst of reports into a table the planner still believes empty must not turn each
-        // check into a scan.)
-        const REPORT: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
-            requested_by, status, attempts, created_at, updated_at) \
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 0, $10, $10 \
-            WHERE EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $11 AND reservation = $12)";
-        const JOB: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
-            created_at, updated_at) SELECT $1, $2, $3, 'queued', 0, $4, 0, $5, $4, $4 \
-            WHERE EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $6 AND reservation = $7)";
-        // Claimed but not reserved: over the quota. Record each tool's run as skipped.
-        const SKIPPED: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
-            requested_by, status, attempts, error, created_at, updated_at, finished_at) \
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'FAILED', 0, CAST($13 AS TEXT), $10, $10, $10 \
-            WHERE NOT EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $11 AND reservation = $12) \
-            AND EXISTS (SELECT 1 FROM assets WHERE id = $14 AND scan_token = $12)";
+        // if this scheduler claimed the asset and the quota allowed the runs; claimed but not reserved means
+        // over the quota, and each tool's run is recorded as skipped instead.
         const COUNT_SKIP: &str = "UPDATE tool_usage SET skipped = skipped + $3 \
             WHERE org_id = $1 AND month = $2 AND COALESCE(reservation, '') <> $4 \
             AND EXISTS (SELECT 1 FROM assets WHERE id = $5 AND scan_token = $4)";
@@ -170,15 +127,11 @@ impl Store {
             let mut skipped = Vec::with_capacity(n);
             for r in &s.reports {
                 let id = ReportId::new();
-                stmts.push(report_insert(REPORT, &id, &s.org_id, r, now, params![org, token.as_str()]));
-                stmts.push(Stmt::new(
-                    JOB,
-                    params![id.as_str(), TOOL_JOB, r.payload.as_str(), now, r.max_attempts, org, token.as_str()],
-                ));
+                stmts.push(reports::insert_reserved_stmt(&id, &s.org_id, r, now, &token));
+                stmts.push(reports::scheduled_job_stmt(&id, r, now, &s.org_id, &token));
                 ids.push(id);
                 let skip_id = ReportId::new();
-                let guard = params![org, token.as_str(), QUOTA_SKIP_ERROR, asset];
-                stmts.push(report_insert(SKIPPED, &skip_id, &s.org_id, r, now, guard));
+                stmts.push(reports::insert_skipped_stmt(&skip_id, &s.org_id, r, now, &token, &s.asset_id));
                 skipped.push(skip_id);
             }
             let count_skip =
@@ -203,65 +156,6 @@ impl Store {
             .collect();
         outcomes.sort_by_key(|(i, _)| *i);
         Ok(outcomes.into_iter().map(|(_, o)| o).collect())
-    }
-
-    /// Creates several reports with their jobs in one transaction (e.g. "monitor now"), counted against
-    /// `quota`; nothing is written if the asset they name is not in `org` or the runs exceed the quota.
-    pub async fn create_reports(
-        &self,
-        org: &OrgId,
-        asset: &AssetId,
-        reports: &[NewReport],
-        quota: &Quota,
-    ) -> Result<std::result::Result<Vec<ReportId>, Refused>> {
-        const SQL: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
-            requested_by, status, attempts, created_at, updated_at) \
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 0, $10, $10 \
-            WHERE EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $11 AND reservation = $12)";
-        let now = now_millis();
-        let token = uuid::Uuid::now_v7().to_string();
-        let mut stmts = Vec::with_capacity(reports.len() * 2 + 2);
-        stmts.push(ensure_stmt(org, quota));
-        let n = reports.len();
-        stmts.push(reserve_stmt(RESERVE_FOR_ASSET, org, quota, n, &token, params![org.as_str(), asset.as_str()]));
-        let mut ids = Vec::with_capacity(n);
-        for r in reports {
-            let id = ReportId::new();
-            stmts.push(report_insert(SQL, &id, org, r, now, params![org.as_str(), token.as_str()]));
-            stmts.push(report_job(&id, r, now));
-            ids.push(id);
-        }
-        let counts = self.db.transaction(stmts).await?;
-        if counts.get(1) != Some(&1) {
-            return Ok(Err(if self.asset_exists(org, asset.as_str()).await? {
-                Refused::Quota
-            } else {
-                Refused::NoAsset
-            }));
-        }
-        Ok(Ok(ids))
-    }
-
-    /// The latest COMPLETED report of each tool for one asset, with results.
-    pub async fn latest_reports(&self, org: &OrgId, asset: &AssetId) -> Result<Vec<crate::ReportRow>> {
-        const SQL: &str = "SELECT id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
-            status, attempts, result, error, created_at, started_at, finished_at, updated_at FROM ( \
-              SELECT r.*, ROW_NUMBER() OVER (PARTITION BY tool ORDER BY created_at DESC, id DESC) AS rn \
-              FROM reports r WHERE org_id = $1 AND asset_id = $2 AND status = 'COMPLETED') latest \
-            WHERE rn = 1 ORDER BY tool";
-        let rows = self.db.query(SQL, &params![org.as_str(), asset.as_str()]).await?;
-        rows.iter().map(crate::reports::report_row).collect()
-    }
-
-    /// The id and result (JSON text) of the COMPLETED report of `tool` on `asset` created just before report
-    /// `before`; `None` when there is none or it has no result.
-    pub async fn previous_result(&self, asset: &AssetId, tool: &str, before: &str) -> Result<Option<(String, String)>> {
-        const SQL: &str = "SELECT id, result FROM reports WHERE asset_id = $1 AND tool = $2 AND status = 'COMPLETED' \
-            AND (created_at, id) < (SELECT created_at, id FROM reports WHERE id = $3) \
-            ORDER BY created_at DESC, id DESC LIMIT 1";
-        let Some(r) = self.db.query_opt(SQL, &params![asset.as_str(), tool, before]).await? else { return Ok(None) };
-        let Some(result) = r.opt_text(1)? else { return Ok(None) };
-        Ok(Some((r.text(0)?, result)))
     }
 
     /// The org's default scan interval, minutes.

@@ -3,8 +3,8 @@
 use tlink_domain::{OrgId, Plan, Role, UserId};
 
 use crate::db::{Row, Stmt, now_millis};
-use crate::users::stored_role;
-use crate::{Page, PageQuery, Result, Store, params};
+use crate::usage::{limits_from, stored_plan};
+use crate::{DbError, Page, PageQuery, Result, Store, params};
 
 #[derive(Debug, Clone)]
 pub struct OrgRow {
@@ -48,24 +48,48 @@ pub(crate) fn create_org_stmts(id: &OrgId, name: &str, plan: Plan, owner: &UserI
     ]
 }
 
-fn org_row(r: &Row) -> Result<OrgRow> {
-    Ok(OrgRow {
-        id: OrgId::from_trusted(r.text(0)?),
-        name: r.text(1)?,
-        plan: r.text(2)?.parse().unwrap_or_default(),
-        created_at: r.i64(3)?,
-        role: stored_role(&r.text(4)?),
-    })
+/// Parses a role stored by this crate; an unknown value means the database was edited by hand.
+/// A stored role; a name this build does not know is an error, never a guess.
+pub(crate) fn stored_role(s: &str) -> Result<Role> {
+    s.parse().map_err(|_| DbError::Unknown { what: "role", value: s.to_string() })
 }
 
-fn member_row(r: &Row) -> Result<MemberRow> {
-    Ok(MemberRow {
-        user_id: UserId::from_trusted(r.text(0)?),
-        email: r.text(1)?,
-        name: r.opt_text(2)?,
-        role: stored_role(&r.text(3)?),
-        created_at: r.i64(4)?,
-    })
+/// The columns [`OrgRow::from_row`] reads, in its order (`o` the org, `m` the reader's membership).
+macro_rules! org_columns {
+    () => {
+        "o.id, o.name, o.plan, o.created_at, m.role"
+    };
+}
+
+impl OrgRow {
+    fn from_row(r: &Row) -> Result<OrgRow> {
+        Ok(OrgRow {
+            id: OrgId::from_trusted(r.text(0)?),
+            name: r.text(1)?,
+            plan: stored_plan(&r.text(2)?)?,
+            created_at: r.i64(3)?,
+            role: stored_role(&r.text(4)?)?,
+        })
+    }
+}
+
+/// The columns [`MemberRow::from_row`] reads, in its order (`u` the user, `m` the membership).
+macro_rules! member_columns {
+    () => {
+        "u.id, u.email, u.name, m.role, m.created_at"
+    };
+}
+
+impl MemberRow {
+    fn from_row(r: &Row) -> Result<MemberRow> {
+        Ok(MemberRow {
+            user_id: UserId::from_trusted(r.text(0)?),
+            email: r.text(1)?,
+            name: r.opt_text(2)?,
+            role: stored_role(&r.text(3)?)?,
+            created_at: r.i64(4)?,
+        })
+    }
 }
 
 impl Store {
@@ -79,16 +103,19 @@ impl Store {
 
     /// The organization, if `user` is a member of it (with that member's role).
     pub async fn org_for_member(&self, org: &OrgId, user: &UserId) -> Result<Option<OrgRow>> {
-        const SQL: &str = "SELECT o.id, o.name, o.plan, o.created_at, m.role FROM orgs o \
-            JOIN memberships m ON m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2";
-        self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?.as_ref().map(org_row).transpose()
+        const SQL: &str = concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM orgs o JOIN memberships m ON m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2"
+        );
+        self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?.as_ref().map(OrgRow::from_row).transpose()
     }
 
     /// The role of `user` in `org`, if a member.
     pub async fn member_role(&self, org: &OrgId, user: &UserId) -> Result<Option<Role>> {
         const SQL: &str = "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2";
         let row = self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?;
-        row.map(|r| r.text(0).map(|s| stored_role(&s))).transpose()
+        row.map(|r| stored_role(&r.text(0)?)).transpose()
     }
 
     /// The user's role in the organization and the organization's plan; `None` if not a member.
@@ -96,23 +123,23 @@ impl Store {
         const SQL: &str = "SELECT m.role, o.plan, o.requests_per_minute, o.tool_runs_per_month \
             FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2";
         let row = self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?;
-        row.map(|r| {
-            Ok((stored_role(&r.text(0)?), crate::usage::limits_from(r.text(1)?, r.opt_i64(2)?, r.opt_i64(3)?)?))
-        })
-        .transpose()
+        row.map(|r| Ok((stored_role(&r.text(0)?)?, limits_from(r.text(1)?, r.opt_i64(2)?, r.opt_i64(3)?)?))).transpose()
     }
 
     /// The organizations `user` belongs to, newest first.
     pub async fn orgs_for_user(&self, user: &UserId, page: &PageQuery) -> Result<Page<OrgRow>> {
         // Keyed on the organization's own creation time, so `createdAt` means the same on every route.
-        const SQL: &str = "SELECT o.id, o.name, o.plan, o.created_at, m.role FROM memberships m \
-            JOIN orgs o ON o.id = m.org_id \
-            WHERE m.user_id = $1 AND (o.created_at, o.id) < ($2, $3) AND o.created_at >= $4 AND o.created_at < $5 \
-            ORDER BY o.created_at DESC, o.id DESC LIMIT $6";
+        const SQL: &str = concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM memberships m JOIN orgs o ON o.id = m.org_id \
+              WHERE m.user_id = $1 AND (o.created_at, o.id) < ($2, $3) AND o.created_at >= $4 AND o.created_at < $5 \
+              ORDER BY o.created_at DESC, o.id DESC LIMIT $6"
+        );
         let mut p = Vec::from(params![user.as_str()]);
         p.extend(page.bounds());
         let rows = self.db.query(SQL, &p).await?;
-        let items = rows.iter().map(org_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(OrgRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |o| (o.created_at, o.id.as_str().to_string())))
     }
 
@@ -130,21 +157,32 @@ impl Store {
 
     /// The members of `org`, newest first.
     pub async fn list_members(&self, org: &OrgId, page: &PageQuery) -> Result<Page<MemberRow>> {
-        const SQL: &str = "SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m \
-            JOIN users u ON u.id = m.user_id \
-            WHERE m.org_id = $1 AND (m.created_at, m.user_id) < ($2, $3) AND m.created_at >= $4 AND m.created_at < $5 \
-            ORDER BY m.created_at DESC, m.user_id DESC LIMIT $6";
+        const SQL: &str = concat!(
+            "SELECT ",
+            member_columns!(),
+            " FROM memberships m JOIN users u ON u.id = m.user_id \
+              WHERE m.org_id = $1 AND (m.created_at, m.user_id) < ($2, $3) AND m.created_at >= $4 \
+              AND m.created_at < $5 ORDER BY m.created_at DESC, m.user_id DESC LIMIT $6"
+        );
         let mut p = Vec::from(params![org.as_str()]);
         p.extend(page.bounds());
         let rows = self.db.query(SQL, &p).await?;
-        let items = rows.iter().map(member_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(MemberRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |m| (m.created_at, m.user_id.as_str().to_string())))
     }
 
     pub async fn member(&self, org: &OrgId, user: &UserId) -> Result<Option<MemberRow>> {
-        const SQL: &str = "SELECT u.id, u.email, u.name, m.role, m.created_at FROM memberships m \
-            JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2";
-        self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?.as_ref().map(member_row).transpose()
+        const SQL: &str = concat!(
+            "SELECT ",
+            member_columns!(),
+            " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2"
+        );
+        self.db
+            .query_opt(SQL, &params![org.as_str(), user.as_str()])
+            .await?
+            .as_ref()
+            .map(MemberRow::from_row)
+            .transpose()
     }
 
     /// Adds `user` to `org`. Already a member is a [`crate::DbError::Unique`].

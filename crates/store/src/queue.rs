@@ -17,34 +17,17 @@
 //! On PostgreSQL, triggers announce what other processes may wait for ([`Store::queue_events`]): every
 //! statement that inserts jobs notifies `tlink_jobs`, and a report reaching COMPLETED or FAILED notifies
 //! `tlink_reports` with its id. Delayed retries and re-queued jobs are not announced; workers still poll.
+//!
+//! What a job is lives in `jobs.rs`. The statements a claim or a finish writes to other tables (the job's
+//! report, its alerts, a delivery's attempt) are built by the modules that own those tables and only run
+//! here, in the queue's transactions.
 
-use crate::db::{Dialect, Row, Stmt, now_millis};
-use crate::reports::{ReportRow, ReportStatus, TOOL_JOB};
+use crate::alerts::{self, AlertFire};
+use crate::db::{Dialect, Stmt, now_millis};
+use crate::deliveries::{self, DeliveryUpdate};
+use crate::jobs::{self, Job, JobRow, NewJob};
+use crate::reports::{self, ReportRow, ReportStatus};
 use crate::{Result, Store, params};
-
-/// A job to enqueue.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub id: String,
-    pub kind: String,
-    pub payload: String,
-    /// Higher runs first among due jobs.
-    pub priority: i64,
-    /// Unix ms before which the job is not claimed.
-    pub run_at: i64,
-    pub max_attempts: i64,
-}
-
-/// A claimed job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    pub id: String,
-    pub kind: String,
-    pub payload: String,
-    /// Attempts so far, this one included.
-    pub attempts: i64,
-    pub max_attempts: i64,
-}
 
 /// What happens to a finished job.
 #[derive(Debug, Clone)]
@@ -91,9 +74,9 @@ pub struct Effects {
     /// A completed scan of this asset: its `last_scanned_at` becomes now.
     pub scanned_asset: Option<tlink_domain::AssetId>,
     /// Alert rules that matched the report.
-    pub alerts: Vec<crate::alerts::AlertFire>,
+    pub alerts: Vec<AlertFire>,
     /// A delivery job's attempt.
-    pub delivery: Option<crate::alerts::DeliveryUpdate>,
+    pub delivery: Option<DeliveryUpdate>,
 }
 
 /// What [`Store::finish_jobs`] recorded.
@@ -112,57 +95,6 @@ pub struct QueueCounts {
     pub queued: i64,
     pub running: i64,
     pub failed: i64,
-}
-
-/// A stored job, for inspection.
-#[derive(Debug, Clone)]
-pub struct JobRow {
-    pub id: String,
-    pub kind: String,
-    pub status: String,
-    pub attempts: i64,
-    pub max_attempts: i64,
-    pub run_at: i64,
-    pub locked_by: Option<String>,
-    pub lease_until: Option<i64>,
-    pub last_error: Option<String>,
-}
-
-const INSERT: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
-    created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $5, 0, $6, $7, $7)";
-
-pub(crate) fn insert_stmt(job: &NewJob) -> Stmt {
-    Stmt::new(
-        INSERT,
-        params![
-            job.id.as_str(),
-            job.kind.as_str(),
-            job.payload.as_str(),
-            job.priority,
-            job.run_at,
-            job.max_attempts,
-            now_millis()
-        ],
-    )
-}
-
-/// Inserts the job only if a report with the same id exists (used in the report's own transaction).
-pub(crate) fn insert_for_report_stmt(job: &NewJob) -> Stmt {
-    const SQL: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
-        created_at, updated_at) SELECT $1, $2, $3, 'queued', $4, $5, 0, $6, $7, $7 \
-        WHERE EXISTS (SELECT 1 FROM reports WHERE id = $1)";
-    Stmt::new(
-        SQL,
-        params![
-            job.id.as_str(),
-            job.kind.as_str(),
-            job.payload.as_str(),
-            job.priority,
-            job.run_at,
-            job.max_attempts,
-            now_millis()
-        ],
-    )
 }
 
 /// The notification channels of migration 8 (PostgreSQL).
@@ -195,10 +127,6 @@ impl QueueEvents {
     }
 }
 
-fn job(r: &Row) -> Result<Job> {
-    Ok(Job { id: r.text(0)?, kind: r.text(1)?, payload: r.text(2)?, attempts: r.i64(3)?, max_attempts: r.i64(4)? })
-}
-
 impl Store {
     /// Follows the queue's notifications from every process on this database (PostgreSQL); `None` on
     /// SQLite (there, work queued by another process is found by polling).
@@ -208,31 +136,28 @@ impl Store {
 
     /// Enqueues jobs in one transaction.
     pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<()> {
-        self.db.transaction(jobs.iter().map(insert_stmt).collect()).await.map(|_| ())
+        self.db.transaction(jobs.iter().map(jobs::insert_stmt).collect()).await.map(|_| ())
     }
 
     /// Claims up to `limit` due jobs for `worker`, leased until `now + lease_ms`, highest priority and
     /// oldest `run_at` first. Tool jobs' reports become RUNNING in the same transaction.
     pub async fn claim_jobs(&self, worker: &str, limit: u32, lease_ms: i64) -> Result<Vec<Job>> {
-        const PG: &str = "UPDATE jobs SET status = 'running', locked_by = $1, lease_until = $2, \
-            attempts = attempts + 1, updated_at = $3 \
-            WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
-                ORDER BY priority DESC, run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-            RETURNING id, kind, payload, attempts, max_attempts";
-        const SQLITE: &str = "UPDATE jobs SET status = 'running', locked_by = $1, lease_until = $2, \
-            attempts = attempts + 1, updated_at = $3 \
-            WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
-                ORDER BY priority DESC, run_at LIMIT $4) \
-            RETURNING id, kind, payload, attempts, max_attempts";
-        // The jobs just claimed are those of this worker with this lease end, but a heartbeat or another
-        // claim of the same worker in the same millisecond stamps the same lease end on jobs taken earlier.
-        // Their reports are no longer QUEUED (a claimable job's report always is), so only QUEUED reports
-        // move: a running report keeps its start, and a finished one, whose job another transaction is
-        // deleting meanwhile, is not moved back to RUNNING.
-        const RUNNING: &str = "UPDATE reports SET status = 'RUNNING', started_at = $3, updated_at = $3, \
-            attempts = (SELECT attempts FROM jobs WHERE jobs.id = reports.id) \
-            WHERE status = 'QUEUED' AND id IN (SELECT id FROM jobs WHERE locked_by = $1 AND lease_until = $2 \
-                AND status = 'running' AND kind = $4)";
+        const PG: &str = concat!(
+            "UPDATE jobs SET status = 'running', locked_by = $1, lease_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
+                 ORDER BY priority DESC, run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING ",
+            jobs::job_columns!()
+        );
+        const SQLITE: &str = concat!(
+            "UPDATE jobs SET status = 'running', locked_by = $1, lease_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
+                 ORDER BY priority DESC, run_at LIMIT $4) \
+             RETURNING ",
+            jobs::job_columns!()
+        );
         let now = now_millis();
         let lease_until = now + lease_ms;
         let claim = match self.db.dialect() {
@@ -241,25 +166,16 @@ impl Store {
         };
         let stmts = vec![
             Stmt::returning(claim, params![worker, lease_until, now, i64::from(limit)]),
-            Stmt::new(RUNNING, params![worker, lease_until, now, TOOL_JOB]),
+            reports::claimed_stmt(worker, lease_until, now),
         ];
         let mut results = self.db.transaction_returning(stmts).await?;
-        results.swap_remove(0).rows.iter().map(job).collect()
+        results.swap_remove(0).rows.iter().map(Job::from_row).collect()
     }
 
     /// Applies the outcomes of finished jobs in one transaction. Each is applied only if the job is
     /// still running under `worker`'s lease. Returns how many were, with the reports that became
     /// COMPLETED or FAILED as they were recorded.
     pub async fn finish_jobs(&self, worker: &str, finishes: &[Finish]) -> Result<Finished> {
-        // Returns the columns `report_row` reads, in its order, but the result: it is the one just written,
-        // which is at hand (no need to ship it back).
-        const REPORT_DONE: &str = "UPDATE reports SET status = $3, result = $4, error = $5, finished_at = $6, \
-            updated_at = $6 WHERE id = $1 \
-            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2) \
-            RETURNING id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
-            status, attempts, NULL, error, created_at, started_at, finished_at, updated_at";
-        const REPORT_RETRY: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
-            AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
         const DELETE: &str = "DELETE FROM jobs WHERE id = $1 AND locked_by = $2";
         const SCANNED: &str = "UPDATE assets SET last_scanned_at = $2 WHERE id = $1 \
             AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND locked_by = $4)";
@@ -280,30 +196,26 @@ impl Store {
                 ReportUpdate::None => {}
                 ReportUpdate::Completed { result } => {
                     done_stmt_index.push((stmts.len(), Some(result.as_str())));
-                    stmts.push(Stmt::returning(
-                        REPORT_DONE,
-                        params![id, worker, ReportStatus::Completed.as_str(), result.as_str(), None::<String>, now],
-                    ));
+                    let status = ReportStatus::Completed;
+                    stmts.push(reports::finished_stmt(id, worker, status, Some(result.as_str()), None, now));
                 }
                 ReportUpdate::Failed { error } => {
                     done_stmt_index.push((stmts.len(), None));
-                    stmts.push(Stmt::returning(
-                        REPORT_DONE,
-                        params![id, worker, ReportStatus::Failed.as_str(), None::<String>, error.as_str(), now],
-                    ));
+                    let status = ReportStatus::Failed;
+                    stmts.push(reports::finished_stmt(id, worker, status, None, Some(error.as_str()), now));
                 }
                 ReportUpdate::Retrying { error } => {
-                    stmts.push(Stmt::new(REPORT_RETRY, params![id, worker, error.as_str(), now]));
+                    stmts.push(reports::retrying_stmt(id, worker, error, now));
                 }
             }
             if let Some(asset) = &f.effects.scanned_asset {
                 stmts.push(Stmt::new(SCANNED, params![asset.as_str(), now, id, worker]));
             }
             for fire in &f.effects.alerts {
-                crate::alerts::fire_stmts(id, worker, fire, now, &mut stmts);
+                alerts::fire_stmts(id, worker, fire, now, &mut stmts);
             }
             if let Some(d) = &f.effects.delivery {
-                crate::alerts::delivery_stmts(id, worker, d, now, &mut stmts);
+                deliveries::attempt_stmts(id, worker, d, now, &mut stmts);
             }
             job_stmt_index.push(stmts.len());
             stmts.push(match &f.job {
@@ -320,7 +232,7 @@ impl Store {
             .iter()
             .filter_map(|&(i, result)| Some((changed[i].rows.first()?, result)))
             .map(|(row, result)| {
-                let mut report = crate::reports::report_row(row)?;
+                let mut report = ReportRow::from_row(row)?;
                 report.result = result.map(str::to_string);
                 Ok(report)
             })
@@ -338,28 +250,24 @@ impl Store {
     /// its report. The attempt stays counted, so a job that keeps killing its worker gives up after its
     /// `max_attempts`. Returns how many jobs were put back.
     pub async fn requeue_expired(&self) -> Result<u64> {
-        const REPORTS: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $1, \
-            error = 'the worker running it stopped before finishing; it will run again' \
-            WHERE status = 'RUNNING' AND id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_until < $1)";
         const JOBS: &str = "UPDATE jobs SET status = 'queued', locked_by = NULL, lease_until = NULL, \
             last_error = 'lease expired: the worker running it stopped before finishing', updated_at = $1 \
             WHERE status = 'running' AND lease_until < $1";
         let now = now_millis();
-        let counts = self.db.transaction(vec![Stmt::new(REPORTS, params![now]), Stmt::new(JOBS, params![now])]).await?;
+        let counts =
+            self.db.transaction(vec![reports::requeue_expired_stmt(now), Stmt::new(JOBS, params![now])]).await?;
         Ok(counts[1])
     }
 
     /// Gives back the jobs `worker` still holds (graceful shutdown): queued again at once, the attempt not
     /// counted. Returns how many.
     pub async fn release_jobs(&self, worker: &str) -> Result<u64> {
-        const REPORTS: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $2 \
-            WHERE status = 'RUNNING' AND id IN (SELECT id FROM jobs WHERE locked_by = $1 AND status = 'running')";
         const JOBS: &str = "UPDATE jobs SET status = 'queued', attempts = attempts - 1, locked_by = NULL, \
             lease_until = NULL, run_at = $2, updated_at = $2 WHERE locked_by = $1 AND status = 'running'";
         let now = now_millis();
         let counts = self
             .db
-            .transaction(vec![Stmt::new(REPORTS, params![worker, now]), Stmt::new(JOBS, params![worker, now])])
+            .transaction(vec![reports::released_stmt(worker, now), Stmt::new(JOBS, params![worker, now])])
             .await?;
         Ok(counts[1])
     }
@@ -380,19 +288,7 @@ impl Store {
     }
 
     pub async fn get_job(&self, id: &str) -> Result<Option<JobRow>> {
-        const SQL: &str = "SELECT id, kind, status, attempts, max_attempts, run_at, locked_by, lease_until, last_error \
-            FROM jobs WHERE id = $1";
-        let Some(r) = self.db.query_opt(SQL, &params![id]).await? else { return Ok(None) };
-        Ok(Some(JobRow {
-            id: r.text(0)?,
-            kind: r.text(1)?,
-            status: r.text(2)?,
-            attempts: r.i64(3)?,
-            max_attempts: r.i64(4)?,
-            run_at: r.i64(5)?,
-            locked_by: r.opt_text(6)?,
-            lease_until: r.opt_i64(7)?,
-            last_error: r.opt_text(8)?,
-        }))
+        const SQL: &str = concat!("SELECT ", jobs::job_row_columns!(), " FROM jobs WHERE id = $1");
+        self.db.query_opt(SQL, &params![id]).await?.as_ref().map(JobRow::from_row).transpose()
     }
 }

@@ -1,15 +1,16 @@
 //! Tool reports: one row per run of one tool against one target, created QUEUED together with the job
 //! that runs it, moved to RUNNING when a worker claims the job, and to COMPLETED or FAILED at the end.
+//!
+//! Every statement on the `reports` table is written here, including the ones the queue (claims, finishes,
+//! crash recovery) and the scheduler (scans, quota skips) run in their own transactions: they call the
+//! statement builders below, so the table's SQL can be read, and changed, in one place.
 
-use tlink_domain::{AssetId, OrgId, ReportId, UserId};
+use tlink_domain::{AssetId, AssetType, OrgId, ReportId, ToolKey, UserId};
 
 use crate::db::{Db, Dialect, Row, Stmt, now_millis};
-use crate::queue::{self, NewJob};
+use crate::jobs::JobKind;
 use crate::usage::{Quota, RESERVE_FOR_ASSET, Refused, ensure_stmt, reserve_stmt};
-use crate::{DbError, Page, PageQuery, Result, Store, params};
-
-/// The job kind that runs a tool report; the job's id is the report's id.
-pub const TOOL_JOB: &str = "tool";
+use crate::{DbError, Page, PageQuery, Result, Store, Value, params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportStatus {
@@ -41,14 +42,13 @@ impl ReportStatus {
 pub struct ReportRow {
     pub id: ReportId,
     pub org_id: OrgId,
-    pub tool: String,
+    pub tool: ToolKey,
     pub target: String,
-    pub target_type: String,
+    pub target_type: AssetType,
     pub asset_id: Option<AssetId>,
     /// Run options as JSON text, when any were given.
     pub options: Option<String>,
-    /// `MANUAL` (an API or CLI request) or `SCHEDULED` (monitoring).
-    pub origin: String,
+    pub origin: ReportOrigin,
     pub requested_by: Option<UserId>,
     pub status: ReportStatus,
     pub attempts: i64,
@@ -61,15 +61,38 @@ pub struct ReportRow {
     pub updated_at: i64,
 }
 
+/// Who asked for a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportOrigin {
+    /// A request: the API, the dashboard or a scan asked for now.
+    Manual,
+    /// Monitoring: the scheduler queued it.
+    Scheduled,
+}
+
+impl ReportOrigin {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReportOrigin::Manual => "MANUAL",
+            ReportOrigin::Scheduled => "SCHEDULED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportOrigin> {
+        [ReportOrigin::Manual, ReportOrigin::Scheduled].into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 /// A report to create, with the job that will run it.
 #[derive(Debug, Clone)]
 pub struct NewReport {
-    pub tool: String,
+    pub tool: ToolKey,
+    /// The target as the report shows it (`example.com`, `example.com:8443` for an `ssl` run on a port).
     pub target: String,
-    pub target_type: String,
+    pub target_type: AssetType,
     pub asset_id: Option<AssetId>,
     pub options: Option<String>,
-    pub origin: String,
+    pub origin: ReportOrigin,
     pub requested_by: Option<UserId>,
     /// The job's payload (what the worker needs to run the tool without reading the report).
     pub payload: String,
@@ -83,27 +106,173 @@ pub struct ReportFilter {
     pub asset_id: Option<AssetId>,
 }
 
-pub(crate) fn report_row(r: &Row) -> Result<ReportRow> {
-    let status = r.text(9)?;
-    Ok(ReportRow {
-        id: ReportId::from_trusted(r.text(0)?),
-        org_id: OrgId::from_trusted(r.text(1)?),
-        tool: r.text(2)?,
-        target: r.text(3)?,
-        target_type: r.text(4)?,
-        asset_id: r.opt_text(5)?.map(AssetId::from_trusted),
-        options: r.opt_text(6)?,
-        origin: r.text(7)?,
-        requested_by: r.opt_text(8)?.map(UserId::from_trusted),
-        status: ReportStatus::parse(&status).ok_or(DbError::Decode { index: 9, expected: "report status" })?,
-        attempts: r.i64(10)?,
-        result: r.opt_text(11)?,
-        error: r.opt_text(12)?,
-        created_at: r.i64(13)?,
-        started_at: r.opt_i64(14)?,
-        finished_at: r.opt_i64(15)?,
-        updated_at: r.i64(16)?,
-    })
+/// The error recorded on a scheduled report skipped for the quota.
+pub const QUOTA_SKIP_ERROR: &str = "skipped: the organization's monthly tool-run quota is used up";
+
+/// The columns [`ReportRow::from_row`] reads, in its order. The argument is the expression read as the
+/// result: `"result"`, or `"NULL"` where the result is not wanted (lists) or already at hand.
+macro_rules! report_columns {
+    ($result:literal) => {
+        concat!(
+            "id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, status, attempts, ",
+            $result,
+            ", error, created_at, started_at, finished_at, updated_at"
+        )
+    };
+}
+
+impl ReportRow {
+    pub(crate) fn from_row(r: &Row) -> Result<ReportRow> {
+        let status = r.text(9)?;
+        Ok(ReportRow {
+            id: ReportId::from_trusted(r.text(0)?),
+            org_id: OrgId::from_trusted(r.text(1)?),
+            tool: ToolKey::parse(&r.text(2)?).ok_or(DbError::Decode { index: 2, expected: "tool key" })?,
+            target: r.text(3)?,
+            target_type: r.text(4)?.parse().map_err(|_| DbError::Decode { index: 4, expected: "asset type" })?,
+            asset_id: r.opt_text(5)?.map(AssetId::from_trusted),
+            options: r.opt_text(6)?,
+            origin: ReportOrigin::parse(&r.text(7)?).ok_or(DbError::Decode { index: 7, expected: "report origin" })?,
+            requested_by: r.opt_text(8)?.map(UserId::from_trusted),
+            status: ReportStatus::parse(&status).ok_or(DbError::Decode { index: 9, expected: "report status" })?,
+            attempts: r.i64(10)?,
+            result: r.opt_text(11)?,
+            error: r.opt_text(12)?,
+            created_at: r.i64(13)?,
+            started_at: r.opt_i64(14)?,
+            finished_at: r.opt_i64(15)?,
+            updated_at: r.i64(16)?,
+        })
+    }
+}
+
+/// The INSERT of a report row, guarded by a condition the caller appends as the last parameters.
+fn insert(sql: &'static str, id: &ReportId, org: &OrgId, new: &NewReport, now: i64, guard: &[Value]) -> Stmt {
+    let mut p = Vec::from(params![
+        id.as_str(),
+        org.as_str(),
+        new.tool.as_str(),
+        new.target.as_str(),
+        new.target_type.as_str(),
+        new.asset_id.as_ref().map(|a| a.as_str()),
+        new.options.clone(),
+        new.origin.as_str(),
+        new.requested_by.as_ref().map(|u| u.as_str()),
+        now
+    ]);
+    p.extend_from_slice(guard);
+    Stmt::new(sql, p)
+}
+
+/// Inserts a QUEUED report only under the usage reservation `token` of `org` (made earlier in the same
+/// transaction): a run is written exactly when it is counted.
+pub(crate) fn insert_reserved_stmt(id: &ReportId, org: &OrgId, new: &NewReport, now: i64, token: &str) -> Stmt {
+    // The report goes in only under this transaction's reservation, which also checked the asset: a
+    // concurrent delete cannot leave a report on another org's (or a vanished) asset.
+    const SQL: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
+        requested_by, status, attempts, created_at, updated_at) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 0, $10, $10 \
+        WHERE EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $11 AND reservation = $12)";
+    insert(SQL, id, org, new, now, &params![org.as_str(), token])
+}
+
+/// Records a scheduled run skipped for the quota (FAILED with [`QUOTA_SKIP_ERROR`]): only when the scheduler
+/// claimed `asset` with `token` but the reservation under that token was refused.
+pub(crate) fn insert_skipped_stmt(
+    id: &ReportId,
+    org: &OrgId,
+    new: &NewReport,
+    now: i64,
+    token: &str,
+    asset: &AssetId,
+) -> Stmt {
+    const SQL: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
+        requested_by, status, attempts, error, created_at, updated_at, finished_at) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'FAILED', 0, CAST($13 AS TEXT), $10, $10, $10 \
+        WHERE NOT EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $11 AND reservation = $12) \
+        AND EXISTS (SELECT 1 FROM assets WHERE id = $14 AND scan_token = $12)";
+    insert(SQL, id, org, new, now, &params![org.as_str(), token, QUOTA_SKIP_ERROR, asset.as_str()])
+}
+
+/// The job that runs report `id`, inserted only if the report was (same id, conditional insert).
+pub(crate) fn job_stmt(id: &ReportId, new: &NewReport, now: i64) -> Stmt {
+    const SQL: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
+        created_at, updated_at) SELECT $1, $2, $3, 'queued', $4, $5, 0, $6, $7, $7 \
+        WHERE EXISTS (SELECT 1 FROM reports WHERE id = $1)";
+    let p =
+        params![id.as_str(), JobKind::Tool.as_str(), new.payload.as_str(), 0i64, now, new.max_attempts, now_millis()];
+    Stmt::new(SQL, p)
+}
+
+/// The job of a scheduled report, inserted under the same usage reservation as the report.
+pub(crate) fn scheduled_job_stmt(id: &ReportId, new: &NewReport, now: i64, org: &OrgId, token: &str) -> Stmt {
+    // Not guarded by the report's existence (as `job_stmt` is): a burst of reports into a table the planner
+    // still believes empty must not turn each check into a scan.
+    const SQL: &str = "INSERT INTO jobs (id, kind, payload, status, priority, run_at, attempts, max_attempts, \
+        created_at, updated_at) SELECT $1, $2, $3, 'queued', 0, $4, 0, $5, $4, $4 \
+        WHERE EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $6 AND reservation = $7)";
+    let p =
+        params![id.as_str(), JobKind::Tool.as_str(), new.payload.as_str(), now, new.max_attempts, org.as_str(), token];
+    Stmt::new(SQL, p)
+}
+
+/// Moves to RUNNING the QUEUED reports of the tool jobs `worker` just claimed with the lease end
+/// `lease_until`.
+pub(crate) fn claimed_stmt(worker: &str, lease_until: i64, now: i64) -> Stmt {
+    // The jobs just claimed are those of this worker with this lease end, but a heartbeat or another
+    // claim of the same worker in the same millisecond stamps the same lease end on jobs taken earlier.
+    // Their reports are no longer QUEUED (a claimable job's report always is), so only QUEUED reports
+    // move: a running report keeps its start, and a finished one, whose job another transaction is
+    // deleting meanwhile, is not moved back to RUNNING.
+    const SQL: &str = "UPDATE reports SET status = 'RUNNING', started_at = $3, updated_at = $3, \
+        attempts = (SELECT attempts FROM jobs WHERE jobs.id = reports.id) \
+        WHERE status = 'QUEUED' AND id IN (SELECT id FROM jobs WHERE locked_by = $1 AND lease_until = $2 \
+            AND status = 'running' AND kind = $4)";
+    Stmt::new(SQL, params![worker, lease_until, now, JobKind::Tool.as_str()])
+}
+
+/// Records the end of report `id` (COMPLETED with `result`, or FAILED with `error`) if its job is still
+/// locked by `worker`. Returns the row as [`ReportRow::from_row`] reads it, but the result: it is the one
+/// just written, which is at hand (no need to ship it back).
+pub(crate) fn finished_stmt(
+    id: &str,
+    worker: &str,
+    status: ReportStatus,
+    result: Option<&str>,
+    error: Option<&str>,
+    now: i64,
+) -> Stmt {
+    const SQL: &str = concat!(
+        "UPDATE reports SET status = $3, result = $4, error = $5, finished_at = $6, \
+         updated_at = $6 WHERE id = $1 \
+         AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2) \
+         RETURNING ",
+        report_columns!("NULL")
+    );
+    Stmt::returning(SQL, params![id, worker, status.as_str(), result, error, now])
+}
+
+/// Puts report `id` back to QUEUED with the error of its last attempt, if its job is still locked by
+/// `worker`.
+pub(crate) fn retrying_stmt(id: &str, worker: &str, error: &str, now: i64) -> Stmt {
+    const SQL: &str = "UPDATE reports SET status = 'QUEUED', error = $3, updated_at = $4 WHERE id = $1 \
+        AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND locked_by = $2)";
+    Stmt::new(SQL, params![id, worker, error, now])
+}
+
+/// Puts back to QUEUED the RUNNING reports whose job's lease expired before `now`.
+pub(crate) fn requeue_expired_stmt(now: i64) -> Stmt {
+    const SQL: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $1, \
+        error = 'the worker running it stopped before finishing; it will run again' \
+        WHERE status = 'RUNNING' AND id IN (SELECT id FROM jobs WHERE status = 'running' AND lease_until < $1)";
+    Stmt::new(SQL, params![now])
+}
+
+/// Puts back to QUEUED the RUNNING reports of the jobs `worker` holds (graceful shutdown).
+pub(crate) fn released_stmt(worker: &str, now: i64) -> Stmt {
+    const SQL: &str = "UPDATE reports SET status = 'QUEUED', updated_at = $2 \
+        WHERE status = 'RUNNING' AND id IN (SELECT id FROM jobs WHERE locked_by = $1 AND status = 'running')";
+    Stmt::new(SQL, params![worker, now])
 }
 
 impl Store {
@@ -119,26 +288,12 @@ impl Store {
     ) -> Result<std::result::Result<ReportRow, Refused>> {
         let id = ReportId::new();
         let now = now_millis();
-        // The report goes in only under this transaction's reservation, which also checked the asset: a
-        // concurrent delete cannot leave a report on another org's (or a vanished) asset.
-        const SQL: &str = "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, options, origin, \
-            requested_by, status, attempts, created_at, updated_at) \
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 0, $10, $10 \
-            WHERE EXISTS (SELECT 1 FROM tool_usage WHERE org_id = $11 AND reservation = $12)";
         let token = uuid::Uuid::now_v7().to_string();
         let asset = new.asset_id.as_ref().map(|a| a.as_str());
         let reserve = reserve_stmt(RESERVE_FOR_ASSET, org, quota, 1, &token, params![org.as_str(), asset]);
-        let insert = crate::monitoring::report_insert(SQL, &id, org, &new, now, params![org.as_str(), token.as_str()]);
-        let job = queue::insert_for_report_stmt(&NewJob {
-            id: id.as_str().to_string(),
-            kind: TOOL_JOB.to_string(),
-            payload: new.payload.clone(),
-            priority: 0,
-            run_at: now,
-            max_attempts: new.max_attempts,
-        });
+        let insert = insert_reserved_stmt(&id, org, &new, now, &token);
         // The job only goes in when the report did (same id, conditional insert).
-        let stmts = vec![ensure_stmt(org, quota), reserve, insert, job];
+        let stmts = vec![ensure_stmt(org, quota), reserve, insert, job_stmt(&id, &new, now)];
         let created = match self.db.dialect() {
             Dialect::Sqlite => self.db.transaction(stmts).await?.get(2) == Some(&1),
             Dialect::Postgres => self.creates.create(&self.db, org, stmts, 2).await?,
@@ -170,29 +325,87 @@ impl Store {
         }))
     }
 
+    /// Creates several reports with their jobs in one transaction (e.g. "monitor now"), counted against
+    /// `quota`; nothing is written if the asset they name is not in `org` or the runs exceed the quota.
+    pub async fn create_reports(
+        &self,
+        org: &OrgId,
+        asset: &AssetId,
+        reports: &[NewReport],
+        quota: &Quota,
+    ) -> Result<std::result::Result<Vec<ReportId>, Refused>> {
+        let now = now_millis();
+        let token = uuid::Uuid::now_v7().to_string();
+        let mut stmts = Vec::with_capacity(reports.len() * 2 + 2);
+        stmts.push(ensure_stmt(org, quota));
+        let n = reports.len();
+        stmts.push(reserve_stmt(RESERVE_FOR_ASSET, org, quota, n, &token, params![org.as_str(), asset.as_str()]));
+        let mut ids = Vec::with_capacity(n);
+        for r in reports {
+            let id = ReportId::new();
+            stmts.push(insert_reserved_stmt(&id, org, r, now, &token));
+            stmts.push(job_stmt(&id, r, now));
+            ids.push(id);
+        }
+        let counts = self.db.transaction(stmts).await?;
+        if counts.get(1) != Some(&1) {
+            return Ok(Err(if self.asset_exists(org, asset.as_str()).await? {
+                Refused::Quota
+            } else {
+                Refused::NoAsset
+            }));
+        }
+        Ok(Ok(ids))
+    }
+
     pub async fn get_report(&self, org: &OrgId, id: &ReportId) -> Result<Option<ReportRow>> {
-        const SQL: &str = "SELECT id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
-            status, attempts, result, error, created_at, started_at, finished_at, updated_at \
-            FROM reports WHERE org_id = $1 AND id = $2";
-        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(report_row).transpose()
+        const SQL: &str = concat!("SELECT ", report_columns!("result"), " FROM reports WHERE org_id = $1 AND id = $2");
+        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(ReportRow::from_row).transpose()
     }
 
     /// The org's reports, newest first, without their results (lists stay small; fetch one report for it).
     pub async fn list_reports(&self, org: &OrgId, filter: &ReportFilter, page: &PageQuery) -> Result<Page<ReportRow>> {
-        const SQL: &str = "SELECT id, org_id, tool, target, target_type, asset_id, options, origin, requested_by, \
-            status, attempts, NULL, error, created_at, started_at, finished_at, updated_at \
-            FROM reports WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 AND created_at < $5 \
-            AND (CAST($7 AS TEXT) IS NULL OR tool = $7) AND (CAST($8 AS TEXT) IS NULL OR status = $8) \
-            AND (CAST($9 AS TEXT) IS NULL OR asset_id = $9) \
-            ORDER BY created_at DESC, id DESC LIMIT $6";
+        const SQL: &str = concat!(
+            "SELECT ",
+            report_columns!("NULL"),
+            " FROM reports WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 \
+              AND created_at < $5 AND (CAST($7 AS TEXT) IS NULL OR tool = $7) \
+              AND (CAST($8 AS TEXT) IS NULL OR status = $8) AND (CAST($9 AS TEXT) IS NULL OR asset_id = $9) \
+              ORDER BY created_at DESC, id DESC LIMIT $6"
+        );
         let mut p = Vec::from(params![org.as_str()]);
         p.extend(page.bounds());
         p.push(filter.tool.clone().into());
         p.push(filter.status.map(|s| s.as_str()).into());
         p.push(filter.asset_id.as_ref().map(|a| a.as_str()).into());
         let rows = self.db.query(SQL, &p).await?;
-        let items = rows.iter().map(report_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(ReportRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |r| (r.created_at, r.id.as_str().to_string())))
+    }
+
+    /// The latest COMPLETED report of each tool for one asset, with results.
+    pub async fn latest_reports(&self, org: &OrgId, asset: &AssetId) -> Result<Vec<ReportRow>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            report_columns!("result"),
+            " FROM ( \
+              SELECT r.*, ROW_NUMBER() OVER (PARTITION BY tool ORDER BY created_at DESC, id DESC) AS rn \
+              FROM reports r WHERE org_id = $1 AND asset_id = $2 AND status = 'COMPLETED') latest \
+            WHERE rn = 1 ORDER BY tool"
+        );
+        let rows = self.db.query(SQL, &params![org.as_str(), asset.as_str()]).await?;
+        rows.iter().map(ReportRow::from_row).collect()
+    }
+
+    /// The id and result (JSON text) of the COMPLETED report of `tool` on `asset` created just before report
+    /// `before`; `None` when there is none or it has no result.
+    pub async fn previous_result(&self, asset: &AssetId, tool: &str, before: &str) -> Result<Option<(String, String)>> {
+        const SQL: &str = "SELECT id, result FROM reports WHERE asset_id = $1 AND tool = $2 AND status = 'COMPLETED' \
+            AND (created_at, id) < (SELECT created_at, id FROM reports WHERE id = $3) \
+            ORDER BY created_at DESC, id DESC LIMIT 1";
+        let Some(r) = self.db.query_opt(SQL, &params![asset.as_str(), tool, before]).await? else { return Ok(None) };
+        let Some(result) = r.opt_text(1)? else { return Ok(None) };
+        Ok(Some((r.text(0)?, result)))
     }
 }
 

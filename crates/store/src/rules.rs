@@ -78,7 +78,8 @@ impl RuleRow {
     }
 }
 
-macro_rules! columns {
+/// The columns [`RuleRow::from_row`] reads, in its order.
+macro_rules! rule_columns {
     () => {
         "id, org_id, name, tool, field, operator, value, severity, enabled, notify_email, notify_webhook, \
          webhook_url, webhook_secret, webhook_disabled_at, webhook_disabled_reason, asset_ids, asset_types, \
@@ -86,30 +87,32 @@ macro_rules! columns {
     };
 }
 
-fn rule_row(r: &Row) -> Result<RuleRow> {
-    Ok(RuleRow {
-        id: RuleId::from_trusted(r.text(0)?),
-        org_id: OrgId::from_trusted(r.text(1)?),
-        name: r.text(2)?,
-        tool: r.text(3)?,
-        field: r.text(4)?,
-        operator: r.text(5)?,
-        value: r.opt_text(6)?,
-        severity: r.text(7)?,
-        enabled: r.bool(8)?,
-        notify_email: r.bool(9)?,
-        notify_webhook: r.bool(10)?,
-        webhook_url: r.opt_text(11)?,
-        webhook_secret: r.opt_text(12)?,
-        webhook_disabled_at: r.opt_i64(13)?,
-        webhook_disabled_reason: r.opt_text(14)?,
-        asset_ids: r.opt_text(15)?,
-        asset_types: r.opt_text(16)?,
-        email_recipients: r.opt_text(17)?,
-        created_by: r.opt_text(18)?.map(UserId::from_trusted),
-        created_at: r.i64(19)?,
-        updated_at: r.i64(20)?,
-    })
+impl RuleRow {
+    fn from_row(r: &Row) -> Result<RuleRow> {
+        Ok(RuleRow {
+            id: RuleId::from_trusted(r.text(0)?),
+            org_id: OrgId::from_trusted(r.text(1)?),
+            name: r.text(2)?,
+            tool: r.text(3)?,
+            field: r.text(4)?,
+            operator: r.text(5)?,
+            value: r.opt_text(6)?,
+            severity: r.text(7)?,
+            enabled: r.bool(8)?,
+            notify_email: r.bool(9)?,
+            notify_webhook: r.bool(10)?,
+            webhook_url: r.opt_text(11)?,
+            webhook_secret: r.opt_text(12)?,
+            webhook_disabled_at: r.opt_i64(13)?,
+            webhook_disabled_reason: r.opt_text(14)?,
+            asset_ids: r.opt_text(15)?,
+            asset_types: r.opt_text(16)?,
+            email_recipients: r.opt_text(17)?,
+            created_by: r.opt_text(18)?.map(UserId::from_trusted),
+            created_at: r.i64(19)?,
+            updated_at: r.i64(20)?,
+        })
+    }
 }
 
 fn bump_version(org: &OrgId) -> Stmt {
@@ -173,15 +176,15 @@ impl Store {
     }
 
     pub async fn get_rule(&self, org: &OrgId, id: &RuleId) -> Result<Option<RuleRow>> {
-        const SQL: &str = concat!("SELECT ", columns!(), " FROM alert_rules WHERE org_id = $1 AND id = $2");
-        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(rule_row).transpose()
+        const SQL: &str = concat!("SELECT ", rule_columns!(), " FROM alert_rules WHERE org_id = $1 AND id = $2");
+        self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(RuleRow::from_row).transpose()
     }
 
     /// The org's rules, newest first.
     pub async fn list_rules(&self, org: &OrgId, tool: Option<&str>, page: &PageQuery) -> Result<Page<RuleRow>> {
         const SQL: &str = concat!(
             "SELECT ",
-            columns!(),
+            rule_columns!(),
             " FROM alert_rules WHERE org_id = $1 AND (created_at, id) < ($2, $3) AND created_at >= $4 \
               AND created_at < $5 AND (CAST($7 AS TEXT) IS NULL OR tool = $7) \
               ORDER BY created_at DESC, id DESC LIMIT $6"
@@ -190,7 +193,7 @@ impl Store {
         p.extend(page.bounds());
         p.push(tool.into());
         let rows = self.db.query(SQL, &p).await?;
-        let items = rows.iter().map(rule_row).collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(RuleRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |r| (r.created_at, r.id.as_str().to_string())))
     }
 
@@ -202,7 +205,7 @@ impl Store {
              enabled = $9, notify_email = $10, notify_webhook = $11, webhook_url = $12, webhook_secret = $13, \
              webhook_disabled_at = $14, webhook_disabled_reason = $15, asset_ids = $16, asset_types = $17, \
              email_recipients = $18, updated_at = $19 WHERE org_id = $1 AND id = $2 RETURNING ",
-            columns!()
+            rule_columns!()
         );
         let p = params![
             org.as_str(),
@@ -226,7 +229,7 @@ impl Store {
             now_millis()
         ];
         let mut out = self.db.transaction_returning(vec![Stmt::returning(SQL, p), bump_version(org)]).await?;
-        out.swap_remove(0).rows.first().map(rule_row).transpose()
+        out.swap_remove(0).rows.first().map(RuleRow::from_row).transpose()
     }
 
     pub async fn delete_rule(&self, org: &OrgId, id: &RuleId) -> Result<bool> {
@@ -244,8 +247,8 @@ impl Store {
 
     /// Every enabled rule of the org (for evaluation; cached by the caller per `rules_version`).
     pub async fn enabled_rules(&self, org: &OrgId) -> Result<Vec<RuleRow>> {
-        const SQL: &str = concat!("SELECT ", columns!(), " FROM alert_rules WHERE org_id = $1 AND enabled = $2");
-        self.db.query(SQL, &params![org.as_str(), true]).await?.iter().map(rule_row).collect()
+        const SQL: &str = concat!("SELECT ", rule_columns!(), " FROM alert_rules WHERE org_id = $1 AND enabled = $2");
+        self.db.query(SQL, &params![org.as_str(), true]).await?.iter().map(RuleRow::from_row).collect()
     }
 
     /// Turns a rule's webhook off (the receiver answered 410 Gone); e-mail and the rule itself stay on.

@@ -28,16 +28,25 @@ pub enum RotateOutcome {
     Invalid,
 }
 
-fn refresh_row(r: &Row) -> Result<RefreshRow> {
-    Ok(RefreshRow {
-        id: TokenId::from_trusted(r.text(0)?),
-        family_id: FamilyId::from_trusted(r.text(1)?),
-        user_id: UserId::from_trusted(r.text(2)?),
-        created_at: r.i64(3)?,
-        expires_at: r.i64(4)?,
-        used_at: r.opt_i64(5)?,
-        revoked_at: r.opt_i64(6)?,
-    })
+/// The columns [`RefreshRow::from_row`] reads, in its order.
+macro_rules! refresh_columns {
+    () => {
+        "id, family_id, user_id, created_at, expires_at, used_at, revoked_at"
+    };
+}
+
+impl RefreshRow {
+    fn from_row(r: &Row) -> Result<RefreshRow> {
+        Ok(RefreshRow {
+            id: TokenId::from_trusted(r.text(0)?),
+            family_id: FamilyId::from_trusted(r.text(1)?),
+            user_id: UserId::from_trusted(r.text(2)?),
+            created_at: r.i64(3)?,
+            expires_at: r.i64(4)?,
+            used_at: r.opt_i64(5)?,
+            revoked_at: r.opt_i64(6)?,
+        })
+    }
 }
 
 impl Store {
@@ -60,9 +69,8 @@ impl Store {
     }
 
     pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshRow>> {
-        const SQL: &str = "SELECT id, family_id, user_id, created_at, expires_at, used_at, revoked_at \
-            FROM refresh_tokens WHERE token_hash = $1";
-        self.db.query_opt(SQL, &params![token_hash]).await?.as_ref().map(refresh_row).transpose()
+        const SQL: &str = concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1");
+        self.db.query_opt(SQL, &params![token_hash]).await?.as_ref().map(RefreshRow::from_row).transpose()
     }
 
     /// Presents a refresh token: if live, marks it used and stores `new_hash` (expiring at `new_expires_at`)

@@ -9,7 +9,7 @@
 use tlink_domain::{OrgId, Plan, PlanLimits};
 
 use crate::db::Stmt;
-use crate::{Result, Store, Value, params};
+use crate::{DbError, Result, Store, Value, params};
 
 /// The quota a batch of runs is counted against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +121,14 @@ impl Store {
     }
 }
 
+/// A stored plan name; a name this build does not know is an error, never a guess.
+pub(crate) fn stored_plan(s: &str) -> Result<Plan> {
+    s.parse().map_err(|_| DbError::Unknown { what: "plan", value: s.to_string() })
+}
+
 pub(crate) fn limits_from(plan: String, rpm: Option<i64>, runs: Option<i64>) -> Result<PlanLimits> {
     Ok(PlanLimits {
-        plan: plan.parse::<Plan>().unwrap_or_default(),
+        plan: stored_plan(&plan)?,
         custom_requests_per_minute: rpm.and_then(|n| u32::try_from(n).ok()),
         custom_tool_runs_per_month: runs.and_then(|n| u64::try_from(n).ok()),
     })

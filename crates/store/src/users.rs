@@ -1,8 +1,9 @@
 //! User accounts.
 
-use tlink_domain::{OrgId, Plan, Role, UserId};
+use tlink_domain::{OrgId, Plan, UserId};
 
 use crate::db::{Row, Stmt, now_millis};
+use crate::orgs::create_org_stmts;
 use crate::{Result, Store, params};
 
 #[derive(Debug, Clone)]
@@ -22,14 +23,23 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-fn user_row(r: &Row) -> Result<UserRow> {
-    Ok(UserRow {
-        id: UserId::from_trusted(r.text(0)?),
-        email: r.text(1)?,
-        name: r.opt_text(2)?,
-        password_hash: r.text(3)?,
-        created_at: r.i64(4)?,
-    })
+/// The columns [`UserRow::from_row`] reads, in its order.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, password_hash, created_at"
+    };
+}
+
+impl UserRow {
+    fn from_row(r: &Row) -> Result<UserRow> {
+        Ok(UserRow {
+            id: UserId::from_trusted(r.text(0)?),
+            email: r.text(1)?,
+            name: r.opt_text(2)?,
+            password_hash: r.text(3)?,
+            created_at: r.i64(4)?,
+        })
+    }
 }
 
 impl Store {
@@ -44,7 +54,7 @@ impl Store {
         )];
         let org_id = first_org.map(|name| {
             let org_id = OrgId::new();
-            stmts.extend(crate::orgs::create_org_stmts(&org_id, name, Plan::default(), &id, now));
+            stmts.extend(create_org_stmts(&org_id, name, Plan::default(), &id, now));
             org_id
         });
         self.db.transaction(stmts).await?;
@@ -54,17 +64,12 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1";
-        self.db.query_opt(SQL, &params![email]).await?.as_ref().map(user_row).transpose()
+        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
+        self.db.query_opt(SQL, &params![email]).await?.as_ref().map(UserRow::from_row).transpose()
     }
 
     pub async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRow>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1";
-        self.db.query_opt(SQL, &params![id.as_str()]).await?.as_ref().map(user_row).transpose()
+        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        self.db.query_opt(SQL, &params![id.as_str()]).await?.as_ref().map(UserRow::from_row).transpose()
     }
-}
-
-/// Parses a role stored by this crate; an unknown value means the database was edited by hand.
-pub(crate) fn stored_role(s: &str) -> Role {
-    s.parse().unwrap_or(Role::Viewer)
 }

@@ -10,9 +10,10 @@
 
 use tlink_domain::{AgentId, OrgId, UserId};
 
+use crate::agents::AgentRow;
 use crate::alerts::{AlertFire, fire_stmts};
 use crate::db::{Dialect, Row, Stmt, now_millis};
-use crate::{AgentRow, Page, PageQuery, Result, Store, params};
+use crate::{Page, PageQuery, Result, Store, params};
 
 /// An advisory to import, already parsed and normalised.
 #[derive(Debug, Clone)]
@@ -104,25 +105,7 @@ pub struct SuppressionRow {
 /// Separates the parts of a vulnerability group's page key (none of them contains a newline).
 const KEY_SEP: char = '\n';
 
-fn finding_row(r: &Row) -> Result<FindingRow> {
-    Ok(FindingRow {
-        agent_id: AgentId::from_trusted(r.text(0)?),
-        finding: Finding {
-            cve: r.text(1)?,
-            package: r.text(2)?,
-            binary_name: r.text(3)?,
-            installed_version: r.text(4)?,
-            reported_package: r.text(5)?,
-            fixed_version: r.opt_text(6)?,
-            advisories: r.text(7)?,
-            severity: r.text(8)?,
-            severity_level: r.i64(9)?,
-            vector_type: r.opt_text(10)?,
-        },
-        first_seen_at: r.i64(11)?,
-    })
-}
-
+/// The columns [`FindingRow::from_row`] reads, in its order, of the `agent_vulns` alias `$t`.
 macro_rules! finding_columns {
     ($t:literal) => {
         concat!(
@@ -152,6 +135,27 @@ macro_rules! finding_columns {
             ".first_seen_at"
         )
     };
+}
+
+impl FindingRow {
+    fn from_row(r: &Row) -> Result<FindingRow> {
+        Ok(FindingRow {
+            agent_id: AgentId::from_trusted(r.text(0)?),
+            finding: Finding {
+                cve: r.text(1)?,
+                package: r.text(2)?,
+                binary_name: r.text(3)?,
+                installed_version: r.text(4)?,
+                reported_package: r.text(5)?,
+                fixed_version: r.opt_text(6)?,
+                advisories: r.text(7)?,
+                severity: r.text(8)?,
+                severity_level: r.i64(9)?,
+                vector_type: r.opt_text(10)?,
+            },
+            first_seen_at: r.i64(11)?,
+        })
+    }
 }
 
 /// The filter on `agent_vulns` alias `$t`, with the parameters $1 org, $2 agent ('' any), $3 has-fix (0/1),
@@ -294,7 +298,7 @@ impl Store {
             " FROM agents WHERE id > $1 AND distro IS NOT NULL ORDER BY id LIMIT $2"
         );
         let rows = self.db.query(SQL, &params![after, i64::from(limit)]).await?;
-        rows.iter().map(crate::agents::agent_row).collect()
+        rows.iter().map(AgentRow::from_row).collect()
     }
 
     /// The agent's current findings.
@@ -305,7 +309,7 @@ impl Store {
             " FROM agent_vulns v WHERE v.org_id = $1 AND v.agent_id = $2 ORDER BY v.cve, v.package"
         );
         let rows = self.db.query(SQL, &params![org.as_str(), agent.as_str()]).await?;
-        rows.iter().map(finding_row).collect()
+        rows.iter().map(FindingRow::from_row).collect()
     }
 
     /// CVEs suppressed for this agent (org-wide or for it).
@@ -384,7 +388,7 @@ impl Store {
         let rows = self.db.query(SQL, &p).await?;
         let mut groups: Vec<Vec<FindingRow>> = Vec::new();
         for r in &rows {
-            let row = finding_row(r)?;
+            let row = FindingRow::from_row(r)?;
             match groups.last_mut() {
                 Some(g) if same_group(&g[0], &row) => g.push(row),
                 _ => groups.push(vec![row]),

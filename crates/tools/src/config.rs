@@ -175,8 +175,12 @@ pub struct SslConfig {
     pub extra_roots: String,
     /// A certificate expiring within this many days is reported (`expiring_soon`).
     pub expiry_warning_days: i64,
-    /// Timeout of the TLS handshake after the TCP connection is open, milliseconds.
+    /// Timeout of the TLS handshake after the TCP connection is open, milliseconds; also how long each legacy
+    /// protocol probe waits for the server's answer.
     pub handshake_timeout_ms: u64,
+    /// Probe SSL 3.0, TLS 1.0 and TLS 1.1 on every run (three more connections), so that a modern server that
+    /// still accepts them is reported. Off: they are probed only when no TLS 1.2/1.3 handshake succeeds.
+    pub probe_legacy: bool,
 }
 
 impl Default for SslConfig {
@@ -186,6 +190,7 @@ impl Default for SslConfig {
             extra_roots: String::new(),
             expiry_warning_days: 30,
             handshake_timeout_ms: 10_000,
+            probe_legacy: true,
         }
     }
 }

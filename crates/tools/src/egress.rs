@@ -44,16 +44,9 @@ impl Egress {
     }
 
     /// # Errors
-    /// [`ToolError::Refused`] naming the address and why.
+    /// [`ToolError::Refused`] naming the address and why, as a sentence: `127.0.0.1 is a loopback address; …`.
     pub fn check(&self, ip: IpAddr) -> Result<(), ToolError> {
-        if self.allows(ip) {
-            Ok(())
-        } else {
-            Err(ToolError::Refused(format!(
-                "{ip} is a {} address; tools do not connect to it unless tools.allow_private_targets is set",
-                classify(ip)
-            )))
-        }
+        if self.allows(ip) { Ok(()) } else { Err(ToolError::Refused(format!("{ip} is {}; {POLICY}", describe(ip)))) }
     }
 
     /// Keeps the allowed addresses of `host`.
@@ -65,17 +58,43 @@ impl Egress {
         let Some(&first) = addrs.first() else {
             return Err(ToolError::Failed(format!("{host} has no address")));
         };
+        let count = addrs.len();
         let allowed: Vec<IpAddr> = addrs.into_iter().filter(|ip| self.allows(*ip)).collect();
-        if allowed.is_empty() {
-            return Err(match self.check(first) {
-                Err(ToolError::Refused(m)) if host != first.to_string() => {
-                    ToolError::Refused(format!("{host} resolves to {m}"))
-                }
-                Err(e) => e,
-                Ok(()) => ToolError::Refused(format!("{host}: every address is refused")),
-            });
+        if !allowed.is_empty() {
+            return Ok(allowed);
         }
-        Ok(allowed)
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        Err(if bare.parse::<IpAddr>().is_ok_and(|ip| ip == first) {
+            ToolError::Refused(format!("{first} is {}; {POLICY}", describe(first)))
+        } else if count == 1 {
+            ToolError::Refused(format!("{host} resolves to {first}, {}; {POLICY}", describe(first)))
+        } else {
+            ToolError::Refused(format!(
+                "every address of {host} is refused, e.g. {first}, {}; {POLICY}",
+                describe(first)
+            ))
+        })
+    }
+}
+
+/// Why a refused address is refused, the second half of every refusal message.
+const POLICY: &str = "tools connect to such addresses only when tools.allow_private_targets is set or the network is \
+                      listed in tools.egress_allow";
+
+/// The address's range with its article, for messages: `a loopback address`, `an unspecified address`,
+/// `a link-local address`.
+pub fn describe(ip: IpAddr) -> &'static str {
+    match classify(ip) {
+        "loopback" => "a loopback address",
+        "private" => "a private address",
+        "link_local" => "a link-local address",
+        "multicast" => "a multicast address",
+        "unspecified" => "an unspecified address",
+        "shared" => "a shared (carrier-grade NAT) address",
+        "documentation" => "a documentation address",
+        "unique_local" => "a unique local address",
+        "public" => "a public address",
+        _ => "a reserved address",
     }
 }
 
@@ -178,12 +197,53 @@ mod tests {
         assert!(strict.check("127.0.0.1".parse().unwrap()).is_err());
         assert!(strict.check("1.1.1.1".parse().unwrap()).is_ok());
         let err = strict.filter("evil.test", vec!["127.0.0.1".parse().unwrap()]).unwrap_err();
-        assert!(matches!(&err, ToolError::Refused(m) if m.contains("evil.test resolves to 127.0.0.1")), "{err}");
+        assert!(
+            matches!(&err, ToolError::Refused(m) if m.starts_with("evil.test resolves to 127.0.0.1, a loopback address; ")),
+            "{err}"
+        );
         let mixed = strict.filter("mixed.test", vec!["10.0.0.1".parse().unwrap(), "1.1.1.1".parse().unwrap()]).unwrap();
         assert_eq!(mixed, vec!["1.1.1.1".parse::<IpAddr>().unwrap()]);
         let cfg = ToolsConfig { egress_allow: vec!["10.0.0.0/8".into()], ..ToolsConfig::default() };
         assert!(Egress::from_config(&cfg).unwrap().check("10.9.9.9".parse().unwrap()).is_ok());
         let cfg = ToolsConfig { allow_private_targets: true, ..ToolsConfig::default() };
         assert!(Egress::from_config(&cfg).unwrap().check("127.0.0.1".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        let strict = Egress::from_config(&ToolsConfig::default()).unwrap();
+        let refusal = |ip: &str| match strict.check(ip.parse().unwrap()) {
+            Err(ToolError::Refused(m)) => m,
+            other => panic!("{ip}: expected a refusal, got {other:?}"),
+        };
+        let policy = "tools connect to such addresses only when tools.allow_private_targets is set or the network \
+                      is listed in tools.egress_allow";
+        for (ip, sentence) in [
+            ("127.0.0.1", "127.0.0.1 is a loopback address"),
+            ("0.0.0.0", "0.0.0.0 is an unspecified address"),
+            ("169.254.1.1", "169.254.1.1 is a link-local address"),
+            ("10.1.2.3", "10.1.2.3 is a private address"),
+            ("100.64.0.1", "100.64.0.1 is a shared (carrier-grade NAT) address"),
+            ("255.255.255.255", "255.255.255.255 is a reserved address"),
+            ("fd00::1", "fd00::1 is a unique local address"),
+            ("fe80::1", "fe80::1 is a link-local address"),
+            ("::", ":: is an unspecified address"),
+        ] {
+            assert_eq!(refusal(ip), format!("{sentence}; {policy}"));
+        }
+        let by_name = |host: &str, addrs: &[&str]| {
+            let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
+            strict.filter(host, addrs).unwrap_err().to_string()
+        };
+        assert_eq!(by_name("127.0.0.1", &["127.0.0.1"]), format!("127.0.0.1 is a loopback address; {policy}"));
+        assert_eq!(by_name("[::1]", &["::1"]), format!("::1 is a loopback address; {policy}"));
+        assert_eq!(
+            by_name("intra.test", &["169.254.1.1"]),
+            format!("intra.test resolves to 169.254.1.1, a link-local address; {policy}")
+        );
+        assert_eq!(
+            by_name("intra.test", &["10.0.0.1", "0.0.0.0"]),
+            format!("every address of intra.test is refused, e.g. 10.0.0.1, a private address; {policy}")
+        );
     }
 }

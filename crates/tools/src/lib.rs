@@ -1,7 +1,7 @@
 //! The threat-intelligence tools.
 //!
 //! Each tool is a real client of its protocol (DNS, WHOIS over TCP 43, TLS, TCP banners, HTTPS to providers)
-//! and returns a JSON document whose shape is documented by a schema ([`ToolKey::result_schema`]); alert
+//! and returns a JSON document whose shape is documented by a schema ([`ResultSchema::result_schema`]); alert
 //! rules address its fields with dotted paths, so field names are part of the public contract.
 //!
 //! This crate is the only code that opens connections to targets and providers. Every connection to a
@@ -25,8 +25,12 @@ pub mod provider;
 pub mod reputation;
 mod schema;
 pub mod ssl;
-pub mod target;
 pub mod whois;
+
+/// What a tool runs against; the type lives in the domain crate and is re-exported here.
+pub mod target {
+    pub use tlink_domain::{InvalidTarget, Target};
+}
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -34,87 +38,22 @@ use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use serde::{Deserialize, Serialize};
-use tlink_domain::AssetType;
 use tokio::net::TcpStream;
 
 pub use config::ToolsConfig;
 pub use egress::Egress;
-pub use target::Target;
+pub use tlink_domain::{InvalidTarget, Target, ToolKey};
 
-/// The seven tools, by their API key (`toolKey`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum ToolKey {
-    Dns,
-    Whois,
-    IpReputation,
-    Email,
-    Exposure,
-    Ssl,
-    ThreatFeed,
+/// The JSON Schema of each tool's result.
+///
+/// [`ToolKey`] lives in the domain crate, which knows nothing of the result types, so the schema is given here.
+pub trait ResultSchema {
+    /// The JSON Schema (draft 2020-12, self-contained with `$defs`) of this tool's result.
+    fn result_schema(self) -> serde_json::Value;
 }
 
-impl ToolKey {
-    pub const ALL: &'static [ToolKey] = &[
-        ToolKey::Dns,
-        ToolKey::Whois,
-        ToolKey::IpReputation,
-        ToolKey::Email,
-        ToolKey::Exposure,
-        ToolKey::Ssl,
-        ToolKey::ThreatFeed,
-    ];
-
-    /// The key as used in the API (`ip-reputation`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ToolKey::Dns => "dns",
-            ToolKey::Whois => "whois",
-            ToolKey::IpReputation => "ip-reputation",
-            ToolKey::Email => "email",
-            ToolKey::Exposure => "exposure",
-            ToolKey::Ssl => "ssl",
-            ToolKey::ThreatFeed => "threat-feed",
-        }
-    }
-
-    /// Parses an API key; `None` for an unknown tool.
-    pub fn parse(s: &str) -> Option<ToolKey> {
-        ToolKey::ALL.iter().copied().find(|k| k.as_str() == s)
-    }
-
-    /// The asset types this tool accepts as a target, in the order a bare target string is tried.
-    pub const fn accepts(self) -> &'static [AssetType] {
-        match self {
-            ToolKey::Dns => &[AssetType::Domain, AssetType::Url, AssetType::Email],
-            ToolKey::Whois => &[AssetType::Ip, AssetType::Asn, AssetType::Domain, AssetType::Url, AssetType::Email],
-            ToolKey::IpReputation => &[AssetType::Ip, AssetType::Domain, AssetType::Hash, AssetType::Url],
-            ToolKey::Email => &[AssetType::Email, AssetType::Domain],
-            ToolKey::Exposure => &[AssetType::Ip, AssetType::Domain, AssetType::Url],
-            ToolKey::Ssl => &[AssetType::Ip, AssetType::Domain, AssetType::Url],
-            ToolKey::ThreatFeed => &[AssetType::Ip, AssetType::Domain, AssetType::Url, AssetType::Hash],
-        }
-    }
-
-    /// One line for `tlink tool list` and `GET /api/tools`.
-    pub const fn description(self) -> &'static str {
-        match self {
-            ToolKey::Dns => {
-                "DNS records (A, AAAA, NS, MX, CNAME, TXT, SOA, CAA) with TTLs from the configured resolvers"
-            }
-            ToolKey::Whois => "WHOIS over TCP 43 from whois.iana.org through every referral, parsed",
-            ToolKey::IpReputation => "AbuseIPDB and VirusTotal reputation, and local blocklists",
-            ToolKey::Email => {
-                "MX, SPF and DMARC of a mail domain, with findings; Have I Been Pwned breaches of an address"
-            }
-            ToolKey::Exposure => "TCP connect scan, banner grab, product/version, CVE match and a 0-100 risk score",
-            ToolKey::Ssl => "TLS handshake, certificate chain, trust and hostname checks, with findings",
-            ToolKey::ThreatFeed => "AlienVault OTX pulses, GreyNoise classification, and local feed files",
-        }
-    }
-
-    /// The JSON Schema (draft 2020-12, self-contained with `$defs`) of this tool's result.
-    pub fn result_schema(self) -> serde_json::Value {
+impl ResultSchema for ToolKey {
+    fn result_schema(self) -> serde_json::Value {
         match self {
             ToolKey::Dns => schema::of::<dns::DnsResult>(),
             ToolKey::Whois => schema::of::<whois::WhoisResult>(),
@@ -124,12 +63,6 @@ impl ToolKey {
             ToolKey::Ssl => schema::of::<ssl::SslResult>(),
             ToolKey::ThreatFeed => schema::of::<feed::ThreatFeedResult>(),
         }
-    }
-}
-
-impl std::fmt::Display for ToolKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -148,6 +81,13 @@ pub enum ToolError {
     /// A network or protocol failure. Retried.
     #[error("{0}")]
     Failed(String),
+}
+
+/// A target that does not fit the tool is invalid input, with the same message.
+impl From<InvalidTarget> for ToolError {
+    fn from(e: InvalidTarget) -> Self {
+        ToolError::InvalidInput(e.0)
+    }
 }
 
 impl ToolError {
@@ -278,13 +218,18 @@ impl Toolbox {
     /// trying each allowed address in turn within `timeout`.
     ///
     /// # Errors
-    /// As [`Toolbox::resolve_host`], plus [`ToolError::Failed`] when no address accepts the connection.
+    /// [`ToolError::InvalidInput`] for port 0, which no connection can reach; as [`Toolbox::resolve_host`]; and
+    /// [`ToolError::Failed`] when no address accepts the connection.
     pub async fn connect_tcp(
         &self,
         host: &str,
         port: u16,
         timeout: Duration,
     ) -> Result<(TcpStream, SocketAddr), ToolError> {
+        if port == 0 {
+            let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+            return Err(ToolError::InvalidInput(format!("{host}:0: the port must be 1-65535")));
+        }
         let addrs = self.resolve_host(host).await?;
         let mut last = None;
         for ip in addrs {

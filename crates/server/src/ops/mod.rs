@@ -8,8 +8,14 @@
 //! - [`users`]: create a user (and its first organization).
 //! - [`plans`]: check and set an organization's plan.
 //! - [`runs`]: queue a tool run; queue a scan of an asset now.
+//! - [`alerts`]: change an alert's status; send a notification again.
+//! - [`rules`]: rotate a rule's webhook signing secret.
+//! - [`agents`]: record an agent's report and match its packages against the advisories.
 
+pub mod agents;
+pub mod alerts;
 pub mod plans;
+pub mod rules;
 pub mod runs;
 pub mod users;
 

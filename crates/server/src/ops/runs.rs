@@ -1,13 +1,13 @@
 //! Tool runs: queueing one (the report and its job in one transaction; a worker runs it), and queueing a
 //! scan of an asset now with every tool of its type. Handlers never run a tool.
 
-use tlink_domain::{AssetId, AssetType, ReportId};
-use tlink_store::{NewReport, Quota, Refused, ReportStatus};
-use tlink_tools::{RunOptions, Target, ToolError, ToolKey};
+use tlink_domain::{AssetId, AssetRef, ReportId, Target, ToolKey};
+use tlink_store::{NewReport, Quota, Refused, ReportOrigin, ReportStatus};
+use tlink_tools::{RunOptions, ToolError};
 
 use super::{FieldError, Member, OpError, OpResult};
 use crate::AppState;
-use crate::worker::{PayloadAsset, ToolPayload};
+use crate::jobs::tool::ToolJob;
 
 /// A tool run as asked for, before it is checked.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +33,7 @@ pub struct QueuedRun {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedScan {
     pub report_ids: Vec<ReportId>,
-    pub tools: Vec<String>,
+    pub tools: Vec<ToolKey>,
 }
 
 /// The refusal of runs the store would not write.
@@ -106,42 +106,13 @@ pub async fn queue_tool_run(state: &AppState, member: &Member, req: RunRequest) 
         )]));
     }
     check_options(tool, &req.options)?;
-    let raw_target = match (tool, target.port()) {
-        (ToolKey::Ssl, Some(port)) if target.kind() != AssetType::Url => {
-            if target.value().contains(':') {
-                format!("[{}]:{port}", target.value())
-            } else {
-                format!("{}:{port}", target.value())
-            }
-        }
-        _ => target.value().to_string(),
-    };
-    let options_json = (req.options != RunOptions::default()).then(|| serde_json::json!(req.options).to_string());
-    let payload_asset =
-        asset.as_ref().map(|a| PayloadAsset { id: a.id.to_string(), org_id: member.org_id.to_string(), kind: a.kind });
-    let payload =
-        serde_json::json!(ToolPayload { tool, target: raw_target.clone(), options: req.options, asset: payload_asset })
-            .to_string();
+    let asset = asset.map(|a| AssetRef { id: a.id, org_id: member.org_id.clone(), kind: a.kind });
+    let run = ToolJob { tool, target, options: req.options, asset };
+    let new_report =
+        run.report(ReportOrigin::Manual, Some(member.user_id.clone()), state.config.worker.max_attempts.max(1));
     let quota = Quota::at(&member.limits, tlink_store::now_millis());
-    let report = state
-        .store
-        .create_report(
-            &member.org_id,
-            NewReport {
-                tool: tool.as_str().to_string(),
-                target: raw_target,
-                target_type: target.kind().as_str().to_string(),
-                asset_id,
-                options: options_json,
-                origin: "MANUAL".into(),
-                requested_by: Some(member.user_id.clone()),
-                payload,
-                max_attempts: state.config.worker.max_attempts.max(1),
-            },
-            &quota,
-        )
-        .await?
-        .map_err(|r| refused(r, &quota))?;
+    let report =
+        state.store.create_report(&member.org_id, new_report, &quota).await?.map_err(|r| refused(r, &quota))?;
     state.wake.notify();
     metrics::counter!("tlink_tool_runs_queued_total", "tool" => tool.as_str()).increment(1);
     Ok(QueuedRun { report_id: report.id, tool, status: ReportStatus::Queued })
@@ -152,19 +123,17 @@ pub async fn queue_tool_run(state: &AppState, member: &Member, req: RunRequest) 
 pub async fn scan_asset_now(state: &AppState, member: &Member, asset_id: &AssetId) -> OpResult<QueuedScan> {
     member.require_write()?;
     let asset = state.store.get_asset(&member.org_id, asset_id).await?.ok_or(OpError::NotFound("asset"))?;
-    let payload_asset = PayloadAsset { id: asset_id.to_string(), org_id: member.org_id.to_string(), kind: asset.kind };
-    let reports = crate::scheduler::scan_reports(
-        state.config.monitoring.scan_tools(asset.kind),
-        &payload_asset,
-        &asset.value,
-        "MANUAL",
-        Some(&member.user_id),
-        state.config.worker.max_attempts.max(1),
-    );
+    let asset_ref = AssetRef { id: asset_id.clone(), org_id: member.org_id.clone(), kind: asset.kind };
+    let max_attempts = state.config.worker.max_attempts.max(1);
+    let reports: Vec<NewReport> =
+        ToolJob::scan(state.config.monitoring.scan_tools(asset.kind), &asset_ref, &asset.value)
+            .iter()
+            .map(|run| run.report(ReportOrigin::Manual, Some(member.user_id.clone()), max_attempts))
+            .collect();
     if reports.is_empty() {
         return Err(OpError::Rejected(format!("no tool scans {} assets", asset.kind.as_str())));
     }
-    let tools = reports.iter().map(|r| r.tool.clone()).collect();
+    let tools = reports.iter().map(|r| r.tool).collect();
     let quota = Quota::at(&member.limits, tlink_store::now_millis());
     let report_ids = match state.store.create_reports(&member.org_id, &asset.id, &reports, &quota).await? {
         Ok(ids) => ids,

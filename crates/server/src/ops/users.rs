@@ -51,7 +51,7 @@ pub async fn create_user(state: &AppState, new: NewAccount<'_>) -> OpResult<(Use
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return Err(OpError::Invalid(errors));
     };
-    let password_hash = crate::auth::hash_password(new.password.to_string()).await?;
+    let password_hash = crate::credentials::hash_password(new.password.to_string()).await?;
     state.store.create_user(NewUser { email, name: new.name, password_hash }, new.org.map(str::trim)).await.map_err(
         |e| match e {
             DbError::Unique(_) => OpError::Conflict("a user with this email already exists".into()),

@@ -16,8 +16,8 @@ use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tlink_server::alerting::Alerting;
-use tlink_server::worker::{Worker, WorkerConfig};
+use tlink_server::jobs::alerting::Alerting;
+use tlink_server::jobs::worker::{Worker, WorkerConfig};
 use tlink_tools::{ToolKey, Toolbox};
 
 use crate::support::{TestApp, loopback_config, s};

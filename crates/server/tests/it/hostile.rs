@@ -145,7 +145,7 @@ fn named_field(r: &Reply, path: &str) -> Option<String> {
 
 both!(control_characters_are_refused_in_every_field, every_field_case);
 async fn every_field_case(app: TestApp) {
-    let doc = serde_json::to_value(tlink_server::api::openapi()).expect("the document");
+    let doc = serde_json::to_value(tlink_server::http::api::openapi()).expect("the document");
     let caller = Caller::new(&app).await;
     let mut checked = 0;
     let mut failures = Vec::new();

@@ -291,7 +291,7 @@ async fn bad_keys_redis_case(app: TestApp) {
 /// the other's leases at once (published on the lock-out channel).
 #[tokio::test]
 async fn leases_keep_shared_limits_exact_and_lock_outs_shared() {
-    use tlink_server::limits::{Limiter, LimitsConfig};
+    use tlink_server::http::limits::{Limiter, LimitsConfig};
     let config = LimitsConfig {
         redis_url: "redis://127.0.0.1:6379/0".into(),
         redis_prefix: format!("tlink-lease-{}:", uuid::Uuid::now_v7().simple()),
@@ -345,8 +345,8 @@ async fn leases_keep_shared_limits_exact_and_lock_outs_shared() {
 #[tokio::test]
 async fn failed_logins_are_counted_across_processes_through_redis() {
     use std::time::Duration;
-    use tlink_server::auth::LoginThrottle;
-    use tlink_server::limits::{Limiter, LimitsConfig};
+    use tlink_server::http::auth::LoginThrottle;
+    use tlink_server::http::limits::{Limiter, LimitsConfig};
     let config = LimitsConfig {
         redis_url: "redis://127.0.0.1:6379/0".into(),
         redis_prefix: format!("tlink-login-{}:", uuid::Uuid::now_v7().simple()),

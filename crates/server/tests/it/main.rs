@@ -47,6 +47,7 @@ mod errors;
 mod hawk;
 mod hostile;
 mod keys;
+mod layers;
 mod limits;
 mod lists;
 mod orgs;

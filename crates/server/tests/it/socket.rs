@@ -27,7 +27,7 @@ async fn serve(app: &TestApp) -> Served {
     let router = app.router();
     let http = app.state.config.http.clone();
     let task = tokio::spawn(async move {
-        let _ = tlink_server::connections::serve(listener, router, &http, std::future::pending()).await;
+        let _ = tlink_server::http::connections::serve(listener, router, &http, std::future::pending()).await;
     });
     Served { addr, task }
 }

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use tlink_server::worker::{Worker, WorkerConfig};
+use tlink_server::jobs::worker::{Worker, WorkerConfig};
 use tlink_tools::Toolbox;
 
 use crate::support::{Auth, TestApp, loopback_config, random_id, s};
@@ -334,7 +334,7 @@ async fn a_worker_in_another_process_is_woken_by_the_queue() {
     let mut events = app.state.store.queue_events().await.expect("listening").expect("PostgreSQL listens");
 
     // The other process: the same database, its own wake-ups, no polling to speak of.
-    let wake = tlink_server::worker::Wake::default();
+    let wake = tlink_server::jobs::worker::Wake::default();
     let cfg = WorkerConfig { poll_interval_ms: 3_600_000, ..WorkerConfig::default() };
     let toolbox = Toolbox::new(dns.config()).expect("toolbox");
     let worker = Worker::new(app.state.store.clone(), toolbox, cfg, wake.clone(), Some(app.state.alerting.clone()));

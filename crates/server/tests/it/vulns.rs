@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tlink_server::vulns::{self, Imported};
+use tlink_server::jobs::vulns::{self, Imported};
 use tlink_store::ImportOutcome;
 
 use crate::agents::report;

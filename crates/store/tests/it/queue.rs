@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use tlink_domain::AssetType;
-use tlink_store::{Finish, JobOutcome, NewJob, NewReport, Quota, Refused, ReportStatus, ReportUpdate, Store};
+use tlink_store::{
+    Finish, JobKind, JobOutcome, NewJob, NewReport, Quota, Refused, ReportStatus, ReportUpdate, Store, params,
+};
 
 use crate::{asset, stores, user};
 
@@ -11,7 +13,7 @@ fn noop(n: usize) -> Vec<NewJob> {
     (0..n)
         .map(|i| NewJob {
             id: format!("job-{i:05}"),
-            kind: "noop".into(),
+            kind: JobKind::Noop,
             payload: "{}".into(),
             priority: 0,
             run_at: 0,
@@ -22,12 +24,12 @@ fn noop(n: usize) -> Vec<NewJob> {
 
 fn new_report(asset_id: Option<tlink_domain::AssetId>) -> NewReport {
     NewReport {
-        tool: "dns".into(),
+        tool: tlink_domain::ToolKey::Dns,
         target: "example.com".into(),
-        target_type: "DOMAIN".into(),
+        target_type: tlink_domain::AssetType::Domain,
         asset_id,
         options: None,
-        origin: "MANUAL".into(),
+        origin: tlink_store::ReportOrigin::Manual,
         requested_by: None,
         payload: r#"{"tool":"dns","target":"example.com"}"#.into(),
         max_attempts: 2,
@@ -67,6 +69,7 @@ async fn report_and_job_are_created_together_and_run_through_their_states() {
         let jobs = store.claim_jobs("w1", 10, 60_000).await.expect("claim");
         assert_eq!(jobs.len(), 1, "{name}");
         assert_eq!((jobs[0].id.as_str(), jobs[0].kind.as_str(), jobs[0].attempts), (r.id.as_str(), "tool", 1));
+        assert_eq!(jobs[0].kind(), Some(JobKind::Tool), "{name}");
         let running = store.get_report(&org, &r.id).await.expect("get").expect("exists");
         assert_eq!((running.status, running.attempts), (ReportStatus::Running, 1), "{name}");
         assert!(running.started_at.is_some());
@@ -364,5 +367,122 @@ async fn a_claim_leaves_the_reports_of_jobs_it_did_not_take_alone() {
             let (started, finished) = (r.started_at.expect("started"), r.finished_at.expect("finished"));
             assert!(started <= finished, "{name}: started after it finished: {r:?}");
         }
+    }
+}
+
+/// A job of a kind this build does not know (queued by a newer version) is still claimed, with its stored
+/// kind kept as it is, so the worker can fail it with a clear error instead of losing it.
+#[tokio::test]
+async fn a_job_of_an_unknown_kind_keeps_its_stored_kind() {
+    for (name, store) in stores().await {
+        store.enqueue(&noop(1)).await.expect("enqueue");
+        store
+            .db()
+            .execute("UPDATE jobs SET kind = $1 WHERE id = $2", &params!["from-the-future", "job-00000"])
+            .await
+            .expect("relabel");
+        let jobs = store.claim_jobs("w1", 10, 60_000).await.expect("claim");
+        assert_eq!(jobs.len(), 1, "{name}");
+        assert_eq!((jobs[0].kind.as_str(), jobs[0].kind()), ("from-the-future", None), "{name}");
+        let stored = store.get_job("job-00000").await.expect("get").expect("exists");
+        assert_eq!(stored.kind, "from-the-future", "{name}");
+    }
+}
+
+/// A finishing tool job raises its alert and queues the alert's delivery in the same transaction; the
+/// delivery job then records its attempt under its own lease, and a manual redelivery queues it again.
+#[tokio::test]
+async fn alerts_and_deliveries_are_written_by_the_jobs_that_own_them() {
+    use tlink_domain::{AlertId, DeliveryId, RuleId};
+    use tlink_store::{AlertFire, AlertSubject, AttemptRecord, DeliveryUpdate, NewDelivery, PageQuery, Redeliver};
+
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, "a@example.com").await;
+        let (_, other_org) = user(&store, "b@example.com").await;
+        let a = store.create_asset(&org, asset(AssetType::Domain, "example.com")).await.expect("asset");
+        let r = store
+            .create_report(&org, new_report(Some(a.id.clone())), &unlimited())
+            .await
+            .expect("create")
+            .expect("created");
+        assert_eq!(store.claim_jobs("w1", 10, 60_000).await.expect("claim").len(), 1, "{name}");
+
+        let (alert_id, delivery_id) = (AlertId::new(), DeliveryId::new());
+        let delivery = NewDelivery {
+            id: delivery_id.clone(),
+            channel: "WEBHOOK".into(),
+            target: "http://hooks.example.invalid/x".into(),
+            body: "{}".into(),
+            status: "PENDING".into(),
+            last_error: None,
+            job: Some(NewJob {
+                id: delivery_id.to_string(),
+                kind: JobKind::Delivery,
+                payload: "{}".into(),
+                priority: 0,
+                run_at: 0,
+                max_attempts: 3,
+            }),
+        };
+        let fire = AlertFire {
+            alert_id: alert_id.clone(),
+            org_id: org.clone(),
+            rule_id: RuleId::new(),
+            subject: AlertSubject::Asset(a.id.clone()),
+            severity: "HIGH".into(),
+            message: "expiring".into(),
+            actual: "3".into(),
+            rule: "{}".into(),
+            deliveries: vec![delivery],
+        };
+        let mut f = Finish::new(r.id.to_string(), JobOutcome::Done, ReportUpdate::Completed { result: "{}".into() });
+        f.effects.alerts.push(fire);
+        let finished = store.finish_jobs("w1", &[f]).await.expect("finish");
+        assert_eq!((finished.applied, finished.reports.len()), (1, 1), "{name}");
+        assert_eq!(finished.reports[0].result.as_deref(), Some("{}"), "{name}");
+
+        let alert = store.get_alert(&org, &alert_id).await.expect("get").expect("raised");
+        assert_eq!((alert.status.as_str(), alert.occurrences), ("OPEN", 1), "{name}");
+        assert_eq!(alert.report_id, r.id.to_string(), "{name}");
+        let page = store.list_deliveries(&org, &alert_id, &PageQuery::first(10)).await.expect("deliveries");
+        assert_eq!(page.items.len(), 1, "{name}");
+        assert_eq!(page.items[0].status, "PENDING", "{name}");
+
+        let jobs = store.claim_jobs("w2", 10, 60_000).await.expect("claim delivery");
+        assert_eq!(jobs.len(), 1, "{name}");
+        assert_eq!((jobs[0].id.as_str(), jobs[0].kind()), (delivery_id.as_str(), Some(JobKind::Delivery)), "{name}");
+        let update = DeliveryUpdate {
+            delivery_id: delivery_id.clone(),
+            attempt: AttemptRecord {
+                id: "attempt-1".into(),
+                trigger: "SCHEDULED".into(),
+                started_at: 1,
+                duration_ms: 5,
+                status_code: Some(200),
+                response_excerpt: None,
+                error: None,
+                outcome: "DELIVERED".into(),
+            },
+            status: "DELIVERED".into(),
+            next_attempt_at: None,
+            last_error: None,
+            disable_webhook: None,
+        };
+        let mut f = Finish::new(delivery_id.to_string(), JobOutcome::Done, ReportUpdate::None);
+        f.effects.delivery = Some(update);
+        assert_eq!(store.finish_jobs("w2", &[f]).await.expect("finish delivery").applied, 1, "{name}");
+        let d = store.get_delivery(&org, &delivery_id).await.expect("get").expect("exists");
+        assert_eq!((d.status.as_str(), d.attempts), ("DELIVERED", 1), "{name}");
+        let attempts = store.delivery_attempts(&delivery_id).await.expect("attempts");
+        assert_eq!(attempts.len(), 1, "{name}");
+        assert_eq!((attempts[0].0, attempts[0].1.outcome.as_str()), (1, "DELIVERED"), "{name}");
+
+        assert_eq!(store.redeliver(&other_org, &delivery_id, "{}").await.expect("other org"), Redeliver::NotFound);
+        assert_eq!(
+            store.redeliver(&org, &delivery_id, r#"{"manual":true}"#).await.expect("redeliver"),
+            Redeliver::Queued
+        );
+        let jobs = store.claim_jobs("w3", 10, 60_000).await.expect("claim again");
+        assert_eq!((jobs.len(), jobs[0].kind()), (1, Some(JobKind::Delivery)), "{name}");
     }
 }

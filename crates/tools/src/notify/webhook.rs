@@ -60,7 +60,7 @@ use subtle::ConstantTimeEq;
 use url::{Host, Url};
 
 use super::schedule::retry_delay;
-use crate::egress::classify;
+use crate::egress::describe;
 use crate::{Egress, ToolError, Toolbox};
 
 /// Timeout of one attempt, from connecting until the response excerpt is read.
@@ -426,10 +426,7 @@ fn check_literal(toolbox: &Toolbox, ip: IpAddr, subject: &str) -> Result<(), Str
 
 /// `{subject} resolves to 10.0.0.5, a private address; refused by the egress policy`.
 fn refusal(subject: &str, verb: &str, ip: IpAddr) -> String {
-    let class = classify(ip).replace('_', "-");
-    // Of the classes `classify` gives, only "unspecified" takes "an" ("a unique-local address").
-    let article = if class == "unspecified" { "an" } else { "a" };
-    format!("{subject} {verb} {ip}, {article} {class} address; refused by the egress policy")
+    format!("{subject} {verb} {ip}, {}; refused by the egress policy", describe(ip))
 }
 
 fn parse_url(raw: &str, subject: &str) -> Result<Url, String> {
@@ -720,7 +717,7 @@ mod tests {
         );
         assert_eq!(
             refusal("webhookUrl", "points to", "fd00::1".parse().unwrap()),
-            "webhookUrl points to fd00::1, a unique-local address; refused by the egress policy"
+            "webhookUrl points to fd00::1, a unique local address; refused by the egress policy"
         );
         assert!(refusal("x", "points to", "0.0.0.0".parse().unwrap()).contains("an unspecified address"));
     }

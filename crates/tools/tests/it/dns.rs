@@ -1,7 +1,7 @@
 //! The dns tool against a loopback authoritative server.
 
 use tlink_tools::dns::{self, QueryStatus};
-use tlink_tools::{Target, ToolError, ToolKey, ToolsConfig};
+use tlink_tools::{ResultSchema, Target, ToolError, ToolKey, ToolsConfig};
 
 use hickory_server::proto::op::{Message, MessageType, ResponseCode};
 use hickory_server::proto::rr::rdata::{A, TXT};

@@ -112,7 +112,8 @@ async fn email_a_well_protected_domain_has_no_findings() {
     assert_eq!(r.dmarc.policy, Some(DmarcPolicy::Reject));
     assert_eq!(r.dmarc.subdomain_policy, Some(DmarcPolicy::Reject));
     assert_eq!(r.dmarc.rua, ["mailto:dmarc@good.mail.test"]);
-    assert_eq!((r.dmarc.adkim.as_str(), r.dmarc.aspf.as_str(), r.dmarc.pct), ("s", "r", 100));
+    assert_eq!((r.dmarc.adkim.as_deref(), r.dmarc.aspf.as_deref(), r.dmarc.pct), (Some("s"), Some("r"), Some(100)));
+    assert_eq!(r.dmarc.fo.as_deref(), Some(&["0".to_string()][..]), "the record's default fo=0");
 
     assert!(r.findings.is_empty(), "{:?}", r.findings);
     assert_eq!(r.hibp.status, HibpStatus::NotApplicable, "a domain has no HIBP lookup");
@@ -140,7 +141,7 @@ async fn email_flags_plus_all_and_a_monitoring_only_dmarc() {
     assert_eq!(r.findings[0].code, "spf_plus_all", "most severe first");
 
     assert_eq!(r.dmarc.policy, Some(DmarcPolicy::None));
-    assert_eq!(r.dmarc.pct, 50);
+    assert_eq!(r.dmarc.pct, Some(50));
     assert!(finding(&r, "dmarc_policy_none").message.contains("monitoring only"));
     assert!(finding(&r, "dmarc_pct_partial").message.contains("50%"));
     assert!(!codes(&r).contains(&"dmarc_no_rua"));
@@ -157,6 +158,15 @@ async fn email_flags_weak_spf_endings_and_missing_records() {
     assert!(finding(&r, "no_mx").message.contains("no MX record"));
     assert!(!r.has_dmarc);
     assert!(finding(&r, "no_dmarc").message.contains("_dmarc.neutral.mail.test"));
+
+    // No DMARC record: no DMARC values either, rather than those of a record that does not exist.
+    let v = serde_json::to_value(&r).expect("json");
+    assert_eq!(
+        v["dmarc"],
+        json!({"inherited": false, "recordCount": 0, "rua": [], "ruf": [], "tags": {}, "errors": []}),
+        "{v}"
+    );
+    assert_eq!((r.dmarc.pct, r.dmarc.adkim.as_deref(), r.dmarc.fo.as_deref()), (None, None, None));
 
     let r = check(srv.config(), "noall.mail.test").await.expect("email run");
     assert_eq!(r.spf.all_qualifier, None);
@@ -192,7 +202,26 @@ async fn email_flags_multiple_spf_records_ptr_and_syntax_errors() {
     let r = check(srv.config(), "twospf.mail.test").await.expect("email run");
     assert_eq!(r.spf.record_count, 2);
     assert!(r.spf.permerror);
-    assert!(finding(&r, "spf_multiple_records").message.contains("2 SPF records"));
+    let message = &finding(&r, "spf_multiple_records").message;
+    assert!(message.contains("2 SPF records (`v=spf1 -all`, `v=spf1 mx -all`)"), "{message}");
+    assert!(message.contains("permerror"), "{message}");
+    // Each record is parsed and reported; the first (alphabetically) is the one described above.
+    let published: Vec<(&str, Vec<&str>, Option<SpfQualifier>, u32)> = r
+        .spf
+        .records
+        .iter()
+        .map(|p| (p.record.as_str(), p.mechanisms.iter().map(|m| m.name.as_str()).collect(), p.all_qualifier, p.lookup_count))
+        .collect();
+    assert_eq!(
+        published,
+        [
+            ("v=spf1 -all", vec!["all"], Some(SpfQualifier::Fail), 0),
+            ("v=spf1 mx -all", vec!["mx", "all"], Some(SpfQualifier::Fail), 1)
+        ]
+    );
+    assert_eq!(r.spf.record.as_deref(), Some("v=spf1 -all"));
+    let v = serde_json::to_value(&r).expect("json");
+    assert_eq!(v["spf"]["records"][1]["mechanisms"][0]["name"], "mx");
 
     let r = check(srv.config(), "ptr.mail.test").await.expect("email run");
     assert_eq!(finding(&r, "spf_ptr").severity, EmailSeverity::Low);
@@ -203,6 +232,8 @@ async fn email_flags_multiple_spf_records_ptr_and_syntax_errors() {
     assert!(f.message.contains("`ip4:300.1.1.1`") && f.message.contains("not an IPv4 address"), "{}", f.message);
     assert!(r.spf.permerror);
     assert_eq!(r.spf.errors.len(), 1);
+    assert_eq!(r.spf.records.len(), 1);
+    assert_eq!(r.spf.records[0].errors, r.spf.errors);
 }
 
 #[tokio::test]

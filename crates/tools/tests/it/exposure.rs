@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tlink_tools::exposure::{self, ExposureResult, RiskLevel, VulnRules, compare_versions, parse_port_spec};
-use tlink_tools::{NoProgress, Progress, RunOptions, Target, ToolError, ToolKey, ToolsConfig};
+use tlink_tools::{NoProgress, Progress, ResultSchema, RunOptions, Target, ToolError, ToolKey, ToolsConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -1,5 +1,6 @@
 //! Tool tests against real servers started on loopback: DNS, WHOIS, TLS, TCP banners, HTTP provider stand-ins.
 
+mod config;
 mod dns;
 mod dnsserver;
 mod email;

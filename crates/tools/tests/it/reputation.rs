@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use tlink_tools::{NoProgress, RunOptions, Target, ToolError, ToolKey, ToolsConfig};
+use tlink_tools::{NoProgress, ResultSchema, RunOptions, Target, ToolError, ToolKey, ToolsConfig};
 
 use crate::standins::*;
 use crate::support::toolbox;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use parking_lot::Mutex;
 use tlink_tools::whois::{self, WhoisResult, WhoisVia};
-use tlink_tools::{NoProgress, RunOptions, Target, ToolError, ToolKey, ToolsConfig};
+use tlink_tools::{NoProgress, ResultSchema, RunOptions, Target, ToolError, ToolKey, ToolsConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 

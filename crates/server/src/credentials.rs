@@ -1,0 +1,146 @@
+//! Credentials, whichever front end handles them: passwords (Argon2id), access tokens (HS256 JWT), random
+//! tokens and API keys (stored as SHA-256, shown once). The HTTP side checks them on requests
+//! ([`crate::http::auth`]); the operations create them; the command line and the bootstrap use the same
+//! functions.
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tlink_domain::UserId;
+use tlink_store::now_millis;
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// API keys: `tlpro_` followed by this many base62 characters (≈ 238 bits).
+pub const API_KEY_RANDOM_LEN: usize = 40;
+pub const API_KEY_PREFIX: &str = "tlpro_";
+/// Characters of the key kept visible (and indexed) to find it: `tlpro_` plus six.
+pub const API_KEY_VISIBLE_LEN: usize = 12;
+
+/// A random base62 string from the thread-local CSPRNG (ChaCha, seeded from the OS), which avoids a
+/// system call per character.
+pub fn random_token(len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len).map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char).collect()
+}
+
+/// Hex SHA-256, for high-entropy secrets (refresh tokens, API keys), where a slow hash buys nothing.
+pub fn sha256_hex(s: &str) -> String {
+    let digest = Sha256::digest(s.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hashes a password with Argon2id (default parameters), off the async threads.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+    })
+    .await?
+}
+
+/// Verifies a password against a stored hash, off the async threads. With no stored hash (unknown
+/// user) it verifies against a fixed dummy hash so both paths cost the same.
+pub async fn verify_password(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let hash = match stored {
+            Some(h) => h,
+            None => DUMMY
+                .get_or_init(|| {
+                    let salt = SaltString::generate(&mut OsRng);
+                    Argon2::default()
+                        .hash_password(b"not a real password", &salt)
+                        .map(|h| h.to_string())
+                        .unwrap_or_default()
+                })
+                .clone(),
+        };
+        let ok = PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false);
+        Ok(ok && known)
+    })
+    .await?
+}
+
+/// A new API key: the full key (shown once) and what is stored.
+pub struct GeneratedKey {
+    pub key: String,
+    pub prefix: String,
+    pub hash: String,
+}
+
+pub fn generate_api_key() -> GeneratedKey {
+    let key = format!("{API_KEY_PREFIX}{}", random_token(API_KEY_RANDOM_LEN));
+    GeneratedKey { prefix: key[..API_KEY_VISIBLE_LEN].to_string(), hash: sha256_hex(&key), key }
+}
+
+/// Whether `key` has the shape of one of our API keys (checked before any database work).
+pub(crate) fn well_formed_key(key: &str) -> bool {
+    key.len() == API_KEY_PREFIX.len() + API_KEY_RANDOM_LEN
+        && key.starts_with(API_KEY_PREFIX)
+        && key[API_KEY_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Signing keys for access tokens and list cursors, derived from the configured secret.
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub access_ttl_secs: u64,
+    /// Key for cursor HMACs (distinct from the token key).
+    pub cursor_key: Vec<u8>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: i64,
+    exp: i64,
+    typ: String,
+}
+
+impl Keys {
+    pub fn new(secret: &[u8], access_ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let cursor_key = Sha256::new().chain_update(b"tlink cursor key\0").chain_update(secret).finalize().to_vec();
+        Keys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            access_ttl_secs,
+            cursor_key,
+        }
+    }
+
+    /// Issues a 15-minute (configurable) access token for `user`.
+    pub fn issue_access(&self, user: &UserId) -> anyhow::Result<String> {
+        let now = now_millis() / 1000;
+        let claims = Claims {
+            sub: user.as_str().to_string(),
+            iat: now,
+            exp: now + i64::try_from(self.access_ttl_secs).unwrap_or(900),
+            typ: "access".into(),
+        };
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    pub(crate) fn verify_access(&self, token: &str) -> Option<UserId> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        if data.claims.typ != "access" {
+            return None;
+        }
+        UserId::parse(&data.claims.sub).ok()
+    }
+}

@@ -1,0 +1,140 @@
+//! Sessions: login, refresh-token rotation, logout.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tlink_store::{RotateOutcome, now_millis};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::credentials::{random_token, sha256_hex, verify_password};
+use crate::http::api::users::UserOut;
+use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, ok, too_many};
+use crate::http::extract::{ApiJson, ClientIp};
+use crate::ops::users::normalize_email;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    /// JWT for `Authorization: Bearer`; expires after `expiresIn` seconds (15 minutes by default).
+    pub access_token: String,
+    /// Opaque; exchange at `/api/auth/refresh` for a new pair. Valid 30 days, single use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The signed-in user (login only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoggedOut {
+    /// `true` when the token's session was found and ended.
+    pub revoked: bool,
+}
+
+/// A fresh refresh token and its expiry (unix ms).
+fn new_refresh_token(state: &AppState) -> (String, i64) {
+    let ttl_ms = i64::try_from(state.config.refresh_token_ttl_days).unwrap_or(30) * 86_400_000;
+    (random_token(48), now_millis() + ttl_ms)
+}
+
+/// Log in with email and password.
+///
+/// Failed attempts are limited per account and per client address (10 per 15 minutes by default); over
+/// the limit the answer is 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = Envelope<TokenPair>),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(peer): ClientIp,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let email = normalize_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
+    let ip = peer.map_or_else(|| "local".to_string(), |a| a.to_string());
+    let keys = [format!("account:{email}"), format!("ip:{ip}")];
+    if let Some(wait) = state.throttle.blocked(&keys).await {
+        return Ok(too_many("too many failed logins; try again later", wait));
+    }
+    let user = state.store.user_by_email(&email).await?;
+    let valid = verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let Some(user) = user.filter(|_| valid) else {
+        state.throttle.record_failure(&keys).await;
+        tracing::info!(%ip, "failed login");
+        return Err(ApiError::Unauthorized("invalid email or password".into()));
+    };
+    state.throttle.clear(&keys[0]).await;
+    let access = state.keys.issue_access(&user.id)?;
+    let (refresh, expires_at) = new_refresh_token(&state);
+    state.store.start_refresh_family(&user.id, &sha256_hex(&refresh), expires_at).await?;
+    Ok(ok(TokenPair {
+        access_token: access,
+        refresh_token: refresh,
+        token_type: "Bearer",
+        expires_in: state.keys.access_ttl_secs,
+        user: Some(UserOut::from_row(&user)),
+    }))
+}
+
+/// Exchange a refresh token for a new pair.
+///
+/// The presented token stops working. Presenting a token that was already exchanged revokes every token
+/// of that login (it was probably stolen) and answers 401.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = Envelope<TokenPair>),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+))]
+pub async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Response> {
+    let (new_refresh, expires_at) = new_refresh_token(&state);
+    let outcome =
+        state.store.rotate_refresh(&sha256_hex(&req.refresh_token), &sha256_hex(&new_refresh), expires_at).await?;
+    match outcome {
+        RotateOutcome::Rotated { user_id, .. } => Ok(ok(TokenPair {
+            access_token: state.keys.issue_access(&user_id)?,
+            refresh_token: new_refresh,
+            token_type: "Bearer",
+            expires_in: state.keys.access_ttl_secs,
+            user: None,
+        })),
+        RotateOutcome::Reused => {
+            tracing::warn!("refresh token reused; session family revoked");
+            Err(ApiError::Unauthorized("refresh token was already used; the session has been revoked".into()))
+        }
+        RotateOutcome::Invalid => Err(ApiError::Unauthorized("invalid or expired refresh token".into())),
+    }
+}
+
+/// End a session: revokes the refresh token and every token of its login.
+///
+/// Access tokens already issued stay valid until they expire (at most 15 minutes by default).
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = Envelope<LoggedOut>), (status = 400, body = ErrorBody),
+))]
+pub async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Response> {
+    let row = state.store.refresh_by_hash(&sha256_hex(&req.refresh_token)).await?;
+    let revoked = match row {
+        Some(r) if r.revoked_at.is_none() => {
+            state.store.revoke_family(&r.family_id).await?;
+            true
+        }
+        _ => false,
+    };
+    Ok(ok(LoggedOut { revoked }))
+}

@@ -1,0 +1,195 @@
+//! Routes: one module per resource, assembled here with the middleware stack and the OpenAPI document.
+
+pub mod agents;
+pub mod alerts;
+pub mod assets;
+pub mod auth;
+pub mod orgs;
+pub mod rules;
+pub mod settings;
+pub mod system;
+pub mod tools;
+pub mod ts_members;
+pub mod usage;
+pub mod users;
+pub mod v2;
+pub mod vulns;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, header};
+use axum::response::IntoResponse;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::http::error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tlink API",
+        description = "Self-hosted threat intelligence and security monitoring. Every response is an envelope \
+            `{success, data, message, meta}`. Authenticate with `Authorization: Bearer <accessToken>` \
+            (from `/api/auth/login`), `X-API-Key: tlpro_…`, or Hawk (id = user id, key = an API key, sha256, \
+            ext = organization id; answers carry `Server-Authorization`). Rate limits: each credential per \
+            minute by the organization's plan (FREE 30, PRO 120, BUSINESS 300, ENTERPRISE custom), each client \
+            IP 1,000 per minute then a 15-minute lock-out, each organization 200 per minute on `/help` routes. \
+            Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix \
+            epoch seconds when the bucket is full), and the IETF `RateLimit-Policy` \
+            (`\"credential\";q=<limit>;w=60`) and `RateLimit` (`\"credential\";r=<remaining>;t=<seconds>`); \
+            `/help` routes also `x-rate-limit-limit`, `x-rate-limit-remaining` and `x-rate-limit-reset` \
+            (milliseconds to wait when limited, else 0). A 429 (rate limit or monthly tool-run quota) carries \
+            `Retry-After` in seconds. Lists take `limit` (1–100, default 50), \
+            `token` (from `meta.nextToken`), and `from`/`until` on `createdAt` in UTC: `yyyy-mm-dd`, \
+            `yyyy-mm-ddThh`, `yyyy-mm-ddThh:mm`, `yyyy-mm-ddThh:mm:ss` or RFC 3339. A partial value names \
+            its whole period: `from` starts at the period's first instant and `until` includes all of it \
+            (`until=2026-01-31` includes that whole day)."
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Sessions: login, refresh, logout"),
+        (name = "users", description = "The signed-in user and their API keys"),
+        (name = "orgs", description = "Organizations and members"),
+        (name = "assets", description = "Monitored assets"),
+        (name = "alerts", description = "Alert rules, alerts, and their webhook and e-mail deliveries"),
+        (name = "tools", description = "The tool runner: queue a run (202), then read its report"),
+        (name = "system", description = "Health, readiness, metrics"),
+        (name = "agents", description = "Host agents: enrollment tokens, reports, inventories"),
+        (name = "threat-stack", description = "Threat Stack API v2: Hawk with the organization id in ext, \
+            `{\"<collection>\": [...], \"token\": ...}` pages of at most 100, errors as `{\"errors\": [...]}`")
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+        components.add_security_scheme(
+            "hawk",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "Hawk id=\"<user id>\", ts, nonce, hash, ext=\"<organization id>\", mac (sha256, keyed with an API key)",
+            ))),
+        );
+    }
+}
+
+/// The route table with its OpenAPI document.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::me))
+        .routes(routes!(users::list_api_keys, users::create_api_key))
+        .routes(routes!(users::revoke_api_key))
+        .routes(routes!(orgs::list_orgs, orgs::create_org))
+        .routes(routes!(orgs::get_org))
+        .routes(routes!(orgs::list_members, orgs::add_member))
+        .routes(routes!(orgs::update_member, orgs::remove_member))
+        .routes(routes!(settings::get_settings, settings::update_settings))
+        .routes(routes!(usage::get_usage))
+        .routes(routes!(usage::set_plan))
+        .routes(routes!(usage::hawk_self_test))
+        .routes(routes!(agents::create_enrollment))
+        .routes(routes!(agents::report))
+        .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::get_agent))
+        .routes(routes!(agents::v2_list_agents))
+        .routes(routes!(agents::v2_get_agent))
+        .routes(routes!(v2::list_alerts))
+        .routes(routes!(v2::severity_counts))
+        .routes(routes!(v2::dismiss))
+        .routes(routes!(v2::get_alert))
+        .routes(routes!(v2::alert_events))
+        .routes(routes!(v2::alert_event))
+        .routes(routes!(ts_members::list_members, ts_members::add_member))
+        .routes(routes!(ts_members::remove_member))
+        .routes(routes!(vulns::list_vulnerabilities))
+        .routes(routes!(vulns::list_suppressed))
+        .routes(routes!(vulns::list_for_agent))
+        .routes(routes!(vulns::list_for_server))
+        .routes(routes!(vulns::list_for_package))
+        .routes(routes!(vulns::servers))
+        .routes(routes!(vulns::suppress))
+        .routes(routes!(vulns::unsuppress))
+        .routes(routes!(assets::list_assets, assets::create_asset))
+        .routes(routes!(assets::get_asset, assets::update_asset, assets::delete_asset))
+        .routes(routes!(assets::monitor_now))
+        .routes(routes!(rules::list_rules, rules::create_rule))
+        .routes(routes!(rules::get_rule, rules::update_rule, rules::delete_rule))
+        .routes(routes!(rules::rotate_secret))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert, alerts::update_alert))
+        .routes(routes!(alerts::list_deliveries))
+        .routes(routes!(alerts::redeliver))
+        .routes(routes!(tools::list_tools))
+        .routes(routes!(tools::run_tool))
+        .routes(routes!(tools::list_reports))
+        .routes(routes!(tools::get_report))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+pub fn router(state: AppState) -> Router {
+    crate::telemetry::prometheus();
+    let (api, doc) = api_routes();
+    let max_body = state.config.max_body_bytes;
+    let request_id = HeaderName::from_static("x-request-id");
+
+    let app = api
+        .merge(system::routes(doc))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::auth::hawk::layer))
+        .layer(axum::middleware::from_fn(crate::http::extract::uri_layer))
+        .layer(axum::middleware::from_fn_with_state(max_body, crate::http::connections::refuse_oversized))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::limits::layer))
+        .layer(axum::middleware::from_fn(crate::telemetry::track))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state);
+
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+                HeaderName::from_static("x-api-key"),
+            ]))
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request<_>| {
+                        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(tower_http::LatencyUnit::Micros)),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+            })),
+    )
+}

@@ -1,0 +1,402 @@
+//! Alert rules: conditions on tool results, with severity and notification settings.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::{Deserialize, Deserializer, Serialize};
+use tlink_domain::rules::Condition;
+use tlink_domain::{AssetId, AssetType, RuleId, format_millis};
+use tlink_store::{DbError, RuleFields, RuleRow, decode_json_opt};
+use tlink_tools::ToolKey;
+use tlink_tools::notify::WebhookSecret;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::documents::{VULNERABILITY_TOOL, row_condition};
+use crate::http::auth::OrgCaller;
+use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, created, list, ok};
+use crate::http::extract::{ApiJson, QueryMap, path_id};
+use crate::http::pagination;
+
+const MAX_NAME: usize = 200;
+const MAX_URL: usize = 2048;
+const MAX_SCOPE: usize = 100;
+const MAX_RECIPIENTS: usize = 50;
+pub const SEVERITIES: &[&str] = &["LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleOut {
+    pub id: String,
+    pub name: String,
+    pub condition: Condition,
+    /// `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
+    pub severity: String,
+    pub enabled: bool,
+    pub notify_email: bool,
+    pub notify_webhook: bool,
+    pub webhook_url: Option<String>,
+    /// Set when deliveries stopped because the receiver answered 410 Gone; a PATCH of `webhookUrl` or
+    /// `notifyWebhook` turns the webhook back on.
+    pub webhook_disabled_at: Option<String>,
+    pub webhook_disabled_reason: Option<String>,
+    /// Only these assets (all of the org's when absent).
+    pub asset_ids: Option<Vec<String>>,
+    /// Only assets of these types (all when absent).
+    pub asset_types: Option<Vec<AssetType>>,
+    /// Who gets the e-mail; absent: every member of the org with notifications on.
+    pub email_recipients: Option<Vec<String>>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The webhook signing secret, shown only when created or rotated: keep it, it is not shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
+impl RuleOut {
+    /// The rule as the API shows it; a stored JSON column that does not decode is an error.
+    fn new(r: RuleRow, secret: Option<String>) -> Result<RuleOut, DbError> {
+        let condition = row_condition(&r)?;
+        Ok(RuleOut {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            condition,
+            severity: r.severity.clone(),
+            enabled: r.enabled,
+            notify_email: r.notify_email,
+            notify_webhook: r.notify_webhook,
+            webhook_url: r.webhook_url.clone(),
+            webhook_disabled_at: r.webhook_disabled_at.map(format_millis),
+            webhook_disabled_reason: r.webhook_disabled_reason.clone(),
+            asset_ids: json_of(&r, "asset_ids", &r.asset_ids)?,
+            asset_types: json_of(&r, "asset_types", &r.asset_types)?,
+            email_recipients: json_of(&r, "email_recipients", &r.email_recipients)?,
+            created_at: format_millis(r.created_at),
+            updated_at: format_millis(r.updated_at),
+            webhook_secret: secret,
+        })
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateRule {
+    pub name: String,
+    pub condition: Condition,
+    pub severity: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub notify_email: bool,
+    #[serde(default)]
+    pub notify_webhook: bool,
+    pub webhook_url: Option<String>,
+    pub asset_ids: Option<Vec<String>>,
+    pub asset_types: Option<Vec<AssetType>>,
+    pub email_recipients: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Every field is optional; `null` clears `webhookUrl`, `assetIds`, `assetTypes` and `emailRecipients`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateRule {
+    pub name: Option<String>,
+    pub condition: Option<Condition>,
+    pub severity: Option<String>,
+    pub enabled: Option<bool>,
+    pub notify_email: Option<bool>,
+    pub notify_webhook: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub asset_ids: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<AssetType>>)]
+    pub asset_types: Option<Option<Vec<AssetType>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub email_recipients: Option<Option<Vec<String>>>,
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleDeleted {
+    pub id: String,
+    pub deleted: bool,
+}
+
+fn rule_id(raw: &str) -> ApiResult<RuleId> {
+    path_id("ruleId", raw, RuleId::parse)
+}
+
+/// The merged, not yet validated, state of a rule.
+struct Draft {
+    name: String,
+    condition: Condition,
+    severity: String,
+    enabled: bool,
+    notify_email: bool,
+    notify_webhook: bool,
+    webhook_url: Option<String>,
+    asset_ids: Option<Vec<String>>,
+    asset_types: Option<Vec<AssetType>>,
+    email_recipients: Option<Vec<String>>,
+}
+
+/// Validates a draft; every problem is reported at once, each naming its field.
+async fn validate(state: &AppState, caller: &OrgCaller, d: &mut Draft) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    d.name = d.name.trim().to_string();
+    if d.name.is_empty() || d.name.chars().count() > MAX_NAME {
+        errors.push(FieldError::new("name", format!("is required, 1 to {MAX_NAME} characters")));
+    }
+    d.condition.tool = d.condition.tool.trim().to_string();
+    let on_findings = d.condition.tool == VULNERABILITY_TOOL;
+    if ToolKey::parse(&d.condition.tool).is_none() && !on_findings {
+        let mut keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
+        keys.push(VULNERABILITY_TOOL);
+        errors.push(FieldError::new("condition.tool", format!("unknown tool; one of: {}", keys.join(", "))));
+    }
+    if on_findings {
+        // Rules on vulnerability findings apply to agents, not assets.
+        for (field, set) in [("assetIds", d.asset_ids.is_some()), ("assetTypes", d.asset_types.is_some())] {
+            if set {
+                errors.push(FieldError::new(field, "does not apply to vulnerability rules (they watch agents)"));
+            }
+        }
+    }
+    if let Err(e) = d.condition.compile() {
+        errors.push(FieldError::new(e.field, e.message));
+    }
+    d.severity = d.severity.trim().to_ascii_uppercase();
+    if !SEVERITIES.contains(&d.severity.as_str()) {
+        errors.push(FieldError::new("severity", "must be LOW, MEDIUM, HIGH or CRITICAL"));
+    }
+    d.webhook_url = d.webhook_url.take().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    match &d.webhook_url {
+        None if d.notify_webhook => {
+            errors.push(FieldError::new("webhookUrl", "is required when notifyWebhook is true"));
+        }
+        Some(u) if u.len() > MAX_URL => {
+            errors.push(FieldError::new("webhookUrl", format!("must be at most {MAX_URL} characters")))
+        }
+        Some(u) => {
+            if let Err(m) = tlink_tools::notify::check_url(&state.toolbox, u).await {
+                errors.push(FieldError::new("webhookUrl", m));
+            }
+        }
+        None => {}
+    }
+    if let Some(ids) = &d.asset_ids {
+        if ids.len() > MAX_SCOPE {
+            errors.push(FieldError::new("assetIds", format!("at most {MAX_SCOPE} assets")));
+        }
+        for (i, raw) in ids.iter().take(MAX_SCOPE).enumerate() {
+            let field = format!("assetIds[{i}]");
+            match AssetId::parse(raw) {
+                Err(_) => errors.push(FieldError::new(field, "must be a UUID")),
+                Ok(id) => {
+                    if state.store.get_asset(&caller.org_id, &id).await?.is_none() {
+                        errors.push(FieldError::new(field, "no asset with this id in this organization"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(list) = &mut d.email_recipients {
+        if list.len() > MAX_RECIPIENTS {
+            errors.push(FieldError::new("emailRecipients", format!("at most {MAX_RECIPIENTS} addresses")));
+        }
+        for (i, raw) in list.iter_mut().enumerate() {
+            match crate::ops::users::normalize_email(raw) {
+                Ok(e) => *raw = e,
+                Err(m) => errors.push(FieldError::new(format!("emailRecipients[{i}]"), m)),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
+}
+
+/// A rule's nullable JSON column: NULL is `None`, text that does not decode an error.
+fn json_of<T: serde::de::DeserializeOwned>(
+    r: &RuleRow,
+    column: &'static str,
+    s: &Option<String>,
+) -> Result<Option<T>, DbError> {
+    decode_json_opt("alert_rules", r.id.as_str(), column, s.as_deref())
+}
+
+fn json_list<T: Serialize>(v: &Option<Vec<T>>) -> Option<String> {
+    v.as_ref().filter(|l| !l.is_empty()).map(|l| serde_json::json!(l).to_string())
+}
+
+fn fields(d: &Draft, secret: Option<String>, disabled: Option<(i64, String)>) -> RuleFields {
+    RuleFields {
+        name: d.name.clone(),
+        tool: d.condition.tool.clone(),
+        field: d.condition.field.clone(),
+        operator: d.condition.operator.as_str().to_string(),
+        value: d.condition.value.as_ref().filter(|v| !v.is_null()).map(|v| v.to_string()),
+        severity: d.severity.clone(),
+        enabled: d.enabled,
+        notify_email: d.notify_email,
+        notify_webhook: d.notify_webhook,
+        webhook_url: d.webhook_url.clone(),
+        webhook_secret: secret,
+        webhook_disabled_at: disabled.as_ref().map(|d| d.0),
+        webhook_disabled_reason: disabled.map(|d| d.1),
+        asset_ids: json_list(&d.asset_ids),
+        asset_types: json_list(&d.asset_types),
+        email_recipients: json_list(&d.email_recipients),
+    }
+}
+
+/// The organization's alert rules, newest first.
+#[utoipa::path(get, path = "/api/orgs/{orgId}/alert-rules", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
+    params(("orgId" = String, Path), ("tool" = Option<String>, Query, description = "Only rules on this tool"), crate::http::pagination::ListQueryDoc),
+    responses((status = 200, body = Envelope<Vec<RuleOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_rules(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
+    let tool = match q.get("tool") {
+        None => None,
+        Some(VULNERABILITY_TOOL) => Some(VULNERABILITY_TOOL),
+        Some(raw) => Some(ToolKey::parse(raw).ok_or_else(|| ApiError::field("tool", "unknown tool"))?.as_str()),
+    };
+    let params = pagination::parse(&q, &state.keys.cursor_key, &format!("rules:{}", caller.org_id), &[("tool", tool)])?;
+    let page = state.store.list_rules(&caller.org_id, tool, &params.page).await?;
+    let token = params.token(page.next);
+    let items = page.items.into_iter().map(|r| RuleOut::new(r, None)).collect::<Result<_, _>>()?;
+    Ok(list(items, params.page.limit, token))
+}
+
+/// Create an alert rule. With a webhook, the answer carries its signing secret (`whsec_…`) once.
+#[utoipa::path(post, path = "/api/orgs/{orgId}/alert-rules", tag = "alerts", request_body = CreateRule,
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
+    responses((status = 201, body = Envelope<RuleOut>), (status = 400, body = ErrorBody, description = "Unknown tool, malformed field path, operator/value mismatch, missing or refused webhook URL"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_rule(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiJson(req): ApiJson<CreateRule>,
+) -> ApiResult<Response> {
+    caller.require_write()?;
+    let mut d = Draft {
+        name: req.name,
+        condition: req.condition,
+        severity: req.severity,
+        enabled: req.enabled,
+        notify_email: req.notify_email,
+        notify_webhook: req.notify_webhook,
+        webhook_url: req.webhook_url,
+        asset_ids: req.asset_ids,
+        asset_types: req.asset_types,
+        email_recipients: req.email_recipients,
+    };
+    validate(&state, &caller, &mut d).await?;
+    let secret = d.webhook_url.is_some().then(WebhookSecret::generate);
+    let sealed = secret.as_ref().map(|s| state.alerting.sealer().seal(s.as_str()));
+    let row = state.store.create_rule(&caller.org_id, Some(&caller.user_id), fields(&d, sealed, None)).await?;
+    Ok(created(RuleOut::new(row, secret.map(|s| s.as_str().to_string()))?))
+}
+
+/// One alert rule.
+#[utoipa::path(get, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
+    params(("orgId" = String, Path), ("ruleId" = String, Path)),
+    responses((status = 200, body = Envelope<RuleOut>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_rule(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = rule_id(&id)?;
+    let row = state.store.get_rule(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
+    Ok(ok(RuleOut::new(row, None)?))
+}
+
+/// Change a rule (name, condition, severity, enabled, notifications, scope). Adding a webhook to a rule
+/// that had none returns its new signing secret once.
+#[utoipa::path(patch, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", request_body = UpdateRule,
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("ruleId" = String, Path)),
+    responses((status = 200, body = Envelope<RuleOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_rule(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<UpdateRule>,
+) -> ApiResult<Response> {
+    caller.require_write()?;
+    let id = rule_id(&id)?;
+    let cur = state.store.get_rule(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
+    let current = RuleOut::new(cur.clone(), None)?;
+    let webhook_touched = req.webhook_url.is_some() || req.notify_webhook.is_some();
+    let mut d = Draft {
+        name: req.name.unwrap_or(current.name),
+        condition: req.condition.unwrap_or(current.condition),
+        severity: req.severity.unwrap_or(current.severity),
+        enabled: req.enabled.unwrap_or(current.enabled),
+        notify_email: req.notify_email.unwrap_or(current.notify_email),
+        notify_webhook: req.notify_webhook.unwrap_or(current.notify_webhook),
+        webhook_url: req.webhook_url.unwrap_or(current.webhook_url),
+        asset_ids: req.asset_ids.unwrap_or(current.asset_ids),
+        asset_types: req.asset_types.unwrap_or(current.asset_types),
+        email_recipients: req.email_recipients.unwrap_or(current.email_recipients),
+    };
+    validate(&state, &caller, &mut d).await?;
+    let (sealed, shown) = match (&d.webhook_url, &cur.webhook_secret) {
+        (None, _) => (None, None),
+        (Some(_), Some(existing)) => (Some(existing.clone()), None),
+        (Some(_), None) => {
+            let s = WebhookSecret::generate();
+            (Some(state.alerting.sealer().seal(s.as_str())), Some(s.as_str().to_string()))
+        }
+    };
+    let disabled = match (webhook_touched, cur.webhook_disabled_at, cur.webhook_disabled_reason) {
+        (false, Some(at), reason) => Some((at, reason.unwrap_or_default())),
+        _ => None,
+    };
+    let row = state
+        .store
+        .update_rule(&caller.org_id, &id, fields(&d, sealed, disabled))
+        .await?
+        .ok_or_else(|| ApiError::not_found("alert rule"))?;
+    Ok(ok(RuleOut::new(row, shown)?))
+}
+
+/// Delete a rule. Its alerts stay, with the rule as it was.
+#[utoipa::path(delete, path = "/api/orgs/{orgId}/alert-rules/{ruleId}", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
+    params(("orgId" = String, Path), ("ruleId" = String, Path)),
+    responses((status = 200, body = Envelope<RuleDeleted>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_write()?;
+    let id = rule_id(&id)?;
+    if !state.store.delete_rule(&caller.org_id, &id).await? {
+        return Err(ApiError::not_found("alert rule"));
+    }
+    Ok(ok(RuleDeleted { id: id.to_string(), deleted: true }))
+}
+
+/// Replace a rule's webhook signing secret; the answer carries the new one, once. Deliveries from now on
+/// are signed with it (retries of earlier alerts included).
+#[utoipa::path(post, path = "/api/orgs/{orgId}/alert-rules/{ruleId}/rotate-secret", tag = "alerts",
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("ruleId" = String, Path)),
+    responses((status = 200, body = Envelope<RuleOut>), (status = 400, body = ErrorBody, description = "The rule has no webhook"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = rule_id(&id)?;
+    let (row, secret) = crate::ops::rules::rotate_webhook_secret(&state, &caller.member(), &id).await?;
+    Ok(ok(RuleOut::new(row, Some(secret))?))
+}

@@ -1,0 +1,48 @@
+//! Health, readiness, metrics, the OpenAPI document and its docs UI (served from the binary, no CDN).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::AppState;
+use crate::http::error::{ApiError, ApiResult, Envelope, ok};
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+}
+
+/// Process is up.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Envelope<Health>)))]
+pub async fn healthz() -> Response {
+    ok(Health { status: "ok" })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses(
+    (status = 200, body = Envelope<Health>),
+    (status = 503, body = crate::http::error::ErrorBody, description = "Database unreachable"),
+))]
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
+    state.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiError::Unavailable("database unreachable".into())
+    })?;
+    Ok(ok(Health { status: "ok" }))
+}
+
+/// Prometheus metrics in the text exposition format.
+async fn metrics() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::telemetry::prometheus().render())
+}
+
+/// `/metrics`, `/api/openapi.json` and `/docs`.
+pub fn routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics)).merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc))
+}

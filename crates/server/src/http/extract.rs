@@ -1,0 +1,322 @@
+//! Request extractors that turn bad input into clear envelope errors: JSON bodies (415 for a wrong
+//! content type, 413 for an oversized body, 400 naming the field for malformed or mistyped JSON), query
+//! strings, and ids in the path.
+//!
+//! This is also where tlink decides what text it accepts, once for every field: no string that reaches a
+//! handler (and so no database engine) contains a C0 control character (U+0000–U+001F) other than tab,
+//! line feed and carriage return in a JSON body; a path or query string contains none at all (see
+//! [`check_uri`]). PostgreSQL cannot store U+0000 in `text`, and no field of the API means one.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::http::error::ApiError;
+
+/// A JSON body, deserialised with the failing field's path in the error.
+pub struct ApiJson<T>(pub T);
+
+fn is_json(req: &Request) -> bool {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Removes serde_json's " at line N column M" suffix.
+fn strip_position(msg: &str) -> &str {
+    match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
+}
+
+/// The field a serde error is about: the path where it failed (which already ends in the field for an
+/// unknown field), or for a missing field the path of its parent plus the name from the message.
+fn field_of(path: &str, msg: &str) -> String {
+    let base = if path == "." { "" } else { path };
+    let missing = msg.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    let unknown = msg.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next());
+    match (base, missing.or(unknown)) {
+        ("", Some(n)) => n.to_string(),
+        (b, Some(n)) if missing.is_some() => format!("{b}.{n}"),
+        ("", None) => "body".to_string(),
+        (b, _) => b.to_string(),
+    }
+}
+
+/// Control characters a JSON string may not hold: C0 other than tab, line feed and carriage return.
+fn forbidden_in_body(c: char) -> bool {
+    c < ' ' && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Control characters a path segment or query parameter may not hold: all of C0.
+fn forbidden_in_uri(c: char) -> bool {
+    c < ' '
+}
+
+fn control_message(c: char) -> String {
+    format!(
+        "must not contain the control character U+{:04X} (text may hold tab, line feed and carriage return, \
+         no other character below U+0020)",
+        u32::from(c)
+    )
+}
+
+/// Whether a JSON text may decode to a string holding a C0 control character. JSON cannot carry one
+/// unescaped, so only `\u000X` and `\u001X` escapes can produce them; the scan may answer yes for an
+/// escaped backslash followed by `u00…`, never no for a real one.
+fn may_hold_controls(bytes: &[u8]) -> bool {
+    bytes
+        .windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2] == b'0' && w[3] == b'0' && matches!(w[4], b'0' | b'1'))
+}
+
+/// The path (`tags[0].key`, as serde's errors name fields) of the first string in `value`, key or value,
+/// holding a forbidden control character, and that character.
+fn find_control(value: &serde_json::Value, path: &mut String) -> Option<(String, char)> {
+    use serde_json::Value;
+    let here = |path: &str| if path.is_empty() { "body".to_string() } else { path.to_string() };
+    match value {
+        Value::String(s) => s.chars().find(|&c| forbidden_in_body(c)).map(|c| (here(path), c)),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = find_control(v, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if let Some(c) = k.chars().find(|&c| forbidden_in_body(c)) {
+                return Some((here(path), c));
+            }
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            let found = find_control(v, path);
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses a JSON body with a string holding a forbidden control character, naming its field.
+fn check_body_text(bytes: &[u8]) -> Result<(), ApiError> {
+    if !may_hold_controls(bytes) {
+        return Ok(());
+    }
+    // Rare: decode to find the field. A body that does not decode is left to the typed parse's error.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Ok(()) };
+    match find_control(&value, &mut String::new()) {
+        Some((field, c)) => Err(ApiError::field(field, control_message(c))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a request whose path or query string decodes to a control character, naming the query
+/// parameter (or `path`). Called by the middleware in front of every route, so it holds for path ids and
+/// query parameters whatever extractor reads them.
+pub fn check_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
+    // A URI cannot carry a control character unencoded: only `%XX` can produce one.
+    if !uri.path().contains('%') && !uri.query().is_some_and(|q| q.contains('%')) {
+        return Ok(());
+    }
+    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    if let Some(c) = path.chars().find(|&c| forbidden_in_uri(c)) {
+        return Err(ApiError::field("path", control_message(c)));
+    }
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if let Some(c) = k.chars().chain(v.chars()).find(|&c| forbidden_in_uri(c)) {
+            let name: String = k.chars().filter(|&c| !forbidden_in_uri(c)).collect();
+            return Err(ApiError::field(name, control_message(c)));
+        }
+    }
+    Ok(())
+}
+
+/// The middleware that applies [`check_uri`] in front of every route, answering in the route family's
+/// error shape.
+pub async fn uri_layer(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    match check_uri(req.uri()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => crate::http::error::respond(e, crate::http::limits::is_threat_stack_path(req.uri().path())),
+    }
+}
+
+/// Deserialises a JSON document (and nothing after it), mapping errors to 400s that name the field. A
+/// string holding a control character is refused here, for every field of every body (see the module
+/// documentation).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    check_body_text(bytes)?;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = strip_position(&inner.to_string()).to_string();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::field(field_of(&path, &msg), msg),
+            serde_json::error::Category::Eof if bytes.iter().all(u8::is_ascii_whitespace) => {
+                ApiError::BadRequest("request body is empty; a JSON object is required".into())
+            }
+            // A value of the wrong kind where an enum is expected (`"type": 7`) surfaces as a syntax
+            // error, but at a known field.
+            serde_json::error::Category::Syntax if path != "." => {
+                ApiError::field(path, format!("has the wrong type or is malformed ({msg})"))
+            }
+            _ => ApiError::BadRequest(format!("malformed JSON: {inner}")),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: unexpected data after the JSON value ({e})")))?;
+    Ok(value)
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(&req) {
+            return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("request body is too large".into())
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {}", e.body_text()))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The query string as a map, with typed accessors that name the offending parameter.
+#[derive(Debug, Default, Clone)]
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        let mut map = HashMap::new();
+        for (k, v) in form_urlencoded::parse(q.as_bytes()).into_owned() {
+            // An empty value is not a missing one: `limit=` is as invalid as `limit=x`. Only the free-text
+            // search `q` may be empty (it then matches everything).
+            if v.is_empty() && k != "q" {
+                return Err(ApiError::field(k, "is empty; give a value or leave the parameter out"));
+            }
+            if map.insert(k.clone(), v).is_some() {
+                return Err(ApiError::field(k, "given more than once"));
+            }
+        }
+        Ok(QueryMap(map))
+    }
+}
+
+impl QueryMap {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// A parameter parsed with `FromStr`, the parse error's text as the reason.
+    pub fn parse<T: FromStr>(&self, key: &str) -> Result<Option<T>, ApiError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(key).map(|v| v.parse::<T>().map_err(|e| ApiError::field(key, e.to_string()))).transpose()
+    }
+
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        self.get(key)
+            .map(|v| match v {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(ApiError::field(key, "must be true or false")),
+            })
+            .transpose()
+    }
+}
+
+/// Parses an id from the path, naming the parameter when it is malformed.
+pub fn path_id<T>(
+    name: &str,
+    raw: &str,
+    parse: impl FnOnce(&str) -> Result<T, tlink_domain::IdError>,
+) -> Result<T, ApiError> {
+    parse(raw).map_err(|e| ApiError::field(name, e.to_string()))
+}
+
+/// The client's address: the socket peer, or behind a trusted proxy the address it forwarded for (see
+/// `limits.trusted_proxies`); absent when the router is driven in-process.
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<crate::AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+        Ok(ClientIp(peer.map(|p| state.limiter.client_ip(p, &parts.headers))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_come_from_path_and_message() {
+        assert_eq!(field_of(".", "missing field `value`"), "value");
+        assert_eq!(field_of("condition", "missing field `operator`"), "condition.operator");
+        assert_eq!(field_of("type", "unknown variant `FOO`, expected one of `DOMAIN`"), "type");
+        assert_eq!(field_of(".", "unknown field `labl`, expected one of `label`"), "labl");
+        assert_eq!(field_of("color", "unknown field `color`, expected one of `label`"), "color");
+        assert_eq!(field_of("condition.x", "unknown field `x`, expected `tool`"), "condition.x");
+        assert_eq!(field_of(".", "invalid type: string, expected a map"), "body");
+    }
+
+    fn refused_field(body: &str) -> Option<String> {
+        match check_body_text(body.as_bytes()) {
+            Ok(()) => None,
+            Err(ApiError::Validation { errors, .. }) => Some(errors[0].field.clone()),
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+
+    #[test]
+    fn body_text_refuses_c0_controls_naming_the_field() {
+        assert_eq!(refused_field(r#"{"label":"a\u0000b"}"#).as_deref(), Some("label"));
+        assert_eq!(refused_field(r#"{"tags":[{"key":"k","value":"\u001f"}]}"#).as_deref(), Some("tags[0].value"));
+        assert_eq!(refused_field(r#"{"a":{"b\u0001":1}}"#).as_deref(), Some("a"));
+        assert_eq!(refused_field(r#""\u0007""#).as_deref(), Some("body"));
+        // Tab, line feed and carriage return are text; an escaped backslash before `u0000` is not a NUL.
+        assert_eq!(refused_field(r#"{"d":"a\tb\u000a\r\u0009"}"#), None);
+        assert_eq!(refused_field(r#"{"d":"\\u0000"}"#), None);
+        assert_eq!(refused_field(r#"{"d":"\u0020\u007f\u00e9"}"#), None);
+    }
+
+    #[test]
+    fn uris_refuse_every_control_naming_the_parameter() {
+        let field = |uri: &str| match check_uri(&uri.parse().expect("uri")) {
+            Ok(()) => None,
+            Err(ApiError::Validation { errors, .. }) => Some(errors[0].field.clone()),
+            Err(e) => panic!("unexpected error {e:?}"),
+        };
+        assert_eq!(field("/api/orgs/x/assets?q=a%00b").as_deref(), Some("q"));
+        assert_eq!(field("/api/orgs/x/assets?limit=5&q=%09").as_deref(), Some("q"));
+        assert_eq!(field("/v2/vulnerabilities/package/a%00").as_deref(), Some("path"));
+        assert_eq!(field("/api/orgs/x/assets?q=caf%C3%A9&type=DOMAIN"), None);
+        assert_eq!(field("/api/orgs/x/assets?q=a+b%20c"), None);
+    }
+}
