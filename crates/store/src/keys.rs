@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 
-use crate::db::{Row, now_millis};
+use crate::db::{Row, Stmt, now_millis};
 use crate::orgs::stored_role;
 use crate::usage::limits_from;
 use crate::{Page, PageQuery, Result, Store, params};
@@ -19,7 +19,20 @@ pub struct ApiKeyRow {
     pub prefix: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// When a rotated key stops working, while its grace period runs; `None` for a key with no end.
+    pub expires_at: Option<i64>,
 }
+
+/// Whether a key works: never revoked, or revoked with a time still ahead (a rotated key in its grace
+/// period). `revoked_at` is when a key stops working; the parameter is now.
+macro_rules! live {
+    ($alias:literal, $now:literal) => {
+        concat!("(", $alias, "revoked_at IS NULL OR ", $alias, "revoked_at > ", $now, ")")
+    };
+}
+
+/// The longest grace period of a rotation: the old key works at most this long after its successor exists.
+pub const MAX_ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
@@ -54,6 +67,8 @@ pub struct ApiKeyCandidate {
     pub role: Option<Role>,
     /// That organization's plan, when it was asked about and exists.
     pub limits: Option<PlanLimits>,
+    /// When the key stops working (a rotated key in its grace period).
+    pub ends_at: Option<i64>,
 }
 
 /// How long a key lookup ([`Store::api_key_candidates`]) may be answered from memory. A change made through
@@ -126,7 +141,7 @@ impl KeyCache {
 /// The columns [`ApiKeyRow::from_row`] reads, in its order.
 macro_rules! key_columns {
     () => {
-        "id, name, prefix, created_at, last_used_at"
+        "id, name, prefix, created_at, last_used_at, revoked_at"
     };
 }
 
@@ -138,6 +153,7 @@ impl ApiKeyRow {
             prefix: r.text(2)?,
             created_at: r.i64(3)?,
             last_used_at: r.opt_i64(4)?,
+            expires_at: r.opt_i64(5)?,
         })
     }
 }
@@ -151,9 +167,13 @@ impl Store {
         let n = self
             .db
             .execute(
-                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, sealed_key, created_at) \
+                concat!(
+                    "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, sealed_key, created_at) \
                  SELECT $1, $2, $3, $4, $5, $6, $7 \
-                 WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = $2 AND revoked_at IS NULL) < $8",
+                 WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = $2 AND ",
+                    live!("", "$7"),
+                    ") < $8"
+                ),
                 &params![
                     id.as_str(),
                     user.as_str(),
@@ -172,7 +192,58 @@ impl Store {
             prefix: key.prefix,
             created_at: now,
             last_used_at: None,
+            expires_at: None,
         }))
+    }
+
+    /// Replaces one of the user's live keys: a new key with the same name, created now, and the old key's
+    /// end set `grace_ms` ahead (it stops working at once when 0), in one transaction. `None` when the user
+    /// has no such live key. A rotation does not count against [`MAX_LIVE_KEYS`]: it replaces a key.
+    pub async fn rotate_api_key(
+        &self,
+        user: &UserId,
+        old: &ApiKeyId,
+        new: NewApiKey,
+        grace_ms: i64,
+    ) -> Result<Option<ApiKeyRow>> {
+        const END_OLD: &str = concat!(
+            "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND ",
+            live!("", "$4"),
+            " RETURNING name"
+        );
+        // Inserted only when the old key was live a moment ago and now ends at $8: this transaction ended it.
+        const INSERT: &str = "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, sealed_key, created_at) \
+            SELECT $1, $2, name, $3, $4, $5, $6 FROM api_keys WHERE id = $7 AND user_id = $2 AND revoked_at = $8";
+        let id = ApiKeyId::new();
+        let now = now_millis();
+        let end = now + grace_ms.clamp(0, MAX_ROTATION_GRACE_MS);
+        let changed = self
+            .db
+            .transaction_returning(vec![
+                Stmt::returning(END_OLD, params![old.as_str(), user.as_str(), end, now]),
+                Stmt::new(
+                    INSERT,
+                    params![
+                        id.as_str(),
+                        user.as_str(),
+                        &new.prefix,
+                        &new.key_hash,
+                        new.sealed_key.as_deref(),
+                        now,
+                        old.as_str(),
+                        end
+                    ],
+                ),
+            ])
+            .await?;
+        self.keys.invalidate();
+        let Some(name) = changed.first().and_then(|c| c.rows.first()).map(|r| r.text(0)).transpose()? else {
+            return Ok(None);
+        };
+        if changed.get(1).map(|c| c.count) != Some(1) {
+            return Ok(None);
+        }
+        Ok(Some(ApiKeyRow { id, name, prefix: new.prefix, created_at: now, last_used_at: None, expires_at: None }))
     }
 
     /// The user's live (unrevoked) keys, newest first.
@@ -180,25 +251,25 @@ impl Store {
         const SQL: &str = concat!(
             "SELECT ",
             key_columns!(),
-            " FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL AND (created_at, id) < ($2, $3) \
-              AND created_at >= $4 AND created_at < $5 ORDER BY created_at DESC, id DESC LIMIT $6"
+            " FROM api_keys WHERE user_id = $1 AND (created_at, id) < ($2, $3) \
+              AND created_at >= $4 AND created_at < $5 AND ",
+            live!("", "$7"),
+            " ORDER BY created_at DESC, id DESC LIMIT $6"
         );
         let mut p = Vec::from(params![user.as_str()]);
         p.extend(page.bounds());
+        p.push(now_millis().into());
         let rows = self.db.query(SQL, &p).await?;
         let items = rows.iter().map(ApiKeyRow::from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |k| (k.created_at, k.id.as_str().to_string())))
     }
 
-    /// Revokes one of the user's keys; false if the user has no such live key.
+    /// Revokes one of the user's keys at once (a rotated key in its grace period too); false if the user
+    /// has no such live key.
     pub async fn revoke_api_key(&self, user: &UserId, id: &ApiKeyId) -> Result<bool> {
-        let n = self
-            .db
-            .execute(
-                "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-                &params![id.as_str(), user.as_str(), now_millis()],
-            )
-            .await?;
+        const SQL: &str =
+            concat!("UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND ", live!("", "$3"));
+        let n = self.db.execute(SQL, &params![id.as_str(), user.as_str(), now_millis()]).await?;
         self.keys.invalidate();
         Ok(n == 1)
     }
@@ -206,18 +277,23 @@ impl Store {
     /// Live keys with this prefix, with the owner's role in `org` when one is given: authentication and
     /// the membership check in one round trip.
     pub async fn api_key_candidates(&self, prefix: &str, org: Option<&OrgId>) -> Result<Vec<ApiKeyCandidate>> {
-        const SQL: &str = "SELECT k.id, k.user_id, k.key_hash, k.last_used_at, m.role, \
-            o.plan, o.requests_per_minute, o.tool_runs_per_month FROM api_keys k \
+        const SQL: &str = concat!(
+            "SELECT k.id, k.user_id, k.key_hash, k.last_used_at, m.role, \
+            o.plan, o.requests_per_minute, o.tool_runs_per_month, k.revoked_at FROM api_keys k \
             LEFT JOIN memberships m ON m.user_id = k.user_id AND m.org_id = $2 \
             LEFT JOIN orgs o ON o.id = m.org_id \
-            WHERE k.prefix = $1 AND k.revoked_at IS NULL";
+            WHERE k.prefix = $1 AND ",
+            live!("k.", "$3")
+        );
         let cache_key = (prefix.to_string(), org.map(|o| o.as_str().to_string()));
+        // A cached answer may hold a key whose grace period has ended since: it ends on time regardless.
+        let now = now_millis();
         if let Some(hit) = self.keys.get(&cache_key) {
-            return Ok(hit);
+            return Ok(hit.into_iter().filter(|c| c.ends_at.is_none_or(|t| t > now)).collect());
         }
         let generation = self.keys.generation();
         let org = org.map(|o| o.as_str());
-        let rows = self.db.query(SQL, &params![prefix, org]).await?;
+        let rows = self.db.query(SQL, &params![prefix, org, now]).await?;
         let candidates = rows
             .iter()
             .map(|r| {
@@ -231,6 +307,7 @@ impl Store {
                         Some(plan) => Some(limits_from(plan, r.opt_i64(6)?, r.opt_i64(7)?)?),
                         None => None,
                     },
+                    ends_at: r.opt_i64(8)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -241,9 +318,12 @@ impl Store {
     /// Every live key of the user that carries a sealed copy (for Hawk), newest first: at most
     /// [`MAX_LIVE_KEYS`].
     pub async fn hawk_keys(&self, user: &UserId) -> Result<Vec<HawkKey>> {
-        const SQL: &str = "SELECT id, sealed_key, last_used_at FROM api_keys \
-            WHERE user_id = $1 AND revoked_at IS NULL AND sealed_key IS NOT NULL ORDER BY created_at DESC";
-        let rows = self.db.query(SQL, &params![user.as_str()]).await?;
+        const SQL: &str = concat!(
+            "SELECT id, sealed_key, last_used_at FROM api_keys WHERE user_id = $1 AND sealed_key IS NOT NULL AND ",
+            live!("", "$2"),
+            " ORDER BY created_at DESC"
+        );
+        let rows = self.db.query(SQL, &params![user.as_str(), now_millis()]).await?;
         rows.iter()
             .map(|r| {
                 Ok(HawkKey {

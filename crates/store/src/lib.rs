@@ -177,7 +177,7 @@ pub use db::{Changed, Db, DbError, Dialect, Row, Stmt, Value, now_millis};
 pub use deliveries::{AttemptRecord, DeliveryRow, DeliveryUpdate, NewDelivery, Redeliver};
 pub use jobs::{DELIVERY_JOB, Job, JobKind, JobRow, NewJob, TOOL_JOB};
 pub use json::{decode_json, decode_json_opt};
-pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, MAX_LIVE_KEYS, NewApiKey};
+pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, MAX_LIVE_KEYS, MAX_ROTATION_GRACE_MS, NewApiKey};
 pub use monitoring::{DueAsset, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
 pub use queue::{Effects, Finish, Finished, JobOutcome, QueueCounts, QueueEvent, QueueEvents, ReportUpdate};

@@ -77,6 +77,9 @@ pub struct Effects {
     pub alerts: Vec<AlertFire>,
     /// A delivery job's attempt.
     pub delivery: Option<DeliveryUpdate>,
+    /// A tool run that failed before it reached the network (refused or invalid target): it is taken off
+    /// its organization's monthly count, in the month its report was created.
+    pub uncount_run: bool,
 }
 
 /// What [`Store::finish_jobs`] recorded.
@@ -187,6 +190,13 @@ impl Store {
             return Ok(Finished::default());
         }
         let now = now_millis();
+        // Rare (a refused or invalid target): the month a run was counted in is its report's.
+        let mut counted_in = std::collections::HashMap::new();
+        for f in finishes.iter().filter(|f| f.effects.uncount_run) {
+            if let Some((org, created_at)) = self.report_org_and_creation(&f.id).await? {
+                counted_in.insert(f.id.as_str(), (org, tlink_domain::usage_month(created_at).0));
+            }
+        }
         let mut stmts = Vec::with_capacity(finishes.len() * 2);
         let mut job_stmt_index = Vec::with_capacity(finishes.len());
         let mut done_stmt_index = Vec::new();
@@ -216,6 +226,9 @@ impl Store {
             }
             if let Some(d) = &f.effects.delivery {
                 deliveries::attempt_stmts(id, worker, d, now, &mut stmts);
+            }
+            if let Some((org, month)) = counted_in.get(id) {
+                stmts.push(crate::usage::uncount_stmt(org, month, id, worker));
             }
             job_stmt_index.push(stmts.len());
             stmts.push(match &f.job {

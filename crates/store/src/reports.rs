@@ -397,6 +397,13 @@ impl Store {
         rows.iter().map(ReportRow::from_row).collect()
     }
 
+    /// The organization and creation time of a report (a run's quota month), whatever its organization.
+    pub(crate) async fn report_org_and_creation(&self, id: &str) -> Result<Option<(String, i64)>> {
+        const SQL: &str = "SELECT org_id, created_at FROM reports WHERE id = $1";
+        let row = self.db.query_opt(SQL, &params![id]).await?;
+        row.map(|r| Ok((r.text(0)?, r.i64(1)?))).transpose()
+    }
+
     /// The id and result (JSON text) of the COMPLETED report of `tool` on `asset` created just before report
     /// `before`; `None` when there is none or it has no result.
     pub async fn previous_result(&self, asset: &AssetId, tool: &str, before: &str) -> Result<Option<(String, String)>> {

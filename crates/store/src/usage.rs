@@ -77,6 +77,14 @@ pub(crate) fn reserve_stmt(
     Stmt::new(sql, p)
 }
 
+/// Takes one run off an org's count for a month, guarded like every finishing statement (`$3` the job,
+/// still locked by worker `$4`).
+pub(crate) fn uncount_stmt(org: &str, month: &str, job: &str, worker: &str) -> Stmt {
+    const SQL: &str = "UPDATE tool_usage SET runs = runs - 1 WHERE org_id = $1 AND month = $2 AND runs > 0 \
+        AND EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND locked_by = $4)";
+    Stmt::new(SQL, params![org, month, job, worker])
+}
+
 /// Reservation for runs that name an asset of the org (`$6` the org again, `$7` the asset id or NULL).
 pub(crate) const RESERVE_FOR_ASSET: &str = "UPDATE tool_usage SET runs = runs + $3, reservation = $4 \
     WHERE org_id = $1 AND month = $2 AND ($5 < 0 OR runs + $3 <= $5) \

@@ -31,4 +31,19 @@ pub trait BackgroundJob: Serialize + DeserializeOwned {
 pub struct Failed {
     pub error: String,
     pub retryable: bool,
+    /// The run never reached the network (its target was refused by the egress policy or found invalid
+    /// when it ran): it is not counted against the organization's monthly quota.
+    pub uncounted: bool,
+}
+
+impl Failed {
+    /// A failure that may pass: tried again while attempts remain.
+    pub fn retryable(error: String) -> Failed {
+        Failed { error, retryable: true, uncounted: false }
+    }
+
+    /// A failure that will not pass: failed for good at once.
+    pub fn fatal(error: String) -> Failed {
+        Failed { error, retryable: false, uncounted: false }
+    }
 }

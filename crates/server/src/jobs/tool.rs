@@ -149,7 +149,8 @@ impl ToolJob {
             Err(e) => {
                 metrics::counter!("tlink_tool_runs_total", "tool" => tool.as_str(), "outcome" => "error").increment(1);
                 tracing::info!(job = %job.id, tool = %tool, attempt = job.attempts, error = %e, "tool run failed");
-                return Err(Failed { error: e.to_string(), retryable: e.is_retryable() });
+                let uncounted = matches!(e, ToolError::Refused(_) | ToolError::InvalidInput(_));
+                return Err(Failed { error: e.to_string(), retryable: e.is_retryable(), uncounted });
             }
         };
         metrics::counter!("tlink_tool_runs_total", "tool" => tool.as_str(), "outcome" => "completed").increment(1);
@@ -161,7 +162,7 @@ impl ToolJob {
                 let fires = alerting
                     .evaluate(asset, &self.target_text(), tool.as_str(), &job.id, &value)
                     .await
-                    .map_err(|e| Failed { error: format!("evaluating alert rules failed: {e}"), retryable: true })?;
+                    .map_err(|e| Failed::retryable(format!("evaluating alert rules failed: {e}")))?;
                 finish.effects.alerts = fires;
             }
         }

@@ -374,7 +374,7 @@ impl Worker {
             Err(_) => {
                 tracing::error!(job = %claimed.id, kind = %claimed.kind, "job panicked");
                 let error = "the job failed unexpectedly (internal error)".to_string();
-                self.failure(&claimed, Failed { error, retryable: true })
+                self.failure(&claimed, Failed::retryable(error))
             }
         }
     }
@@ -383,7 +383,7 @@ impl Worker {
         if job.attempts > job.max_attempts {
             let error =
                 format!("gave up: the worker running it stopped before finishing ({} attempts)", job.max_attempts);
-            return self.failure(&job, Failed { error, retryable: false });
+            return self.failure(&job, Failed::fatal(error));
         }
         match job.kind() {
             Some(JobKind::Tool) => self.run_tool(&job).await,
@@ -391,13 +391,13 @@ impl Worker {
                 Some(a) => a.deliver(&job).await,
                 None => {
                     let error = "this process cannot send notifications (no alerting configured)".to_string();
-                    self.failure(&job, Failed { error, retryable: true })
+                    self.failure(&job, Failed::retryable(error))
                 }
             },
             Some(JobKind::Noop) => Finish::new(job.id, JobOutcome::Done, ReportUpdate::None),
             None => {
                 let error = format!("unknown job kind `{}`", job.kind);
-                self.failure(&job, Failed { error, retryable: false })
+                self.failure(&job, Failed::fatal(error))
             }
         }
     }
@@ -408,7 +408,7 @@ impl Worker {
             Err(e) => {
                 let error = error_chain(&e);
                 tracing::error!(job = %job.id, error = %error, "stored tool job is corrupt");
-                return self.failure(job, Failed { error, retryable: false });
+                return self.failure(job, Failed::fatal(error));
             }
         };
         let slot = self.inner.tool_slots.get(&run.tool).cloned();
@@ -419,7 +419,7 @@ impl Worker {
     }
 
     /// A failed attempt: retried later when `retryable` and attempts remain, else failed for good.
-    fn failure(&self, job: &Job, Failed { error, retryable }: Failed) -> Finish {
+    fn failure(&self, job: &Job, Failed { error, retryable, uncounted }: Failed) -> Finish {
         let (id, attempts, max) = (job.id.as_str(), job.attempts, job.max_attempts);
         let is_tool = job.kind() == Some(JobKind::Tool);
         if retryable && attempts < max {
@@ -431,7 +431,9 @@ impl Worker {
         let error =
             if retryable && attempts > 1 { format!("{error} (gave up after {attempts} attempts)") } else { error };
         let report = if is_tool { ReportUpdate::Failed { error: error.clone() } } else { ReportUpdate::None };
-        Finish::new(id, JobOutcome::Dead { error }, report)
+        let mut finish = Finish::new(id, JobOutcome::Dead { error }, report);
+        finish.effects.uncount_run = is_tool && uncounted;
+        finish
     }
 }
 

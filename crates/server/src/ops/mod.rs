@@ -6,6 +6,7 @@
 //! and the command line into a message. Nothing here knows HTTP, and the job side knows nothing of this.
 //!
 //! - [`users`]: create a user (and its first organization).
+//! - [`keys`]: create, rotate and revoke a user's API keys.
 //! - [`plans`]: check and set an organization's plan.
 //! - [`runs`]: queue a tool run; queue a scan of an asset now.
 //! - [`alerts`]: change an alert's status; send a notification again.
@@ -14,6 +15,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod keys;
 pub mod plans;
 pub mod rules;
 pub mod runs;

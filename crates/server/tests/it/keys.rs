@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::{Auth, TestApp, random_id, s};
@@ -131,4 +131,52 @@ async fn bad_key_ids_are_400_case(app: TestApp) {
     for bad in ["not-a-uuid", "123", "0190f3c2-7b1e-7abc-8def-0123456789ag"] {
         app.delete(&format!("{KEYS}/{bad}"), &alice.auth()).await.invalid("keyId");
     }
+}
+
+both!(rotation_replaces_a_key, rotation_replaces_a_key_case);
+async fn rotation_replaces_a_key_case(app: TestApp) {
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let r = app.post(KEYS, &alice.auth(), json!({ "name": "deploy" })).await;
+    let old = r.ok(StatusCode::CREATED).clone();
+    let (old_key, old_id) = (s(&old, "key").to_string(), s(&old, "id").to_string());
+    app.get("/api/users/me", &Auth::key(&old_key)).await.ok(StatusCode::OK);
+
+    // At once: the successor has the same name, the old key stops working, the list shows only the new one.
+    let rotated = app.raw(Method::POST, &format!("{KEYS}/{old_id}/rotate"), &alice.auth(), None, "").await;
+    let new = rotated.ok(StatusCode::CREATED).clone();
+    let new_key = s(&new, "key").to_string();
+    assert_eq!(new["name"], "deploy");
+    assert_ne!(new_key, old_key);
+    assert_ne!(s(&new, "id"), old_id);
+    app.get("/api/users/me", &Auth::key(&old_key)).await.err(StatusCode::UNAUTHORIZED);
+    app.get("/api/users/me", &Auth::key(&new_key)).await.ok(StatusCode::OK);
+    let ids = app.get(KEYS, &alice.auth()).await.ids();
+    assert_eq!(ids, vec![s(&new, "id").to_string()]);
+    // A key already replaced cannot be rotated again.
+    app.post(&format!("{KEYS}/{old_id}/rotate"), &alice.auth(), json!({})).await.err(StatusCode::NOT_FOUND);
+
+    // With a grace period the old key keeps working until it ends, and is listed with its end.
+    let new_id = s(&new, "id").to_string();
+    let graced = app.post(&format!("{KEYS}/{new_id}/rotate"), &alice.auth(), json!({ "graceSeconds": 1 })).await;
+    let third = s(graced.ok(StatusCode::CREATED), "key").to_string();
+    app.get("/api/users/me", &Auth::key(&new_key)).await.ok(StatusCode::OK);
+    app.get("/api/users/me", &Auth::key(&third)).await.ok(StatusCode::OK);
+    let list = app.get(KEYS, &alice.auth()).await;
+    let ending = list.items().iter().find(|k| k["id"] == new_id.as_str()).expect("the old key is listed").clone();
+    s(&ending, "expiresAt");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.get("/api/users/me", &Auth::key(&new_key)).await.err(StatusCode::UNAUTHORIZED);
+    app.get("/api/users/me", &Auth::key(&third)).await.ok(StatusCode::OK);
+    assert_eq!(app.get(KEYS, &alice.auth()).await.items().len(), 1);
+
+    // Bad grace periods, another user's key, an unknown key.
+    let third_id = app.get(KEYS, &alice.auth()).await.ids()[0].clone();
+    let path = format!("{KEYS}/{third_id}/rotate");
+    app.post(&path, &alice.auth(), json!({ "graceSeconds": 86_401 })).await.invalid("graceSeconds");
+    app.post(&path, &alice.auth(), json!({ "graceSeconds": -1 })).await.err(StatusCode::BAD_REQUEST);
+    app.post(&path, &alice.auth(), json!({ "grace": 5 })).await.rejects("grace");
+    let bob = app.user("bob@example.com", None).await;
+    app.post(&path, &bob.auth(), json!({})).await.err(StatusCode::NOT_FOUND);
+    app.post(&format!("{KEYS}/{}/rotate", random_id()), &alice.auth(), json!({})).await.err(StatusCode::NOT_FOUND);
+    app.get("/api/users/me", &Auth::key(&third)).await.ok(StatusCode::OK);
 }

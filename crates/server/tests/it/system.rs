@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/users/me/api-keys"),
     ("post", "/api/users/me/api-keys"),
     ("delete", "/api/users/me/api-keys/{keyId}"),
+    ("post", "/api/users/me/api-keys/{keyId}/rotate"),
     ("get", "/api/orgs/{orgId}/usage"),
     ("put", "/api/orgs/{orgId}/plan"),
     ("get", "/help/hawk/self-test"),

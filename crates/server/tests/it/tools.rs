@@ -149,9 +149,16 @@ async fn refused_case(app: TestApp) {
     // The default egress policy refuses loopback targets: the run FAILS with the reason, not retried.
     let alice = app.user("alice@example.com", Some("Org A")).await;
     let org = alice.org();
+    let used = |v: &serde_json::Value| v["toolRunsUsed"].as_u64().expect("toolRunsUsed");
+    let usage = format!("/api/orgs/{org}/usage");
+    let before = used(app.get(&usage, &alice.auth()).await.ok(StatusCode::OK));
     let r = app.post(&run(org), &alice.auth(), json!({ "toolKey": "ssl", "target": "127.0.0.1:9" })).await;
     let id = s(r.ok(StatusCode::ACCEPTED), "reportId").to_string();
+    // Counted when queued (the quota is reserved with the report) ...
+    assert_eq!(used(app.get(&usage, &alice.auth()).await.ok(StatusCode::OK)), before + 1);
     assert_eq!(app.state.worker().run_until_idle().await, 1);
+    // ... and taken off again: a run the egress policy refused never reached the network.
+    assert_eq!(used(app.get(&usage, &alice.auth()).await.ok(StatusCode::OK)), before);
     let rep = app.get(&format!("{}/{id}", reports(org)), &alice.auth()).await;
     let rep = rep.ok(StatusCode::OK);
     assert_eq!(s(rep, "status"), "FAILED", "{rep}");

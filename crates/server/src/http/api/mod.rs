@@ -99,6 +99,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::me))
         .routes(routes!(users::list_api_keys, users::create_api_key))
         .routes(routes!(users::revoke_api_key))
+        .routes(routes!(users::rotate_api_key))
         .routes(routes!(orgs::list_orgs, orgs::create_org))
         .routes(routes!(orgs::get_org))
         .routes(routes!(orgs::list_members, orgs::add_member))

@@ -4,11 +4,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tlink_domain::{ApiKeyId, format_millis};
-use tlink_store::{ApiKeyRow, NewApiKey, UserRow};
+use tlink_store::{ApiKeyRow, UserRow};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::credentials::generate_api_key;
 use crate::http::api::orgs::OrgOut;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, created, list, ok};
@@ -17,7 +16,6 @@ use crate::http::pagination;
 
 /// Orgs listed inline in `/api/users/me`; `/api/orgs` pages through all of them.
 const ME_ORGS_MAX: u32 = 100;
-const MAX_NAME_LEN: usize = 200;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -58,6 +56,9 @@ pub struct ApiKeyOut {
     pub prefix: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// When the key stops working: set on a key replaced by a rotation with a grace period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl From<ApiKeyRow> for ApiKeyOut {
@@ -68,8 +69,17 @@ impl From<ApiKeyRow> for ApiKeyOut {
             prefix: k.prefix,
             created_at: format_millis(k.created_at),
             last_used_at: k.last_used_at.map(format_millis),
+            expires_at: k.expires_at.map(format_millis),
         }
     }
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RotateApiKey {
+    /// How long the old key keeps working, 0–86400 seconds (default 0: it stops at once).
+    #[serde(default)]
+    pub grace_seconds: u64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -130,30 +140,8 @@ pub async fn create_api_key(
     caller: Caller,
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> ApiResult<Response> {
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-        return Err(ApiError::field("name", format!("must be 1 to {MAX_NAME_LEN} characters")));
-    }
-    let generated = generate_api_key();
-    let row = state
-        .store
-        .create_api_key(
-            &caller.user_id,
-            NewApiKey {
-                name: name.to_string(),
-                prefix: generated.prefix,
-                key_hash: generated.hash,
-                sealed_key: Some(state.sealer.seal(&generated.key)),
-            },
-        )
-        .await?
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "you already hold {} live API keys, the most one user may; revoke one you no longer use first",
-                tlink_store::MAX_LIVE_KEYS
-            ))
-        })?;
-    Ok(created(CreatedApiKey { meta: row.into(), key: generated.key }))
+    let issued = crate::ops::keys::create_key(&state, &caller.user_id, &req.name).await?;
+    Ok(created(CreatedApiKey { meta: issued.row.into(), key: issued.key }))
 }
 
 /// Revoke an API key; it stops working at once.
@@ -167,8 +155,30 @@ pub async fn revoke_api_key(
     Path(key_id): Path<String>,
 ) -> ApiResult<Response> {
     let id = path_id("keyId", &key_id, ApiKeyId::parse)?;
-    if !state.store.revoke_api_key(&caller.user_id, &id).await? {
-        return Err(ApiError::not_found("API key"));
-    }
+    crate::ops::keys::revoke_key(&state, &caller.user_id, &id).await?;
     Ok(ok(Revoked { id: id.to_string(), revoked: true }))
+}
+
+/// Rotate an API key: a new key with the same name, in this response only. The old key stops working at
+/// once, or after `graceSeconds` (at most 24 hours) so clients can switch without downtime.
+#[utoipa::path(post, path = "/api/users/me/api-keys/{keyId}/rotate", tag = "users",
+    request_body(content = RotateApiKey, description = "Optional; an empty body rotates at once"),
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
+    params(("keyId" = String, Path, description = "API key id")),
+    responses((status = 201, body = Envelope<CreatedApiKey>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn rotate_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key_id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let id = path_id("keyId", &key_id, ApiKeyId::parse)?;
+    let req: RotateApiKey = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateApiKey::default()
+    } else {
+        crate::http::extract::parse_json(&body)?
+    };
+    let issued = crate::ops::keys::rotate_key(&state, &caller.user_id, &id, req.grace_seconds).await?;
+    Ok(created(CreatedApiKey { meta: issued.row.into(), key: issued.key }))
 }
