@@ -190,6 +190,18 @@ enum UserCommand {
         /// Name of an organization to create, owned by the new user.
         #[arg(long)]
         org: Option<String>,
+        /// Make the user an instance operator: may change any organization's plan through the API (and
+        /// create organizations when `self_service_orgs` is off).
+        #[arg(long)]
+        operator: bool,
+    },
+    /// Make an existing user an instance operator, or (with --off) no longer one.
+    SetOperator {
+        #[arg(long)]
+        email: String,
+        /// Take the role away instead.
+        #[arg(long)]
+        off: bool,
     },
 }
 
@@ -244,15 +256,28 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             outln!("applied {} migration(s): {applied:?}", applied.len());
             Ok(())
         }
-        Command::User { command: UserCommand::Create { email, password, name, org } } => {
+        Command::User { command: UserCommand::Create { email, password, name, org, operator } } => {
             let state = tlink_server::open(config).await?;
-            let account =
-                tlink_server::ops::users::NewAccount { email: &email, password: &password, name, org: org.as_deref() };
+            let account = tlink_server::ops::users::NewAccount {
+                email: &email,
+                password: &password,
+                name,
+                org: org.as_deref(),
+                operator,
+            };
             let (user, org_id) = tlink_server::ops::users::create_user(&state, account).await.map_err(flags)?;
             outln!("created user {} ({})", user.email, user.id);
             if let Some(org_id) = org_id {
                 outln!("created organization {org_id}");
             }
+            Ok(())
+        }
+        Command::User { command: UserCommand::SetOperator { email, off } } => {
+            let state = tlink_server::open(config).await?;
+            let user = tlink_server::ops::users::set_operator(&state, &email, !off).await.map_err(flags)?;
+            let now =
+                if user.is_operator { "is now an instance operator" } else { "is no longer an instance operator" };
+            outln!("{} ({}) {now}", user.email, user.id);
             Ok(())
         }
         Command::Org { command } => org(command, config).await,
@@ -293,9 +318,10 @@ async fn org(command: OrgCommand, config: Config) -> anyhow::Result<()> {
     let org_id = tlink_domain::OrgId::parse(&org).map_err(|e| anyhow::anyhow!("organization id: {e}"))?;
     let state = tlink_server::open(config).await?;
     if let Some(change) = set {
-        let limits = tlink_server::ops::plans::set_plan(&state, &tlink_server::ops::Actor::Operator, &org_id, &change)
-            .await
-            .map_err(flags)?;
+        let limits =
+            tlink_server::ops::plans::set_plan(&state, &tlink_server::ops::Actor::Operator(None), &org_id, &change)
+                .await
+                .map_err(flags)?;
         outln!("organization {org_id} is now on {}", limits.plan);
     }
     let limits = state.store.org_limits(&org_id).await?.ok_or_else(|| anyhow::anyhow!("no organization {org_id}"))?;

@@ -25,8 +25,12 @@ fn users_and_plans_answer_the_same_from_the_cli_and_http() {
     assert!(!ok && out.contains("--email"), "{out}");
     let (ok, out) = tlink(&env, &["user", "create", "--email", "a@example.com", "--password", "short"]);
     assert!(!ok && out.contains("--password: must be 8 to 1024 characters"), "{out}");
-    let (ok, out) =
-        tlink(&env, &["user", "create", "--email", "A@Example.com", "--password", PASSWORD, "--org", "Acme"]);
+    let (ok, out) = tlink(
+        &env,
+        &["user", "create", "--email", "A@Example.com", "--password", PASSWORD, "--org", "Acme", "--operator"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = tlink(&env, &["user", "create", "--email", "b@example.com", "--password", PASSWORD, "--org", "B"]);
     assert!(ok, "{out}");
     let (ok, out) = tlink(&env, &["user", "create", "--email", "a@example.com", "--password", PASSWORD]);
     assert!(!ok && out.contains("a user with this email already exists"), "{out}");
@@ -64,6 +68,30 @@ fn users_and_plans_answer_the_same_from_the_cli_and_http() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     let (ok, out) = tlink(&env, &["org", "usage", &org]);
     assert!(ok && out.contains("plan: BUSINESS  requests/minute: 300"), "{out}");
+
+    // Plans are the operator's: an owner who is not one is refused (and nothing changes) until the command
+    // line makes them one.
+    let login_b =
+        http(addr, "POST", "/api/auth/login", &[], Some(&json!({"email": "b@example.com", "password": PASSWORD})));
+    let bearer_b = format!("Bearer {}", login_b.body["data"]["accessToken"].as_str().expect("token"));
+    let auth_b = [("Authorization", bearer_b.as_str())];
+    let me_b = http(addr, "GET", "/api/users/me", &auth_b, None);
+    let org_b = me_b.body["data"]["organizations"][0]["id"].as_str().expect("b's organization").to_string();
+    let plan_b = format!("/api/orgs/{org_b}/plan");
+    let r = http(addr, "PUT", &plan_b, &auth_b, Some(&json!({"plan": "ENTERPRISE"})));
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    let (ok, out) = tlink(&env, &["org", "usage", &org_b]);
+    assert!(ok && out.contains("plan: FREE"), "{out}");
+    let (ok, out) = tlink(&env, &["user", "set-operator", "--email", "B@example.com"]);
+    assert!(ok && out.contains("is now an instance operator"), "{out}");
+    let r = http(addr, "PUT", &plan_b, &auth_b, Some(&json!({"plan": "PRO"})));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (ok, out) = tlink(&env, &["user", "set-operator", "--email", "b@example.com", "--off"]);
+    assert!(ok && out.contains("no longer"), "{out}");
+    let r = http(addr, "PUT", &plan_b, &auth_b, Some(&json!({"plan": "BUSINESS"})));
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    let (ok, out) = tlink(&env, &["user", "set-operator", "--email", "nobody@example.com"]);
+    assert!(!ok && out.contains("not found"), "{out}");
     drop(_server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -45,7 +45,13 @@ async fn main() -> anyhow::Result<()> {
         None => {
             let (user, org) = tlink_server::ops::users::create_user(
                 &state,
-                tlink_server::ops::users::NewAccount { email: &email, password, name: None, org: Some("Bench") },
+                tlink_server::ops::users::NewAccount {
+                    email: &email,
+                    password,
+                    name: None,
+                    org: Some("Bench"),
+                    operator: false,
+                },
             )
             .await
             .map_err(|e| anyhow::anyhow!("creating user: {e}"))?;

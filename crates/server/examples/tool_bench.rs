@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             password: "bench-password-123",
             name: None,
             org: Some("Bench"),
+            operator: false,
         },
     )
     .await

@@ -33,6 +33,9 @@ pub struct Config {
     pub admin_password: String,
     /// Name of the organization created with the admin user.
     pub admin_org: String,
+    /// Whether any signed-in user may create organizations (each with its own FREE quota); when false only
+    /// instance operators may.
+    pub self_service_orgs: bool,
     /// HMAC secret for access tokens and list cursors; empty means generated once and kept in
     /// `<data_dir>/jwt_secret`.
     pub jwt_secret: String,
@@ -84,6 +87,7 @@ impl Default for Config {
             admin_email: String::new(),
             admin_password: String::new(),
             admin_org: "Default".to_string(),
+            self_service_orgs: true,
             jwt_secret: String::new(),
             secrets_key: String::new(),
             access_token_ttl_secs: 15 * 60,

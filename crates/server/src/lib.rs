@@ -156,7 +156,8 @@ pub async fn open(mut config: Config) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-/// Creates `admin_email` with a first organization when both admin settings are given and the user is new.
+/// Creates `admin_email`, an instance operator, with a first organization when both admin settings are given
+/// and the user is new.
 async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     let cfg = &state.config;
     if cfg.admin_email.is_empty() || cfg.admin_password.is_empty() {
@@ -167,8 +168,13 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     if state.store.user_by_email(&email).await?.is_some() {
         return Ok(());
     }
-    let account =
-        ops::users::NewAccount { email: &email, password: &cfg.admin_password, name: None, org: Some(&cfg.admin_org) };
+    let account = ops::users::NewAccount {
+        email: &email,
+        password: &cfg.admin_password,
+        name: None,
+        org: Some(&cfg.admin_org),
+        operator: true,
+    };
     ops::users::create_user(state, account).await.context("creating the admin user")?;
     tracing::info!(email = %email, org = %cfg.admin_org, "created admin user and organization");
     Ok(())

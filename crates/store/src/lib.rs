@@ -22,6 +22,7 @@
 //! - [`Store::create_user`]: a user, and optionally the first organization they own, atomically.
 //! - [`Store::user_by_email`]: the user with this normalised e-mail address.
 //! - [`Store::user_by_id`]: the user with this id.
+//! - [`Store::set_operator`]: makes a user an instance operator, or not.
 //!
 //! **Sessions** (refresh tokens, [`RefreshRow`])
 //! - [`Store::start_refresh_family`]: a login's first refresh token.

@@ -12,6 +12,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_dismissals.sql")),
     (6, include_str!("../migrations/sqlite/0006_agents.sql")),
     (7, include_str!("../migrations/sqlite/0007_vulnerabilities.sql")),
+    (8, include_str!("../migrations/sqlite/0008_operators.sql")),
 ];
 
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
@@ -22,6 +23,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_dismissals.sql")),
     (6, include_str!("../migrations/postgres/0006_agents.sql")),
     (7, include_str!("../migrations/postgres/0007_vulnerabilities.sql")),
+    (8, include_str!("../migrations/postgres/0008_operators.sql")),
     (8, include_str!("../migrations/postgres/0008_notify.sql")),
 ];
 

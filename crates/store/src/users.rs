@@ -13,6 +13,9 @@ pub struct UserRow {
     pub name: Option<String>,
     pub password_hash: String,
     pub created_at: i64,
+    /// An instance operator: may change any organization's plan, and create organizations when
+    /// self-service is off.
+    pub is_operator: bool,
 }
 
 /// A user to create. `email` must already be normalised (trimmed, lower case).
@@ -21,12 +24,13 @@ pub struct NewUser {
     pub email: String,
     pub name: Option<String>,
     pub password_hash: String,
+    pub is_operator: bool,
 }
 
 /// The columns [`UserRow::from_row`] reads, in its order.
 macro_rules! user_columns {
     () => {
-        "id, email, name, password_hash, created_at"
+        "id, email, name, password_hash, created_at, is_operator"
     };
 }
 
@@ -38,6 +42,7 @@ impl UserRow {
             name: r.opt_text(2)?,
             password_hash: r.text(3)?,
             created_at: r.i64(4)?,
+            is_operator: r.bool(5)?,
         })
     }
 }
@@ -49,8 +54,9 @@ impl Store {
         let id = UserId::new();
         let now = now_millis();
         let mut stmts = vec![Stmt::new(
-            "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-            params![id.as_str(), &user.email, user.name.clone(), &user.password_hash, now],
+            "INSERT INTO users (id, email, name, password_hash, created_at, is_operator) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            params![id.as_str(), &user.email, user.name.clone(), &user.password_hash, now, user.is_operator],
         )];
         let org_id = first_org.map(|name| {
             let org_id = OrgId::new();
@@ -58,8 +64,14 @@ impl Store {
             org_id
         });
         self.db.transaction(stmts).await?;
-        let row =
-            UserRow { id, email: user.email, name: user.name, password_hash: user.password_hash, created_at: now };
+        let row = UserRow {
+            id,
+            email: user.email,
+            name: user.name,
+            password_hash: user.password_hash,
+            created_at: now,
+            is_operator: user.is_operator,
+        };
         Ok((row, org_id))
     }
 
@@ -71,5 +83,11 @@ impl Store {
     pub async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRow>> {
         const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
         self.db.query_opt(SQL, &params![id.as_str()]).await?.as_ref().map(UserRow::from_row).transpose()
+    }
+
+    /// Makes a user an instance operator, or not; false when there is no such user.
+    pub async fn set_operator(&self, id: &UserId, operator: bool) -> Result<bool> {
+        const SQL: &str = "UPDATE users SET is_operator = $2 WHERE id = $1";
+        Ok(self.db.execute(SQL, &params![id.as_str(), operator]).await? == 1)
     }
 }

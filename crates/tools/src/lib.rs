@@ -227,7 +227,8 @@ impl Toolbox {
         timeout: Duration,
     ) -> Result<(TcpStream, SocketAddr), ToolError> {
         if port == 0 {
-            let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+            let host =
+                if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
             return Err(ToolError::InvalidInput(format!("{host}:0: the port must be 1-65535")));
         }
         let addrs = self.resolve_host(host).await?;

@@ -7,6 +7,7 @@
 //!
 //! - [`users`]: create a user (and its first organization).
 //! - [`keys`]: create, rotate and revoke a user's API keys.
+//! - [`orgs`]: create an organization; tell an instance operator.
 //! - [`plans`]: check and set an organization's plan.
 //! - [`runs`]: queue a tool run; queue a scan of an asset now.
 //! - [`alerts`]: change an alert's status; send a notification again.
@@ -16,6 +17,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod keys;
+pub mod orgs;
 pub mod plans;
 pub mod rules;
 pub mod runs;
@@ -79,12 +81,13 @@ impl From<DbError> for OpError {
 
 pub type OpResult<T> = Result<T, OpError>;
 
-/// Who acts: a member of an organization (through the API or the dashboard), or the operator (the
-/// command line, the admin bootstrap), who may do anything.
+/// Who acts: a member of an organization (through the API or the dashboard), or the operator — the
+/// command line and the admin bootstrap (`None`), or a user who is an instance operator — who may do
+/// anything.
 #[derive(Debug, Clone)]
 pub enum Actor {
     Member(Member),
-    Operator,
+    Operator(Option<UserId>),
 }
 
 /// A member acting in one organization, with the organization's plan.

@@ -1,6 +1,6 @@
 //! Plans: an organization's plan, with Enterprise's custom figures.
 
-use tlink_domain::{OrgId, Plan, PlanLimits, Role};
+use tlink_domain::{OrgId, Plan, PlanLimits};
 
 use super::{Actor, FieldError, OpError, OpResult};
 use crate::AppState;
@@ -42,15 +42,15 @@ pub fn plan_limits(change: &PlanChange) -> OpResult<PlanLimits> {
     })
 }
 
-/// Sets `org`'s plan: an owner of it, or the operator. Takes effect at once for rate limits and quotas.
+/// Sets `org`'s plan. Plans belong to whoever runs the server: only the operator (the command line, or a
+/// user who is an instance operator) may change one; members read theirs. Takes effect at once for rate
+/// limits and quotas.
 pub async fn set_plan(state: &AppState, actor: &Actor, org: &OrgId, change: &PlanChange) -> OpResult<PlanLimits> {
     if let Actor::Member(m) = actor {
-        if &m.org_id != org {
-            return Err(OpError::NotFound("organization"));
-        }
-        if m.role != Role::Owner {
-            return Err(OpError::Forbidden("only an owner may change the organization's plan".into()));
-        }
+        return Err(OpError::Forbidden(format!(
+            "plans are set by the server's operator; your role in this organization is {}",
+            m.role.as_str()
+        )));
     }
     let limits = plan_limits(change)?;
     if !state.store.set_org_limits(org, &limits).await? {
@@ -58,7 +58,8 @@ pub async fn set_plan(state: &AppState, actor: &Actor, org: &OrgId, change: &Pla
     }
     let by = match actor {
         Actor::Member(m) => m.user_id.to_string(),
-        Actor::Operator => "operator".to_string(),
+        Actor::Operator(Some(user)) => user.to_string(),
+        Actor::Operator(None) => "command line".to_string(),
     };
     tracing::info!(%org, plan = %limits.plan, %by, "plan changed");
     Ok(limits)

@@ -1,4 +1,4 @@
-//! Users: creating one (with its first organization), for the command line and the admin bootstrap.
+//! Users: creating one (with its first organization), and making one an instance operator.
 
 use tlink_domain::OrgId;
 use tlink_store::{DbError, NewUser, UserRow};
@@ -35,6 +35,8 @@ pub struct NewAccount<'a> {
     pub name: Option<String>,
     /// The name of an organization to create, owned by the user.
     pub org: Option<&'a str>,
+    /// An instance operator (see [`set_operator`]).
+    pub operator: bool,
 }
 
 /// Creates a user (and optionally a first organization it owns) after checking every input.
@@ -52,10 +54,23 @@ pub async fn create_user(state: &AppState, new: NewAccount<'_>) -> OpResult<(Use
         return Err(OpError::Invalid(errors));
     };
     let password_hash = crate::credentials::hash_password(new.password.to_string()).await?;
-    state.store.create_user(NewUser { email, name: new.name, password_hash }, new.org.map(str::trim)).await.map_err(
-        |e| match e {
-            DbError::Unique(_) => OpError::Conflict("a user with this email already exists".into()),
-            other => other.into(),
-        },
-    )
+    let user = NewUser { email, name: new.name, password_hash, is_operator: new.operator };
+    state.store.create_user(user, new.org.map(str::trim)).await.map_err(|e| match e {
+        DbError::Unique(_) => OpError::Conflict("a user with this email already exists".into()),
+        other => other.into(),
+    })
+}
+
+/// Makes the user with this e-mail address an instance operator, or not (the command line's
+/// `tlink user set-operator`). Operators change organizations' plans and, when self-service is off, create
+/// organizations.
+pub async fn set_operator(state: &AppState, email: &str, operator: bool) -> OpResult<UserRow> {
+    let email = normalize_email(email).map_err(|m| OpError::field("email", m))?;
+    let mut user = state.store.user_by_email(&email).await?.ok_or(OpError::NotFound("user"))?;
+    if !state.store.set_operator(&user.id, operator).await? {
+        return Err(OpError::NotFound("user"));
+    }
+    user.is_operator = operator;
+    tracing::info!(user = %user.id, operator, "operator role changed");
+    Ok(user)
 }

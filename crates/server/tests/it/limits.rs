@@ -69,31 +69,47 @@ async fn credential_case(app: TestApp) {
     // The owner's session is a bucket of its own; another organization's plan is not this one's.
     app.get(&path, &owner.auth()).await.ok(StatusCode::OK);
 
-    // Upgrading applies at once: PRO allows 120.
+    // Upgrading (by the server's operator) applies at once: PRO allows 120.
+    let operator = app.operator("operator@example.com").await;
     let plan =
-        app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &owner.auth(), Some(json!({"plan": "PRO"}))).await;
+        app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &operator.auth(), Some(json!({"plan": "PRO"}))).await;
     assert_eq!(plan.ok(StatusCode::OK)["requestsPerMinute"], 120);
     let after = app.get(&path, &key).await;
     after.ok(StatusCode::OK);
     assert_eq!(num(&after, "x-ratelimit-limit"), 120);
 }
 
-both!(plans_are_changed_by_owners_with_valid_figures, plan_case, limited);
+both!(plans_are_changed_by_operators_only_with_valid_figures, plan_case, limited);
 async fn plan_case(app: TestApp) {
     let owner = app.user("owner@example.com", Some("Acme")).await;
     let org = owner.org().to_string();
     let admin = app.member(&org, &owner, "admin@example.com", "ADMIN").await;
+    let operator = app.operator("operator@example.com").await;
     let path = format!("/api/orgs/{org}/plan");
-    app.req(Method::PUT, &path, &admin.auth(), Some(json!({"plan": "BUSINESS"}))).await.err(StatusCode::FORBIDDEN);
-    app.req(Method::PUT, &path, &owner.auth(), Some(json!({"plan": "GOLD"}))).await.err(StatusCode::BAD_REQUEST);
-    app.req(Method::PUT, &path, &owner.auth(), Some(json!({"plan": "PRO", "requestsPerMinute": 5})))
+    let usage_path = format!("/api/orgs/{org}/usage");
+    // Members — the owner too — read their plan but do not set it: 403, and nothing changes.
+    for member in [&admin, &owner] {
+        let body = json!({"plan": "ENTERPRISE", "toolRunsPerMonth": 1_000_000});
+        let refused = app.req(Method::PUT, &path, &member.auth(), Some(body)).await;
+        refused.err(StatusCode::FORBIDDEN);
+        assert!(refused.message().contains("operator"), "{}", refused.text);
+    }
+    assert_eq!(app.get(&usage_path, &owner.auth()).await.ok(StatusCode::OK)["plan"], "FREE");
+    // Someone else's organization, or none at all: not found, for members and strangers alike.
+    let stranger = app.user("stranger@example.com", Some("Other")).await;
+    app.req(Method::PUT, &path, &stranger.auth(), Some(json!({"plan": "PRO"}))).await.err(StatusCode::NOT_FOUND);
+    let nowhere = format!("/api/orgs/{}/plan", crate::support::random_id());
+    app.req(Method::PUT, &nowhere, &operator.auth(), Some(json!({"plan": "PRO"}))).await.err(StatusCode::NOT_FOUND);
+    // The operator sets any organization's plan (without being a member), with valid figures only.
+    app.req(Method::PUT, &path, &operator.auth(), Some(json!({"plan": "GOLD"}))).await.err(StatusCode::BAD_REQUEST);
+    app.req(Method::PUT, &path, &operator.auth(), Some(json!({"plan": "PRO", "requestsPerMinute": 5})))
         .await
         .invalid("requestsPerMinute");
     let r = app
         .req(
             Method::PUT,
             &path,
-            &owner.auth(),
+            &operator.auth(),
             Some(json!({"plan": "ENTERPRISE", "requestsPerMinute": 5000, "toolRunsPerMonth": 3})),
         )
         .await;
@@ -101,9 +117,9 @@ async fn plan_case(app: TestApp) {
     assert_eq!(usage["plan"], "ENTERPRISE");
     assert_eq!(usage["requestsPerMinute"], 5000);
     assert_eq!(usage["toolRunsLimit"], 3);
+    assert_eq!(app.get(&usage_path, &owner.auth()).await.ok(StatusCode::OK)["plan"], "ENTERPRISE");
     // Another tenant's organization is invisible.
-    let stranger = app.user("stranger@example.com", Some("Other")).await;
-    app.get(&format!("/api/orgs/{org}/usage"), &stranger.auth()).await.err(StatusCode::NOT_FOUND);
+    app.get(&usage_path, &stranger.auth()).await.err(StatusCode::NOT_FOUND);
 }
 
 async fn run_dns(app: &TestApp, user: &TestUser) -> Reply {
@@ -125,7 +141,8 @@ async fn quota_case(app: TestApp) {
     assert!(s(u, "resetsAt").ends_with("-01T00:00:00Z") || s(u, "resetsAt").contains("-01T00:00:00"), "{u}");
 
     let body = json!({"plan": "ENTERPRISE", "toolRunsPerMonth": 3});
-    app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &owner.auth(), Some(body)).await.ok(StatusCode::OK);
+    let operator = app.operator("operator@example.com").await;
+    app.req(Method::PUT, &format!("/api/orgs/{org}/plan"), &operator.auth(), Some(body)).await.ok(StatusCode::OK);
     run_dns(&app, &owner).await.ok(StatusCode::ACCEPTED);
     // monitor-now counts each tool it queues (an IP: ip-reputation, exposure, threat-feed, whois → over 2).
     let ip = app.asset(&org, &owner.auth(), "IP", "192.0.2.10").await;

@@ -316,3 +316,21 @@ async fn org_created_at_is_the_same_everywhere_case(app: TestApp) {
     let me = app.get("/api/users/me", &bob.auth()).await;
     assert_eq!(s(&me.ok(StatusCode::OK)["organizations"][0], "createdAt"), created, "GET /api/users/me");
 }
+
+fn no_self_service(c: &mut tlink_server::Config) {
+    c.self_service_orgs = false;
+}
+
+both!(only_operators_create_orgs_when_self_service_is_off, self_service_off_case, no_self_service);
+async fn self_service_off_case(app: TestApp) {
+    let user = app.user("user@example.com", None).await;
+    let refused = app.post("/api/orgs", &user.auth(), json!({ "name": "Mine" })).await;
+    refused.err(StatusCode::FORBIDDEN);
+    assert!(refused.message().contains("operators"), "{}", refused.text);
+    assert!(app.get("/api/orgs", &user.auth()).await.ids().is_empty(), "nothing was created");
+    let operator = app.operator("operator@example.com").await;
+    let made = app.post("/api/orgs", &operator.auth(), json!({ "name": "Customer" })).await;
+    assert_eq!(made.ok(StatusCode::CREATED)["role"], "OWNER");
+    // Bad names are still named first.
+    app.post("/api/orgs", &user.auth(), json!({ "name": "  " })).await.invalid("name");
+}

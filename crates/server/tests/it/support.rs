@@ -319,7 +319,8 @@ impl TestApp {
     /// Creates a user directly (password [`PASSWORD`]); with `org`, also an organization it owns.
     /// Returns the user id and the organization id.
     pub async fn create_user(&self, email: &str, org: Option<&str>) -> (String, Option<String>) {
-        let account = tlink_server::ops::users::NewAccount { email, password: PASSWORD, name: None, org };
+        let account =
+            tlink_server::ops::users::NewAccount { email, password: PASSWORD, name: None, org, operator: false };
         let (row, org) = tlink_server::ops::users::create_user(&self.state, account).await.expect("creating a user");
         (row.id.to_string(), org.map(|o| o.to_string()))
     }
@@ -340,6 +341,14 @@ impl TestApp {
             access: data["accessToken"].as_str().expect("accessToken").to_string(),
             refresh: data["refreshToken"].as_str().expect("refreshToken").to_string(),
         }
+    }
+
+    /// Creates an instance operator (no organization) and signs it in.
+    pub async fn operator(&self, email: &str) -> TestUser {
+        let user = self.user(email, None).await;
+        let id = tlink_domain::UserId::parse(&user.id).expect("a user id");
+        assert!(self.state.store.set_operator(&id, true).await.expect("setting the operator role"));
+        user
     }
 
     /// Creates a user without an organization, adds it to `org` with `role` (as `by`), signs it in.

@@ -29,7 +29,10 @@ pub(crate) async fn stores() -> Vec<(&'static str, Store)> {
 
 pub(crate) async fn user(store: &Store, email: &str) -> (UserId, OrgId) {
     let (u, org) = store
-        .create_user(NewUser { email: email.into(), name: None, password_hash: "x".into() }, Some("Org"))
+        .create_user(
+            NewUser { email: email.into(), name: None, password_hash: "x".into(), is_operator: false },
+            Some("Org"),
+        )
         .await
         .expect("user created");
     (u.id, org.expect("org created"))
@@ -58,7 +61,10 @@ async fn duplicates_are_unique_violations() {
     for (name, store) in stores().await {
         user(&store, "a@example.com").await;
         let err = store
-            .create_user(NewUser { email: "a@example.com".into(), name: None, password_hash: "y".into() }, Some("Org"))
+            .create_user(
+                NewUser { email: "a@example.com".into(), name: None, password_hash: "y".into(), is_operator: false },
+                Some("Org"),
+            )
             .await
             .expect_err("duplicate email");
         assert!(matches!(err, DbError::Unique(_)), "{name}: {err:?}");

@@ -425,9 +425,14 @@ pub(crate) fn stub_resolvers(config: &ToolsConfig) -> Result<client::Resolvers, 
 
 /// A `tools.resolvers` entry: `ip` (port 53) or `ip:port`.
 fn resolver_addr(s: &str) -> Result<SocketAddr, ToolError> {
-    s.parse()
+    let addr = s
+        .parse()
         .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-        .map_err(|_| ToolError::InvalidInput(format!("tools.resolvers: `{s}` is not an `ip` or `ip:port`")))
+        .map_err(|_| ToolError::InvalidInput(format!("tools.resolvers: `{s}` is not an `ip` or `ip:port`")))?;
+    if addr.port() == 0 {
+        return Err(ToolError::InvalidInput(format!("tools.resolvers: `{s}`: the port must be 1-65535")));
+    }
+    Ok(addr)
 }
 
 /// A and AAAA addresses of `host` from the configured resolvers.
@@ -466,5 +471,17 @@ mod tests {
         let mut v = vec!["192.0.2.10", "192.0.2.9", "10.0.0.1"];
         v.sort_by(|x, y| ip_order(x, y));
         assert_eq!(v, ["10.0.0.1", "192.0.2.9", "192.0.2.10"]);
+    }
+
+    #[test]
+    fn resolvers_need_a_port() {
+        assert_eq!(resolver_addr("192.0.2.53").expect("ip"), "192.0.2.53:53".parse().expect("addr"));
+        assert_eq!(resolver_addr("[::1]:5353").expect("ip:port"), "[::1]:5353".parse().expect("addr"));
+        match resolver_addr("192.0.2.53:0") {
+            Err(ToolError::InvalidInput(m)) => {
+                assert_eq!(m, "tools.resolvers: `192.0.2.53:0`: the port must be 1-65535")
+            }
+            other => panic!("expected invalid input, got {other:?}"),
+        }
     }
 }

@@ -277,7 +277,8 @@ pub(super) async fn check_spf(tb: &Toolbox, domain: &str) -> SpfCheck {
     records.sort();
     check.report.record_count = records.len();
     let several = records.len() > 1;
-    let mut parsed: Vec<(String, SpfRecord)> = records.into_iter().map(|text| (text.clone(), parse_spf(&text))).collect();
+    let mut parsed: Vec<(String, SpfRecord)> =
+        records.into_iter().map(|text| (text.clone(), parse_spf(&text))).collect();
     for (text, record) in &parsed {
         let which = if several {
             format!("SPF record `{}` of {domain}", printable(text))

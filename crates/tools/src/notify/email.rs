@@ -8,6 +8,10 @@
 //! The relay is the operator's configuration, not user input, so it is exempt from the egress policy (like the
 //! providers' base URLs); recipients are only mail addresses handed to the relay.
 //!
+//! Every message carries a `Date` and a `Message-ID` (RFC 5322 §3.6): relays and spam filters penalise mail
+//! without them, and the identifier lets a mail client thread and deduplicate alerts. The identifier's right
+//! side is the sender's domain, not this host's name, which is often internal or meaningless (`localhost`).
+//!
 //! A failure says whether sending again could succeed ([`MailError::retryable`]): a permanent (5xx) SMTP reply,
 //! an invalid address, or a relay that lacks what the configuration requires (STARTTLS, an authentication
 //! mechanism) is not; a connection failure, a timeout, a TLS failure or a transient (4xx) reply is.
@@ -195,7 +199,11 @@ impl Mailer {
                 recipients.push(mailbox);
             }
         }
-        let builder = Message::builder().from(self.from.clone()).subject(subject);
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .date_now()
+            .message_id(Some(message_id(self.from.email.domain())));
         let builder = match recipients.as_slice() {
             [] => return Err(MailError::permanent("a message needs at least one recipient".to_string())),
             [one] => builder.to(one.clone()),
@@ -229,6 +237,11 @@ impl Mailer {
         }
         result
     }
+}
+
+/// `<32 random hex digits@domain>`: unique without a counter or this host's name.
+fn message_id(domain: &str) -> String {
+    format!("<{:032x}@{domain}>", rand::random::<u128>())
 }
 
 fn tls_parameters(host: &str, cfg: &SmtpConfig) -> Result<TlsParameters, MailError> {

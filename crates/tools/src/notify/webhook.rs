@@ -441,6 +441,9 @@ fn parse_url(raw: &str, subject: &str) -> Result<Url, String> {
     if url.host().is_none_or(|h| matches!(h, Host::Domain(d) if d.is_empty())) {
         return Err(format!("{subject} has no host"));
     }
+    if url.port() == Some(0) {
+        return Err(format!("{subject}'s port must be 1-65535"));
+    }
     Ok(url)
 }
 
@@ -710,6 +713,10 @@ mod tests {
             "webhookUrl must be an http or https URL, not ftp"
         );
         assert_eq!(parse_url("http://", "webhookUrl").unwrap_err(), "webhookUrl has no host");
+        assert_eq!(
+            parse_url("http://hooks.example.com:0/x", "webhookUrl").unwrap_err(),
+            "webhookUrl's port must be 1-65535"
+        );
         assert!(parse_url("not a url", "webhookUrl").unwrap_err().starts_with("webhookUrl is not a valid URL"));
         assert_eq!(
             refusal("webhookUrl", "resolves to", "10.0.0.5".parse().unwrap()),

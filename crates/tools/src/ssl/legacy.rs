@@ -140,7 +140,12 @@ async fn probe(
     let name = version_name(version);
     let unknown = |detail: String| Probe {
         wire_version: version,
-        summary: LegacyProbe { version: name.clone(), status: ProbeStatus::Unknown, cipher_suite: None, detail: Some(detail) },
+        summary: LegacyProbe {
+            version: name.clone(),
+            status: ProbeStatus::Unknown,
+            cipher_suite: None,
+            detail: Some(detail),
+        },
         address: None,
         chain: Vec::new(),
     };
@@ -160,9 +165,6 @@ async fn probe(
     let end = loop {
         if let Some(end) = answer.finished() {
             break end;
-        }
-        if answer.received >= MAX_READ {
-            break End::Closed;
         }
         match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break End::Closed,
@@ -235,6 +237,12 @@ impl Answer {
     fn feed(&mut self, bytes: &[u8]) {
         self.received += bytes.len();
         self.pending.extend_from_slice(bytes);
+        if self.received > MAX_READ {
+            // Whatever was read so far stands (a ServerHello keeps its verdict); the rest is not read.
+            self.problem =
+                Some(Problem::Malformed(format!("more than {MAX_READ} bytes without a complete ServerHello")));
+            return;
+        }
         while self.problem.is_none() && self.finished().is_none() {
             let [content_type, major, _, len_hi, len_lo, ..] = self.pending[..] else { return };
             if !(20..=24).contains(&content_type) || major != 3 {
@@ -288,7 +296,8 @@ impl Answer {
                 (11, Some(_)) => self.chain = Some(parse_certificates(&body)),
                 (_, Some(_)) => self.no_certificate = true,
                 (kind, None) => {
-                    self.problem = Some(Problem::Malformed(format!("handshake message type {kind} before a ServerHello")))
+                    self.problem =
+                        Some(Problem::Malformed(format!("handshake message type {kind} before a ServerHello")))
                 }
             }
         }
@@ -322,9 +331,7 @@ impl Answer {
                     cipher_suite: Some(suite_name(CipherSuite::from(hello.cipher_suite))),
                     detail: None,
                 },
-                v if v < offered => {
-                    refused(format!("the server answered with {}, a lower version", version_name(v)))
-                }
+                v if v < offered => refused(format!("the server answered with {}, a lower version", version_name(v))),
                 v => refused(format!("the server answered with {}, above the version offered", version_name(v))),
             };
         }
@@ -418,4 +425,115 @@ fn client_hello(version: u16, sni: Option<&str>, random: [u8; 32]) -> Vec<u8> {
 
 fn put_u16(buf: &mut Vec<u8>, n: usize) {
     buf.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(content_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![content_type, 3, 1];
+        out.extend_from_slice(&u16::try_from(body.len()).expect("length").to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn server_hello(version: u16) -> Vec<u8> {
+        let mut body = vec![2, 0, 0, 38];
+        body.extend_from_slice(&version.to_be_bytes());
+        body.extend_from_slice(&[0; 32]);
+        body.extend_from_slice(&[0, 0xc0, 0x13, 0]);
+        body
+    }
+
+    #[test]
+    fn client_hellos_are_well_formed() {
+        let hello = client_hello(0x0302, Some("tls.example.test"), [9; 32]);
+        assert_eq!(hello[..3], [22, 3, 1]);
+        assert_eq!(usize::from(u16::from_be_bytes([hello[3], hello[4]])), hello.len() - 5);
+        assert_eq!(hello[5], 1, "ClientHello");
+        let handshake_len = usize::from(hello[6]) << 16 | usize::from(hello[7]) << 8 | usize::from(hello[8]);
+        assert_eq!(handshake_len, hello.len() - 9);
+        assert_eq!(hello[9..11], [3, 2], "the version offered");
+        assert!(hello.windows(16).any(|w| w == b"tls.example.test"), "SNI");
+        // SSL 3.0 on an SSL 3.0 record, no SNI for an address.
+        let hello = client_hello(0x0300, None, [9; 32]);
+        assert_eq!((hello[1..3].to_vec(), hello[9..11].to_vec()), (vec![3, 0], vec![3, 0]));
+    }
+
+    #[test]
+    fn answers_are_read_whatever_their_cutting() {
+        // Certificate: 10 bytes; a list of 7 bytes; one certificate of 4.
+        let certificate = [11, 0, 0, 10, 0, 0, 7, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef];
+        let mut handshake = server_hello(0x0301);
+        handshake.extend_from_slice(&certificate);
+        let (first, second) = handshake.split_at(20);
+        let mut wire = record(22, first);
+        wire.extend(record(22, second));
+        let mut answer = Answer::new(0x0301);
+        for byte in &wire {
+            answer.feed(std::slice::from_ref(byte));
+        }
+        assert_eq!(answer.finished(), Some(End::Done));
+        let summary = answer.summary("TLSv1.0", End::Done, Duration::from_secs(1));
+        assert_eq!(summary.status, ProbeStatus::Accepted);
+        assert_eq!(summary.cipher_suite.as_deref(), Some("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"));
+        assert_eq!(answer.chain, Some(vec![CertificateDer::from(vec![0xde, 0xad, 0xbe, 0xef])]));
+    }
+
+    #[test]
+    fn refusals_are_told_apart() {
+        let summary = |offered: u16, wire: &[u8], end: End| {
+            let mut answer = Answer::new(offered);
+            answer.feed(wire);
+            let s = answer.summary(&version_name(offered), end, Duration::from_secs(1));
+            (s.status, s.detail.unwrap_or_default())
+        };
+        let alert = record(21, &[2, 70]);
+        assert_eq!(
+            summary(0x0302, &alert, End::Done),
+            (ProbeStatus::Refused, "the server refused it (alert: protocol_version)".into())
+        );
+        assert_eq!(
+            summary(0x0302, &record(22, &server_hello(0x0301)), End::Done),
+            (ProbeStatus::Refused, "the server answered with TLSv1.0, a lower version".into())
+        );
+        assert_eq!(
+            summary(0x0301, b"HTTP/1.1 400 Bad Request", End::Done),
+            (ProbeStatus::Refused, "the server does not answer in TLS".into())
+        );
+        assert_eq!(
+            summary(0x0301, b"", End::Closed),
+            (ProbeStatus::Refused, "the server closed the connection without answering".into())
+        );
+        assert_eq!(summary(0x0301, b"", End::TimedOut), (ProbeStatus::Unknown, "no answer within 1s".into()));
+    }
+
+    mod robustness {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_answer_is_read_without_panicking(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..8)) {
+                let mut answer = Answer::new(0x0301);
+                for chunk in &chunks {
+                    answer.feed(chunk);
+                }
+                let _ = answer.summary("TLSv1.0", End::Closed, Duration::from_secs(1));
+            }
+
+            #[test]
+            fn handshake_records_of_any_content_are_read_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let mut wire = vec![22, 3, 1];
+                wire.extend_from_slice(&u16::try_from(body.len()).unwrap_or(0).to_be_bytes());
+                wire.extend_from_slice(&body);
+                let mut answer = Answer::new(0x0301);
+                answer.feed(&wire);
+                let _ = answer.summary("TLSv1.0", End::Closed, Duration::from_secs(1));
+                let _ = parse_certificates(&body);
+                let _ = parse_server_hello(&body);
+            }
+        }
+    }
 }

@@ -205,7 +205,8 @@ pub async fn run(tb: &Toolbox, target: &Target, options: &RunOptions) -> Result<
         (modern.await, None)
     };
 
-    let analysis = Analysis { host: &host, port, sni: sni.clone(), server_name: &server_name, roots: &roots, provider: &provider };
+    let analysis =
+        Analysis { host: &host, port, sni: sni.clone(), server_name: &server_name, roots: &roots, provider: &provider };
     match attempt {
         Ok(session) => analysis.modern(session, probes.unwrap_or_default(), config.ssl.expiry_warning_days),
         Err(HandshakeError::Tool(e)) => Err(e),
@@ -240,8 +241,14 @@ impl Analysis<'_> {
     /// The result of a completed TLS 1.2/1.3 handshake, with what the legacy probes found (if they ran).
     fn modern(self, session: Session, probes: Vec<Probe>, expiry_warning_days: i64) -> Result<SslResult, ToolError> {
         let now = Utc::now();
-        let verdict =
-            verdict(&session.chain, session.signature_error.as_deref(), self.server_name, self.roots, self.provider, now);
+        let verdict = verdict(
+            &session.chain,
+            session.signature_error.as_deref(),
+            self.server_name,
+            self.roots,
+            self.provider,
+            now,
+        );
         let (certificates, malformed) = describe_chain(&session.chain, now)?;
         let leaf = certificates
             .first()
@@ -287,10 +294,9 @@ impl Analysis<'_> {
             &best.chain
         };
         let versions = accepted_versions(&probes);
-        let refusal = format!(
-            "the server offers no TLS 1.2 or 1.3, only {}, which current clients refuse",
-            versions.join(" and ")
-        );
+        let refusal =
+            format!("the server offers no TLS 1.2 or 1.3, only {}, which current clients refuse", in_words(&versions));
+        let deprecated = if versions.iter().any(|v| v == "SSLv3") { "RFC 7568, RFC 8996" } else { "RFC 8996" };
         let now = Utc::now();
         let (certificates, mut findings, verdict) = if chain.is_empty() {
             (Vec::new(), Vec::new(), Verdict::refused(format!("{refusal}; no certificate could be read")))
@@ -305,7 +311,7 @@ impl Analysis<'_> {
             severity: Severity::High,
             message: format!(
                 "{refusal}: browsers and current TLS libraries cannot connect, and the versions it offers are \
-                 deprecated (RFC 8996)"
+                 deprecated ({deprecated})"
             ),
         });
         findings.extend(protocol_findings(&probes));
@@ -332,6 +338,15 @@ impl Analysis<'_> {
             legacy_probes: probes.into_iter().map(|p| p.summary).collect(),
             findings,
         })
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn in_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 

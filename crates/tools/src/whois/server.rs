@@ -83,10 +83,15 @@ pub(super) fn pins(cfg: &WhoisConfig) -> Result<BTreeMap<String, SocketAddr>, To
     cfg.addresses
         .iter()
         .map(|(name, addr)| {
-            let addr = addr.trim().parse::<SocketAddr>().map_err(|_| {
+            let parsed = addr.trim().parse::<SocketAddr>().map_err(|_| {
                 ToolError::InvalidInput(format!("tools.whois.addresses.\"{name}\": `{addr}` is not an `ip:port`"))
             })?;
-            Ok((name.trim().trim_end_matches('.').to_ascii_lowercase(), addr))
+            if parsed.port() == 0 {
+                return Err(ToolError::InvalidInput(format!(
+                    "tools.whois.addresses.\"{name}\": `{addr}`: the port must be 1-65535"
+                )));
+            }
+            Ok((name.trim().trim_end_matches('.').to_ascii_lowercase(), parsed))
         })
         .collect()
 }
@@ -264,5 +269,21 @@ mod tests {
         assert!(follow("rwhois://rwhois.example.net:4321/").is_err());
         assert!(follow("https://www.example-registrar.test/whois").is_err());
         assert_eq!(follow("whois://whois.apnic.net").map(|s| s.to_string()), Ok("whois.apnic.net:43".into()));
+    }
+
+    #[test]
+    fn pins_need_a_port() {
+        let cfg = |addr: &str| WhoisConfig {
+            addresses: [("whois.example.test".to_string(), addr.to_string())].into(),
+            ..WhoisConfig::default()
+        };
+        let pinned = pins(&cfg("127.0.0.1:4343")).unwrap();
+        assert_eq!(pinned.get("whois.example.test"), Some(&"127.0.0.1:4343".parse().unwrap()));
+        match pins(&cfg("127.0.0.1:0")) {
+            Err(ToolError::InvalidInput(m)) => {
+                assert_eq!(m, "tools.whois.addresses.\"whois.example.test\": `127.0.0.1:0`: the port must be 1-65535")
+            }
+            other => panic!("expected invalid input, got {other:?}"),
+        }
     }
 }

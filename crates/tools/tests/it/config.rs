@@ -14,7 +14,8 @@ fn repository_file(relative: &str) -> String {
 
 /// The `[tools]` section of `config.default.toml`.
 fn documented_tools() -> toml::Value {
-    let file: toml::Value = toml::from_str(&repository_file("config.default.toml")).expect("config.default.toml parses");
+    let file: toml::Value =
+        toml::from_str(&repository_file("config.default.toml")).expect("config.default.toml parses");
     file.get("tools").cloned().expect("config.default.toml has a [tools] section")
 }
 

@@ -210,7 +210,9 @@ async fn email_flags_multiple_spf_records_ptr_and_syntax_errors() {
         .spf
         .records
         .iter()
-        .map(|p| (p.record.as_str(), p.mechanisms.iter().map(|m| m.name.as_str()).collect(), p.all_qualifier, p.lookup_count))
+        .map(|p| {
+            (p.record.as_str(), p.mechanisms.iter().map(|m| m.name.as_str()).collect(), p.all_qualifier, p.lookup_count)
+        })
         .collect();
     assert_eq!(
         published,

@@ -492,6 +492,33 @@ async fn mail_is_multipart_alternative_and_recipients_stay_private() {
 }
 
 #[tokio::test]
+async fn mail_carries_a_message_id_and_a_date() {
+    let Some(sink) = SmtpSink::start() else { return };
+    let mailer = Mailer::from_config(&plain_config(sink.port)).unwrap().unwrap();
+    for _ in 0..2 {
+        mailer.send(&["ops@example.com".into()], "[tlink] alert", "text", "<p>html</p>").await.unwrap();
+    }
+    let out = sink.wait_for_messages(2).await;
+    let header = |n: usize, name: &str| -> String {
+        let prefix = format!("{name}: ");
+        let line = message(&out, n).lines().find(|l| l.starts_with(&prefix));
+        line.unwrap_or_else(|| panic!("no {name} header in:\n{}", message(&out, n)))[prefix.len()..].to_string()
+    };
+    let ids = [header(0, "Message-ID"), header(1, "Message-ID")];
+    for id in &ids {
+        let inner = id.strip_prefix('<').and_then(|i| i.strip_suffix("@example.com>"));
+        assert!(inner.is_some_and(|i| i.len() == 32 && i.bytes().all(|b| b.is_ascii_hexdigit())), "{id}");
+    }
+    assert_ne!(ids[0], ids[1], "each message has its own identifier");
+    for n in 0..2 {
+        let date = header(n, "Date");
+        let sent = chrono::DateTime::parse_from_rfc2822(&date).unwrap_or_else(|e| panic!("Date `{date}`: {e}"));
+        let age = chrono::Utc::now().signed_duration_since(sent);
+        assert!(age >= chrono::Duration::seconds(-5) && age < chrono::Duration::minutes(1), "Date `{date}`");
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_relay_is_retryable() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -231,7 +231,9 @@ impl OpensslServer {
             None
         };
         let dir = tempfile::tempdir().expect("a temporary directory");
-        for (name, text) in [("cert.pem", &cert), ("key.pem", &key), ("chain.pem", &chain), ("empty.cnf", &String::new())] {
+        for (name, text) in
+            [("cert.pem", &cert), ("key.pem", &key), ("chain.pem", &chain), ("empty.cnf", &String::new())]
+        {
             std::fs::write(dir.path().join(name), text).expect("writing a PEM file");
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
@@ -828,7 +830,12 @@ async fn loopback_target_is_refused_by_the_egress_policy() {
             Err(ToolError::Refused(message)) => {
                 assert!(message.starts_with(sentence), "{message}");
                 assert!(message.contains(", a loopback address; ") || message.contains(" is a loopback address; "));
-                assert!(message.ends_with("only when tools.allow_private_targets is set or the network is listed in tools.egress_allow"), "{message}");
+                assert!(
+                    message.ends_with(
+                        "only when tools.allow_private_targets is set or the network is listed in tools.egress_allow"
+                    ),
+                    "{message}"
+                );
             }
             other => panic!("expected a refusal of {target}, got {other:?}"),
         }

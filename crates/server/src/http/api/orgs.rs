@@ -116,16 +116,17 @@ pub async fn list_orgs(State(state): State<AppState>, caller: Caller, q: QueryMa
     Ok(list(page.items.into_iter().map(OrgOut::from).collect(), params.page.limit, token))
 }
 
-/// Create an organization; you become its owner. New organizations are on the FREE plan.
+/// Create an organization; you become its owner. New organizations are on the FREE plan. When the server's
+/// operator turned self-service off (`self_service_orgs = false`), only instance operators may.
 #[utoipa::path(post, path = "/api/orgs", tag = "orgs", request_body = CreateOrg, security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
-    responses((status = 201, body = Envelope<OrgOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<OrgOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Self-service is off and you are not an operator")))]
 pub async fn create_org(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateOrg>,
 ) -> ApiResult<Response> {
-    crate::ops::users::check_org_name(&req.name).map_err(|m| ApiError::field("name", m))?;
-    let org = state.store.create_org(req.name.trim(), Plan::default(), &caller.user_id).await?;
+    let org = crate::ops::orgs::create_org(&state, &caller.user_id, &req.name).await?;
     Ok(created(OrgOut::from(org)))
 }
 

@@ -1,16 +1,16 @@
 //! An organization's plan and usage: its rate limit, the month's tool runs, and changing the plan; and
 //! Threat Stack's Hawk self-test.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tlink_domain::{Plan, PlanLimits, format_millis, usage_month};
+use tlink_domain::{OrgId, Plan, PlanLimits, format_millis, usage_month};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::http::auth::{HawkCaller, OrgCaller};
-use crate::http::error::{ApiResult, Envelope, ErrorBody, ok};
-use crate::http::extract::ApiJson;
+use crate::http::auth::{Caller, HawkCaller, OrgCaller};
+use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, ok};
+use crate::http::extract::{ApiJson, path_id};
 use crate::ops::plans::PlanChange;
 
 #[derive(Serialize, ToSchema)]
@@ -68,23 +68,40 @@ pub struct SetPlan {
     pub tool_runs_per_month: Option<u64>,
 }
 
-/// Change the organization's plan (owners only). Takes effect at once for rate limits and quotas.
+/// Change an organization's plan. Plans belong to whoever runs the server: only instance operators may
+/// change them, for any organization (`tlink user set-operator`, or `tlink org set-plan`); members get 403
+/// and read their plan with `GET …/usage`. Takes effect at once for rate limits and quotas.
 #[utoipa::path(put, path = "/api/orgs/{orgId}/plan", tag = "orgs", request_body = SetPlan,
     security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
-    responses((status = 200, body = Envelope<UsageOut>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<UsageOut>), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "Not an instance operator"), (status = 404, body = ErrorBody)))]
 pub async fn set_plan(
     State(state): State<AppState>,
-    caller: OrgCaller,
+    caller: Caller,
+    Path(org): Path<String>,
     ApiJson(req): ApiJson<SetPlan>,
 ) -> ApiResult<Response> {
+    let org_id = path_id("orgId", &org, OrgId::parse)?;
     let change = PlanChange {
         plan: req.plan,
         requests_per_minute: req.requests_per_minute,
         tool_runs_per_month: req.tool_runs_per_month,
     };
-    let actor = crate::ops::Actor::Member(caller.member());
-    let limits = crate::ops::plans::set_plan(&state, &actor, &caller.org_id, &change).await?;
-    Ok(ok(usage_of(&state, &caller.org_id, &limits).await?))
+    let actor = match crate::ops::orgs::operator(&state, &caller.user_id).await? {
+        Some(operator) => operator,
+        None => {
+            // A member learns that plans are not theirs to set; anyone else, that there is no such org.
+            let (role, limits) = state
+                .store
+                .membership(&org_id, &caller.user_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("organization"))?;
+            let member = crate::ops::Member { user_id: caller.user_id.clone(), org_id: org_id.clone(), role, limits };
+            crate::ops::Actor::Member(member)
+        }
+    };
+    let limits = crate::ops::plans::set_plan(&state, &actor, &org_id, &change).await?;
+    Ok(ok(usage_of(&state, &org_id, &limits).await?))
 }
 
 #[derive(Serialize, ToSchema)]

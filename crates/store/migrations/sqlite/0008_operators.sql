@@ -1,0 +1,2 @@
+-- Instance operators: users who run the server and own its plans (set with `tlink user set-operator`).
+ALTER TABLE users ADD COLUMN is_operator INTEGER NOT NULL DEFAULT 0;
