@@ -40,6 +40,9 @@ impl Target {
                 if port.is_some() {
                     target.port = port;
                 }
+                if target.port == Some(0) {
+                    return Err(InvalidTarget(format!("`{raw}`: the port must be 1-65535")));
+                }
                 return Ok(target);
             }
         }
@@ -142,6 +145,15 @@ mod tests {
         assert_eq!((t.kind(), t.host(), t.port()), (AssetType::Url, Some("example.com"), Some(9443)));
         let t = Target::parse(ToolKey::Exposure, "2001:db8::1").unwrap();
         assert_eq!(t.kind(), AssetType::Ip);
+    }
+
+    #[test]
+    fn port_zero_is_refused() {
+        for raw in ["example.com:0", "[::1]:0", "https://example.com:0/"] {
+            let err = Target::parse(ToolKey::Ssl, raw).unwrap_err().to_string();
+            assert!(err.contains("the port must be 1-65535"), "{raw}: {err}");
+        }
+        assert_eq!(Target::parse(ToolKey::Ssl, "example.com:1").unwrap().port(), Some(1));
     }
 
     #[test]

@@ -109,6 +109,7 @@ async fn validation_case(app: TestApp) {
         .await
         .invalid("options.ports");
     post(json!({ "toolKey": "ssl", "target": "example.com", "options": { "port": 0 } })).await.invalid("options.port");
+    post(json!({ "toolKey": "ssl", "target": "example.com:0" })).await.invalid("target");
 
     // Another org's asset is unknown here; an asset of the wrong type for the tool is refused.
     let bobs = app.asset(bob.org(), &bob.auth(), "DOMAIN", "bob.example").await;
