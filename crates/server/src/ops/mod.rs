@@ -9,6 +9,7 @@
 //! - [`keys`]: create, rotate and revoke a user's API keys.
 //! - [`orgs`]: create an organization; tell an instance operator.
 //! - [`plans`]: check and set an organization's plan.
+//! - [`assets`]: create an asset, change its label or monitoring, delete it.
 //! - [`runs`]: queue a tool run; queue a scan of an asset now.
 //! - [`alerts`]: change an alert's status; send a notification again.
 //! - [`rules`]: rotate a rule's webhook signing secret.
@@ -16,6 +17,7 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod assets;
 pub mod keys;
 pub mod orgs;
 pub mod plans;

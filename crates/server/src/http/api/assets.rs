@@ -6,16 +6,15 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use tlink_domain::{AssetId, AssetType, HashKind, format_millis};
-use tlink_store::{AssetFilter, AssetPatch, AssetRow, DbError, NewAsset};
+use tlink_store::{AssetFilter, AssetRow};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::http::auth::OrgCaller;
-use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, created, list, ok};
+use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, created, list, ok};
 use crate::http::extract::{ApiJson, QueryMap, path_id};
 use crate::http::pagination;
 
-const MAX_LABEL: usize = 200;
 const MAX_Q: usize = 200;
 
 #[derive(Serialize, ToSchema)]
@@ -118,17 +117,6 @@ fn present_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D
     Option::<i64>::deserialize(d).map(Some)
 }
 
-fn check_interval(state: &AppState, minutes: Option<i64>) -> Result<Option<i64>, FieldError> {
-    let min = state.config.monitoring.min_interval_minutes.max(1);
-    match minutes {
-        Some(m) if !(min..=crate::monitoring::MAX_INTERVAL_MINUTES).contains(&m) => Err(FieldError::new(
-            "monitorIntervalMinutes",
-            format!("must be {min} to {} minutes", crate::monitoring::MAX_INTERVAL_MINUTES),
-        )),
-        m => Ok(m),
-    }
-}
-
 /// Distinguishes an explicit `null` from an absent field.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
@@ -138,16 +126,6 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 pub struct Deleted {
     pub id: String,
     pub deleted: bool,
-}
-
-fn check_label(label: Option<&str>) -> Result<Option<String>, FieldError> {
-    match label.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(l) if l.chars().count() > MAX_LABEL => {
-            Err(FieldError::new("label", format!("must be at most {MAX_LABEL} characters")))
-        }
-        Some(l) => Ok(Some(l.to_string())),
-    }
 }
 
 /// The list filters, for the `OpenAPI` document.
@@ -206,35 +184,14 @@ pub async fn create_asset(
     caller: OrgCaller,
     ApiJson(req): ApiJson<CreateAsset>,
 ) -> ApiResult<Response> {
-    caller.require_write()?;
-    let mut errors = Vec::new();
-    let value = tlink_domain::parse(req.kind, &req.value)
-        .map_err(|e| errors.push(FieldError::new("value", e.to_string())))
-        .ok();
-    let label = check_label(req.label.as_deref()).map_err(|e| errors.push(e)).ok().flatten();
-    let interval = check_interval(&state, req.monitor_interval_minutes).map_err(|e| errors.push(e)).ok().flatten();
-    let Some(value) = value.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::fields(errors));
+    let input = crate::ops::assets::AssetInput {
+        kind: req.kind,
+        value: req.value,
+        label: req.label,
+        is_monitored: req.is_monitored,
+        monitor_interval_minutes: req.monitor_interval_minutes,
     };
-    let row = state
-        .store
-        .create_asset(
-            &caller.org_id,
-            NewAsset {
-                value,
-                label,
-                is_monitored: req.is_monitored,
-                monitor_interval_minutes: interval,
-                next_scan_at: req
-                    .is_monitored
-                    .then(|| state.config.monitoring.first_scan_at(tlink_store::now_millis())),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            DbError::Unique(_) => ApiError::Conflict("an asset with this type and value already exists".into()),
-            other => other.into(),
-        })?;
+    let row = crate::ops::assets::create_asset(&state, &caller.member(), input).await?;
     Ok(created(AssetOut::from(row)))
 }
 
@@ -274,35 +231,13 @@ pub async fn update_asset(
     Path((_, id)): Path<(String, String)>,
     ApiJson(req): ApiJson<UpdateAsset>,
 ) -> ApiResult<Response> {
-    caller.require_write()?;
     let id = asset_id(&id)?;
-    let label = match req.label {
-        None => None,
-        Some(l) => Some(check_label(l.as_deref()).map_err(|e| ApiError::fields(vec![e]))?),
+    let change = crate::ops::assets::AssetChange {
+        label: req.label,
+        is_monitored: req.is_monitored,
+        monitor_interval_minutes: req.monitor_interval_minutes,
     };
-    let interval = match req.monitor_interval_minutes {
-        None => None,
-        Some(m) => Some(check_interval(&state, m).map_err(|e| ApiError::fields(vec![e]))?),
-    };
-    let cur = state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
-    let monitored = req.is_monitored.unwrap_or(cur.is_monitored);
-    let now = tlink_store::now_millis();
-    let next_scan_at = match (cur.is_monitored, monitored, interval) {
-        (_, false, _) => Some(None),
-        (false, true, _) => Some(Some(state.config.monitoring.first_scan_at(now))),
-        // A new interval takes effect from the last scan (or now).
-        (true, true, Some(new)) => {
-            let minutes = match new {
-                Some(m) => m,
-                None => state.store.org_monitor_interval(&caller.org_id).await?.unwrap_or(1440),
-            };
-            Some(Some(state.config.monitoring.next_scan_at(cur.last_scanned_at.unwrap_or(now), minutes).max(now)))
-        }
-        (true, true, None) => None,
-    };
-    let patch = AssetPatch { label, is_monitored: req.is_monitored, monitor_interval_minutes: interval, next_scan_at };
-    let row =
-        state.store.update_asset(&caller.org_id, &id, patch).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    let row = crate::ops::assets::update_asset(&state, &caller.member(), &id, change).await?;
     Ok(ok(AssetOut::from(row)))
 }
 
@@ -315,11 +250,8 @@ pub async fn delete_asset(
     caller: OrgCaller,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    caller.require_write()?;
     let id = asset_id(&id)?;
-    if !state.store.delete_asset(&caller.org_id, &id).await? {
-        return Err(ApiError::not_found("asset"));
-    }
+    crate::ops::assets::delete_asset(&state, &caller.member(), &id).await?;
     Ok(ok(Deleted { id: id.to_string(), deleted: true }))
 }
 
