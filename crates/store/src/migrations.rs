@@ -23,14 +23,25 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_dismissals.sql")),
     (6, include_str!("../migrations/postgres/0006_agents.sql")),
     (7, include_str!("../migrations/postgres/0007_vulnerabilities.sql")),
-    (8, include_str!("../migrations/postgres/0008_operators.sql")),
     (8, include_str!("../migrations/postgres/0008_notify.sql")),
+    (9, include_str!("../migrations/postgres/0009_operators.sql")),
 ];
 
 #[cfg(test)]
 mod tests {
     use crate::db::Db;
     use crate::params;
+
+    /// Each tree's versions strictly increase: a version listed twice would be applied once and its twin
+    /// skipped for good on every database.
+    #[test]
+    fn versions_strictly_increase() {
+        for tree in [super::SQLITE, super::POSTGRES] {
+            for pair in tree.windows(2) {
+                assert!(pair[0].0 < pair[1].0, "version {} follows {}", pair[1].0, pair[0].0);
+            }
+        }
+    }
 
     /// Migration 7 rebuilds `alerts` on SQLite: an existing alert keeps its row, its status history and its
     /// deliveries, and the foreign keys still cascade afterwards.
@@ -55,7 +66,7 @@ mod tests {
         for sql in seed {
             db.execute(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
-        assert_eq!(db.migrate(super::SQLITE).await.expect("7"), vec![7]);
+        assert_eq!(db.migrate(super::SQLITE).await.expect("7"), vec![7, 8]);
         let count = |sql: &'static str| {
             let db = db.clone();
             async move { db.query_opt(sql, &[]).await.expect("count").expect("row").i64(0).expect("int") }
