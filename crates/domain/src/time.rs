@@ -2,10 +2,15 @@
 //!
 //! List endpoints filter by `from` and `until`. People write those bounds at
 //! whatever precision they think in, `2026-01-31` or `2026-01-31T10:30`, and
-//! expect "until the 31st" to include the whole of the 31st. This module exists
-//! to turn every accepted spelling into one half-open UTC [`Period`], so that
-//! `from` takes its start (`createdAt >= start`) and `until` takes its end
-//! (`createdAt < end`), with no off-by-one at day, hour or minute boundaries.
+//! expect "until the 31st" to include the whole of the 31st. Scripts write
+//! them the way their language prints a time: Python's
+//! `datetime.utcnow().isoformat()` (`2026-01-31T10:00:00.123456`, no offset),
+//! `datetime.now(timezone.utc).isoformat()` (`…+00:00`), JavaScript's
+//! `toISOString()` (`…T10:00:00.123Z`). This module exists to turn every one
+//! of those spellings into one half-open UTC [`Period`], so that `from` takes
+//! its start (`createdAt >= start`) and `until` takes its end
+//! (`createdAt < end`), with no off-by-one at year, month, day, hour or minute
+//! boundaries, and so that both API families read times the same way.
 //!
 //! It also fixes how instants are stored and rendered: as `i64` milliseconds
 //! since the Unix epoch, and as RFC 3339 UTC text with exactly three
@@ -13,8 +18,9 @@
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 
-const EXPECTED: &str =
-    "expected yyyy-mm-dd, yyyy-mm-ddThh, yyyy-mm-ddThh:mm, yyyy-mm-ddThh:mm:ss or an RFC 3339 timestamp";
+const EXPECTED: &str = "expected yyyy, yyyy-mm, yyyy-mm-dd, yyyy-mm-ddThh, yyyy-mm-ddThh:mm or \
+     yyyy-mm-ddThh:mm:ss, with optional fractional seconds and an optional offset (Z, +hh:mm, -hh:mm); \
+     without an offset the time is UTC";
 
 /// Why a time bound was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,36 +48,194 @@ pub struct Period {
     pub end: DateTime<Utc>,
 }
 
-/// Parses a partial ISO-8601 time into the period it names.
+/// Parses an ISO-8601 time, at any precision from a year down to a
+/// fraction of a second, into the period it names.
 ///
-/// Accepted, all read as UTC, each optionally followed by `Z`:
+/// A value names its whole period:
 ///
-/// - `yyyy-mm-dd`: that whole day;
-/// - `yyyy-mm-ddThh`: that hour;
-/// - `yyyy-mm-ddThh:mm`: that minute;
-/// - `yyyy-mm-ddThh:mm:ss`: that second.
+/// - `yyyy`: that year; `yyyy-mm`: that month; `yyyy-mm-dd`: that day
+///   (optionally followed by `Z`);
+/// - `yyyy-mm-ddThh`: that hour; `yyyy-mm-ddThh:mm`: that minute;
+///   `yyyy-mm-ddThh:mm:ss`: that second;
+/// - `yyyy-mm-ddThh:mm:ss.f` (1 to 9 digits, `.` or `,`): the single
+///   millisecond `[t, t + 1 ms)` holding it, `t` truncated to whole
+///   milliseconds.
 ///
-/// Any other RFC 3339 timestamp (with a fraction and/or an offset, e.g.
-/// `2026-01-31T10:00:00.250+02:00`) names the single millisecond
-/// `[t, t + 1 ms)`, with `t` truncated to whole milliseconds.
+/// A time of day may end in an offset: `Z`, `+hh:mm`, `-hh:mm`, `+hhmm` or
+/// `+hh`; without one it is UTC. A space where the offset's sign belongs is
+/// read as `+`: it is what an unencoded `+` in a query string decodes to
+/// (`until=2026-01-31T10:00:00+02:00` typed into a URL). `T` may be lower case.
 ///
 /// # Errors
 ///
 /// [`TimeError`] if the text has another shape (including a space instead of
-/// `T`) or a field is out of range, such as month 13 or 29 February in a
-/// common year.
+/// `T`) or a field is out of range, such as month 13, 29 February in a common
+/// year, or an offset of 24 hours.
 pub fn parse_period(s: &str) -> Result<Period, TimeError> {
     let s = s.trim();
-    if s.contains(' ') {
-        return Err(TimeError::SpaceSeparator);
+    let b = s.as_bytes();
+    let mut at = Cursor { b, pos: 0 };
+
+    let year = at.digits(4).ok_or(TimeError::Format)?;
+    let year = i32::try_from(year).map_err(|_| TimeError::Format)?;
+    if at.done() {
+        let start = day_start(year, 1, 1)?;
+        let end = day_start(year + 1, 1, 1)?;
+        return Ok(Period { start, end });
     }
-    if let Some(period) = parse_partial(s)? {
-        return Ok(period);
+    let month = at.field(b'-').ok_or(TimeError::Format)?;
+    if !(1..=12).contains(&month) {
+        return Err(out_of_range(format!("month {month:02} is out of range (01-12)")));
     }
-    let t = DateTime::parse_from_rfc3339(s).map_err(|_| TimeError::Format)?;
-    let start = from_millis(t.timestamp_millis());
-    let end = start.checked_add_signed(TimeDelta::milliseconds(1)).ok_or(TimeError::Format)?;
+    if at.done() {
+        let start = day_start(year, month, 1)?;
+        let end = if month == 12 { day_start(year + 1, 1, 1)? } else { day_start(year, month + 1, 1)? };
+        return Ok(Period { start, end });
+    }
+    let day = at.field(b'-').ok_or(TimeError::Format)?;
+    let last_day = days_in_month(year, month).ok_or(TimeError::Format)?;
+    if day < 1 || day > last_day {
+        return Err(out_of_range(format!("day {day:02} is out of range for {year:04}-{month:02} (01-{last_day:02})")));
+    }
+    let date_start = day_start(year, month, day)?;
+    match at.peek() {
+        None => return shifted(date_start, TimeDelta::days(1), TimeDelta::zero()),
+        Some(b'Z' | b'z') if at.pos + 1 == b.len() => {
+            return shifted(date_start, TimeDelta::days(1), TimeDelta::zero());
+        }
+        Some(b' ') if at.b.get(at.pos + 1).is_some_and(u8::is_ascii_digit) => return Err(TimeError::SpaceSeparator),
+        Some(b'T' | b't') => at.pos += 1,
+        Some(_) => return Err(TimeError::Format),
+    }
+
+    let hour = at.digits(2).ok_or(TimeError::Format)?;
+    let minute = if at.peek() == Some(b':') { Some(at.field(b':').ok_or(TimeError::Format)?) } else { None };
+    let second =
+        if minute.is_some() && at.peek() == Some(b':') { Some(at.field(b':').ok_or(TimeError::Format)?) } else { None };
+    let nanos = if second.is_some() && matches!(at.peek(), Some(b'.' | b',')) {
+        at.pos += 1;
+        Some(at.fraction().ok_or(TimeError::Format)?)
+    } else {
+        None
+    };
+    let offset = at.offset()?;
+    if !at.done() {
+        return Err(TimeError::Format);
+    }
+
+    if hour > 23 {
+        return Err(out_of_range(format!("hour {hour:02} is out of range (00-23)")));
+    }
+    let (minute_v, second_v) = (minute.unwrap_or(0), second.unwrap_or(0));
+    if minute_v > 59 {
+        return Err(out_of_range(format!("minute {minute_v:02} is out of range (00-59)")));
+    }
+    if second_v > 59 {
+        return Err(out_of_range(format!("second {second_v:02} is out of range (00-59)")));
+    }
+    let millis = nanos.map_or(0, |n| n / 1_000_000);
+    let local = date_start
+        + TimeDelta::hours(i64::from(hour))
+        + TimeDelta::minutes(i64::from(minute_v))
+        + TimeDelta::seconds(i64::from(second_v))
+        + TimeDelta::milliseconds(i64::from(millis));
+    let length = match (minute, second, nanos) {
+        (_, _, Some(_)) => TimeDelta::milliseconds(1),
+        (_, Some(_), None) => TimeDelta::seconds(1),
+        (Some(_), None, None) => TimeDelta::minutes(1),
+        (None, _, _) => TimeDelta::hours(1),
+    };
+    shifted(local, length, offset)
+}
+
+/// The period of `length` from the local time `start`, written at `offset` east of UTC.
+fn shifted(start: DateTime<Utc>, length: TimeDelta, offset: TimeDelta) -> Result<Period, TimeError> {
+    let start = start.checked_sub_signed(offset).ok_or(TimeError::Format)?;
+    let end = start.checked_add_signed(length).ok_or(TimeError::Format)?;
     Ok(Period { start, end })
+}
+
+fn day_start(year: i32, month: u32, day: u32) -> Result<DateTime<Utc>, TimeError> {
+    NaiveDate::from_ymd_opt(year, month, day)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or(TimeError::Format)
+}
+
+/// A reading position in the text.
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn done(&self) -> bool {
+        self.pos == self.b.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    /// Exactly `n` ASCII digits, not followed by another digit.
+    fn digits(&mut self, n: usize) -> Option<u32> {
+        let v = digits(self.b, self.pos, n)?;
+        if self.b.get(self.pos + n).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        self.pos += n;
+        Some(v)
+    }
+
+    /// `sep` and two digits.
+    fn field(&mut self, sep: u8) -> Option<u32> {
+        if self.peek() != Some(sep) {
+            return None;
+        }
+        self.pos += 1;
+        self.digits(2)
+    }
+
+    /// 1 to 9 digits of a fraction of a second, as nanoseconds.
+    fn fraction(&mut self) -> Option<u32> {
+        let n = self.b[self.pos..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=9).contains(&n) {
+            return None;
+        }
+        let v = digits(self.b, self.pos, n)?;
+        self.pos += n;
+        Some(v * 10u32.pow(u32::try_from(9 - n).ok()?))
+    }
+
+    /// An optional offset east of UTC: `Z`, or a sign (`+`, `-`, or a space standing for an unencoded `+`)
+    /// then `hh`, `hhmm` or `hh:mm`.
+    fn offset(&mut self) -> Result<TimeDelta, TimeError> {
+        let sign = match self.peek() {
+            None => return Ok(TimeDelta::zero()),
+            Some(b'Z' | b'z') => {
+                self.pos += 1;
+                return Ok(TimeDelta::zero());
+            }
+            Some(b'+' | b' ') => 1,
+            Some(b'-') => -1,
+            Some(_) => return Err(TimeError::Format),
+        };
+        let begin = self.pos + 1;
+        self.pos += 1;
+        let hours = digits(self.b, self.pos, 2).ok_or(TimeError::Format)?;
+        self.pos += 2;
+        let minutes = match self.peek() {
+            None => 0,
+            Some(b':') => self.field(b':').ok_or(TimeError::Format)?,
+            Some(_) => self.digits(2).ok_or(TimeError::Format)?,
+        };
+        if hours > 23 || minutes > 59 {
+            let written = String::from_utf8_lossy(&self.b[begin..self.pos]);
+            let sign = if sign < 0 { '-' } else { '+' };
+            return Err(out_of_range(format!("offset {sign}{written} is out of range (at most 23:59)")));
+        }
+        Ok(TimeDelta::minutes(sign * i64::from(hours * 60 + minutes)))
+    }
 }
 
 /// The inclusive lower bound for a `from` parameter: the start of the period.
@@ -127,73 +291,6 @@ fn out_of_range(detail: String) -> TimeError {
     TimeError::OutOfRange { detail }
 }
 
-/// The partial shapes. `Ok(None)` means "not one of these, try RFC 3339".
-fn parse_partial(s: &str) -> Result<Option<Period>, TimeError> {
-    let b = s.as_bytes();
-    let body = match b.last() {
-        Some(b'Z' | b'z') => &b[..b.len() - 1],
-        _ => b,
-    };
-    // Lengths of the accepted shapes without the trailing `Z`.
-    let (has_hour, has_minute, has_second) = match body.len() {
-        10 => (false, false, false),
-        13 => (true, false, false),
-        16 => (true, true, false),
-        19 => (true, true, true),
-        _ => return Ok(None),
-    };
-    let sep_ok = |i: usize, c: u8| body.get(i) == Some(&c);
-    let (Some(year), Some(month), Some(day)) = (digits(body, 0, 4), digits(body, 5, 2), digits(body, 8, 2)) else {
-        return Ok(None);
-    };
-    if !sep_ok(4, b'-') || !sep_ok(7, b'-') {
-        return Ok(None);
-    }
-    if has_hour && !(sep_ok(10, b'T') || sep_ok(10, b't')) {
-        return Ok(None);
-    }
-    let hour = if has_hour { digits(body, 11, 2) } else { Some(0) };
-    let minute = if has_minute { if sep_ok(13, b':') { digits(body, 14, 2) } else { None } } else { Some(0) };
-    let second = if has_second { if sep_ok(16, b':') { digits(body, 17, 2) } else { None } } else { Some(0) };
-    let (Some(hour), Some(minute), Some(second)) = (hour, minute, second) else {
-        return Ok(None);
-    };
-
-    if !(1..=12).contains(&month) {
-        return Err(out_of_range(format!("month {month:02} is out of range (01-12)")));
-    }
-    let year = i32::try_from(year).map_err(|_| TimeError::Format)?;
-    let last_day = days_in_month(year, month).ok_or(TimeError::Format)?;
-    if day < 1 || day > last_day {
-        return Err(out_of_range(format!("day {day:02} is out of range for {year:04}-{month:02} (01-{last_day:02})")));
-    }
-    if hour > 23 {
-        return Err(out_of_range(format!("hour {hour:02} is out of range (00-23)")));
-    }
-    if minute > 59 {
-        return Err(out_of_range(format!("minute {minute:02} is out of range (00-59)")));
-    }
-    if second > 59 {
-        return Err(out_of_range(format!("second {second:02} is out of range (00-59)")));
-    }
-
-    let start = NaiveDate::from_ymd_opt(year, month, day)
-        .and_then(|d| d.and_hms_opt(hour, minute, second))
-        .ok_or(TimeError::Format)?
-        .and_utc();
-    let length = if has_second {
-        TimeDelta::seconds(1)
-    } else if has_minute {
-        TimeDelta::minutes(1)
-    } else if has_hour {
-        TimeDelta::hours(1)
-    } else {
-        TimeDelta::days(1)
-    };
-    let end = start.checked_add_signed(length).ok_or(TimeError::Format)?;
-    Ok(Some(Period { start, end }))
-}
-
 fn days_in_month(year: i32, month: u32) -> Option<u32> {
     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
     let next = if month == 12 {
@@ -239,18 +336,85 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_is_one_millisecond() {
+    fn a_fraction_is_one_millisecond() {
         let cases = [
             ("2026-01-31T10:00:00.250+02:00", "2026-01-31T08:00:00.250Z", "2026-01-31T08:00:00.251Z"),
             ("2026-01-31T10:00:00.123456789Z", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
-            ("2026-01-31T10:00:00+00:00", "2026-01-31T10:00:00Z", "2026-01-31T10:00:00.001Z"),
-            ("2026-01-31T23:30:00-05:30", "2026-02-01T05:00:00Z", "2026-02-01T05:00:00.001Z"),
             ("2026-01-31T10:00:00.5Z", "2026-01-31T10:00:00.500Z", "2026-01-31T10:00:00.501Z"),
+            ("2026-01-31T10:00:00,5Z", "2026-01-31T10:00:00.500Z", "2026-01-31T10:00:00.501Z"),
+            ("2026-01-31T10:00:00.123456", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+            ("2026-01-31T10:00:00.000001", "2026-01-31T10:00:00.000Z", "2026-01-31T10:00:00.001Z"),
+            ("2026-12-31T23:59:59.999", "2026-12-31T23:59:59.999Z", "2027-01-01T00:00:00.000Z"),
         ];
         for (input, start, end) in cases {
             let p = parse_period(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
             assert_eq!(p.start, utc(start), "{input:?} start");
             assert_eq!(p.end, utc(end), "{input:?} end");
+        }
+    }
+
+    /// What scripts send, verbatim: Python's `datetime.utcnow().isoformat()` (naive, microseconds; no
+    /// fraction at all when the microsecond is 0), `datetime.now(timezone.utc).isoformat()`, JavaScript's
+    /// `new Date().toISOString()`, Go's `time.RFC3339Nano`, and a Python value with a local offset.
+    #[test]
+    fn what_clients_write() {
+        let cases = [
+            ("2026-01-31T10:00:00.123456", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+            ("2026-01-31T10:00:00", "2026-01-31T10:00:00Z", "2026-01-31T10:00:01Z"),
+            ("2026-01-31T10:00:00.123456+00:00", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+            ("2026-01-31T10:00:00+00:00", "2026-01-31T10:00:00Z", "2026-01-31T10:00:01Z"),
+            ("2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+            ("2026-01-31T10:00:00.123456789Z", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+            ("2026-01-31T12:00:00.5+02:00", "2026-01-31T10:00:00.500Z", "2026-01-31T10:00:00.501Z"),
+            ("2026-01-31T05:00:00.123456-05:00", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+        ];
+        for (input, start, end) in cases {
+            let p = parse_period(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!((p.start, p.end), (utc(start), utc(end)), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn years_and_months_are_whole_periods() {
+        let cases = [
+            ("2026", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+            ("2024", "2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z"),
+            ("2026-01", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"),
+            ("2024-02", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"),
+            ("2026-12", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+        ];
+        for (input, start, end) in cases {
+            let p = parse_period(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!((p.start, p.end), (utc(start), utc(end)), "{input:?}");
+            assert_eq!(until_bound(input), Ok(utc(end)), "until={input} includes all of it");
+        }
+        assert_eq!(
+            parse_period("2026-13"),
+            Err(TimeError::OutOfRange { detail: "month 13 is out of range (01-12)".into() })
+        );
+    }
+
+    /// An offset moves the whole period; a partial time with an offset keeps its precision.
+    #[test]
+    fn offsets_on_every_precision() {
+        let cases = [
+            ("2026-01-31T10+02:00", "2026-01-31T08:00:00Z", "2026-01-31T09:00:00Z"),
+            ("2026-01-31T10:30+02:00", "2026-01-31T08:30:00Z", "2026-01-31T08:31:00Z"),
+            ("2026-01-31T10:30:15+02:00", "2026-01-31T08:30:15Z", "2026-01-31T08:30:16Z"),
+            ("2026-01-31T10:30:15+0200", "2026-01-31T08:30:15Z", "2026-01-31T08:30:16Z"),
+            ("2026-01-31T10:30:15+02", "2026-01-31T08:30:15Z", "2026-01-31T08:30:16Z"),
+            ("2026-01-31T10:30:15-00:00", "2026-01-31T10:30:15Z", "2026-01-31T10:30:16Z"),
+            ("2026-01-31T23:30:00-05:30", "2026-02-01T05:00:00Z", "2026-02-01T05:00:01Z"),
+            ("2026-01-01T01:00+05:45", "2025-12-31T19:15:00Z", "2025-12-31T19:16:00Z"),
+            // An unencoded `+` in a query string arrives as a space.
+            ("2026-01-31T10:00:00 02:00", "2026-01-31T08:00:00Z", "2026-01-31T08:00:01Z"),
+            ("2026-01-31T10:00:00.123456 00:00", "2026-01-31T10:00:00.123Z", "2026-01-31T10:00:00.124Z"),
+        ];
+        for (input, start, end) in cases {
+            let p = parse_period(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!((p.start, p.end), (utc(start), utc(end)), "{input:?}");
+            assert_eq!(from_bound(input), Ok(utc(start)));
+            assert_eq!(until_bound(input), Ok(utc(end)));
         }
     }
 
@@ -311,9 +475,11 @@ mod tests {
             "",
             "   ",
             "yesterday",
-            "2026",
-            "2026-01",
+            "202",
+            "20260",
+            "2026-1",
             "2026-1-31",
+            "2026-01-",
             "26-01-31",
             "2026/01/31",
             "20260131",
@@ -325,9 +491,16 @@ mod tests {
             "2026-01-31T10.30",
             "2026-01-31X10",
             "2026-01-31ZZ",
-            "2026-01-31T10:30+02:00",
-            "2026-01-31T10:00:00+25:00",
+            "2026-01Z",
+            "2026Z",
+            "2026-01-31+02:00",
+            "2026-01-31T10:00:00+2",
+            "2026-01-31T10:00:00+02:0",
+            "2026-01-31T10:00:00+02:00Z",
+            "2026-01-31T10:00:00Z+02:00",
             "2026-01-31T10:00:00.Z",
+            "2026-01-31T10:00:00.1234567891Z",
+            "2026-01-31T10:00.5",
             "+2026-01-31",
             "-001-01-01",
             "2026-01-31T10:30:15.",
@@ -335,6 +508,18 @@ mod tests {
         ] {
             assert_eq!(parse_period(input), Err(TimeError::Format), "{input:?}");
             assert_eq!(parse_period(input).map_err(|e| e.to_string()), Err(EXPECTED.to_owned()));
+        }
+    }
+
+    #[test]
+    fn offsets_out_of_range() {
+        for (input, written) in [
+            ("2026-01-31T10:00:00+25:00", "+25:00"),
+            ("2026-01-31T10:00:00-24", "-24"),
+            ("2026-01-31T10:00:00+0260", "+0260"),
+        ] {
+            let detail = format!("offset {written} is out of range (at most 23:59)");
+            assert_eq!(parse_period(input), Err(TimeError::OutOfRange { detail }), "{input:?}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! Request extractors that turn bad input into clear envelope errors: JSON bodies (415 for a wrong
 //! content type, 413 for an oversized body, 400 naming the field for malformed or mistyped JSON), query
-//! strings, and ids in the path.
+//! strings (only the parameters the operation documents: [`documented_query_layer`]), and ids in the path.
 //!
 //! This is also where tlink decides what text it accepts, once for every field: no string that reaches a
 //! handler (and so no database engine) contains a C0 control character (U+0000–U+001F) other than tab,
@@ -9,11 +9,12 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::ApiError;
@@ -130,7 +131,11 @@ pub fn check_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
     if !uri.path().contains('%') && !uri.query().is_some_and(|q| q.contains('%')) {
         return Ok(());
     }
-    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    // A path segment that does not decode to UTF-8 could not reach a handler as text; it is refused here, in
+    // the family's shape, rather than by the path extractor's plain-text rejection.
+    let path = percent_encoding::percent_decode_str(uri.path())
+        .decode_utf8()
+        .map_err(|_| ApiError::field("path", "must be UTF-8 once percent-decoded"))?;
     if let Some(c) = path.chars().find(|&c| forbidden_in_uri(c)) {
         return Err(ApiError::field("path", control_message(c)));
     }
@@ -180,27 +185,145 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+fn not_json() -> ApiError {
+    ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())
+}
+
+/// The body's bytes, within the body limit (413 over it).
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("request body is too large".into())
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {}", e.body_text()))
+        }
+    })
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(&req) {
-            return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()));
+            return Err(not_json());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("request body is too large".into())
-            } else {
-                ApiError::BadRequest(format!("could not read the request body: {}", e.body_text()))
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
-/// The query string as a map, with typed accessors that name the offending parameter.
+/// A JSON request body still as bytes, for the Threat Stack handlers, which parse it with [`parse_json`]
+/// and answer in their own error shape (take it as `Result<JsonBytes, ApiError>`). A declared content type
+/// that is not JSON is a 415 and a body over the limit a 413, as with [`ApiJson`]; unlike [`ApiJson`], a
+/// body without `Content-Type` is read as JSON, because Threat Stack's API is JSON only and not every one
+/// of its clients says so.
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) && !is_json(&req) {
+            return Err(not_json());
+        }
+        read_body(req, state).await.map(JsonBytes)
+    }
+}
+
+/// The query parameters each operation of the OpenAPI document declares, by method and route: the only
+/// ones it accepts. The document is generated from the route table, so what a client reads there is
+/// exactly what the server takes; [`documented_query_layer`] enforces it.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentedQueries(Arc<HashMap<(Method, String), Documented>>);
+
+/// The query parameters one operation declares.
+#[derive(Debug, Clone, Default)]
+pub struct Documented(Arc<[String]>);
+
+impl Documented {
+    fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+}
+
+impl DocumentedQueries {
+    /// Reads every operation's query parameters from `doc`.
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> DocumentedQueries {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::path::{Operation, ParameterIn};
+        let mut map = HashMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops: [(Method, &Option<Operation>); 8] = [
+                (Method::GET, &item.get),
+                (Method::PUT, &item.put),
+                (Method::POST, &item.post),
+                (Method::DELETE, &item.delete),
+                (Method::OPTIONS, &item.options),
+                (Method::HEAD, &item.head),
+                (Method::PATCH, &item.patch),
+                (Method::TRACE, &item.trace),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let names: Vec<String> = item
+                    .parameters
+                    .iter()
+                    .chain(op.parameters.iter())
+                    .flatten()
+                    .filter_map(|p| match p {
+                        RefOr::T(p) if p.parameter_in == ParameterIn::Query => Some(p.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                map.insert((method, path.clone()), Documented(names.into()));
+            }
+        }
+        DocumentedQueries(Arc::new(map))
+    }
+
+    fn get(&self, method: &Method, route: &str) -> Option<&Documented> {
+        // HEAD is answered by the GET handler.
+        let method = if method == Method::HEAD { &Method::GET } else { method };
+        self.0.get(&(method.clone(), route.to_string()))
+    }
+}
+
+/// The route-level middleware that refuses a query parameter the matched operation does not document
+/// (400 naming it, in the family's error shape), before the handler runs, and hands the documented names
+/// to [`QueryMap`]. Routes outside the document (`/metrics`, the docs UI) are not checked.
+pub async fn documented_query_layer(
+    axum::extract::State(docs): axum::extract::State<DocumentedQueries>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(route) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
+        return next.run(req).await;
+    };
+    let Some(documented) = docs.get(req.method(), &route).cloned() else {
+        return next.run(req).await;
+    };
+    let query = req.uri().query().unwrap_or("");
+    if let Some((name, _)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| !documented.contains(k)) {
+        let takes = if documented.0.is_empty() {
+            "this operation takes no query parameters".to_string()
+        } else {
+            format!("this operation takes {}", documented.0.join(", "))
+        };
+        let err = ApiError::field(name.into_owned(), format!("unknown parameter; {takes}"));
+        return crate::http::error::respond(err, crate::http::limits::is_threat_stack_path(req.uri().path()));
+    }
+    req.extensions_mut().insert(documented);
+    next.run(req).await
+}
+
+/// The query string as a map, with typed accessors that name the offending parameter. Behind
+/// [`documented_query_layer`] it holds only parameters the operation documents; a handler reading one its
+/// operation does not document is a bug that debug builds (and so the tests) stop at.
 #[derive(Debug, Default, Clone)]
-pub struct QueryMap(pub HashMap<String, String>);
+pub struct QueryMap {
+    values: HashMap<String, String>,
+    documented: Option<Documented>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     type Rejection = ApiError;
@@ -218,13 +341,23 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
                 return Err(ApiError::field(k, "given more than once"));
             }
         }
-        Ok(QueryMap(map))
+        Ok(QueryMap { values: map, documented: parts.extensions.get::<Documented>().cloned() })
     }
 }
 
 impl QueryMap {
+    /// A map of these parameters, as a request would carry them (not tied to any operation).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> QueryMap {
+        let values = pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        QueryMap { values, documented: None }
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        debug_assert!(
+            self.documented.as_ref().is_none_or(|d| d.contains(key)),
+            "the handler reads the query parameter `{key}`, which its OpenAPI operation does not document"
+        );
+        self.values.get(key).map(String::as_str)
     }
 
     /// A parameter parsed with `FromStr`, the parse error's text as the reason.
@@ -307,6 +440,27 @@ mod tests {
     }
 
     #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "which its OpenAPI operation does not document")]
+    fn reading_an_undocumented_parameter_stops_debug_builds() {
+        let mut q = QueryMap::from_pairs([("status", "OPEN")]);
+        q.documented = Some(Documented(vec!["limit".to_string()].into()));
+        let _ = q.get("status");
+    }
+
+    #[test]
+    fn documented_parameters_are_read_from_the_document() {
+        let doc = crate::http::api::openapi();
+        let docs = DocumentedQueries::from_openapi(&doc);
+        let alerts = docs.get(&Method::GET, "/v2/alerts").expect("documented");
+        assert!(alerts.contains("severity") && alerts.contains("token") && !alerts.contains("type"));
+        let head = docs.get(&Method::HEAD, "/v2/alerts").expect("HEAD is served by GET");
+        assert!(head.contains("severity"));
+        assert!(docs.get(&Method::GET, "/v2/alerts/{id}").is_some_and(|d| d.0.is_empty()));
+        assert!(docs.get(&Method::GET, "/metrics").is_none());
+    }
+
+    #[test]
     fn uris_refuse_every_control_naming_the_parameter() {
         let field = |uri: &str| match check_uri(&uri.parse().expect("uri")) {
             Ok(()) => None,
@@ -318,5 +472,7 @@ mod tests {
         assert_eq!(field("/v2/vulnerabilities/package/a%00").as_deref(), Some("path"));
         assert_eq!(field("/api/orgs/x/assets?q=caf%C3%A9&type=DOMAIN"), None);
         assert_eq!(field("/api/orgs/x/assets?q=a+b%20c"), None);
+        assert_eq!(field("/v2/alerts/%FF").as_deref(), Some("path"), "not UTF-8");
+        assert_eq!(field("/v2/vulnerabilities/package/caf%C3%A9"), None);
     }
 }

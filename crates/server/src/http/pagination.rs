@@ -160,11 +160,28 @@ pub struct ListQueryDoc {
     limit: Option<u32>,
     /// `meta.nextToken` of the previous page; repeat the same filters with it.
     token: Option<String>,
-    /// Only items created at or after the start of this period (UTC; `yyyy-mm-dd`, `yyyy-mm-ddThh`,
-    /// `yyyy-mm-ddThh:mm`, `yyyy-mm-ddThh:mm:ss` or RFC 3339).
+    /// Only items created at or after the start of this period: ISO-8601 at any precision from `yyyy` to
+    /// fractions of a second (`2026-01`, `2026-01-31T10`, `2026-01-31T10:00:00.123456`), with an optional
+    /// offset (`Z`, `+02:00`); without one, UTC.
     from: Option<String>,
     /// Only items created before the end of this period: `until=2026-01-31` includes that whole day.
     until: Option<String>,
+}
+
+/// The parameters every Threat Stack list takes (documentation only; parsed by this module).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ThreatStackListQueryDoc {
+    /// The previous page's `token`; repeat the same query with it. A `null` token means the end.
+    token: Option<String>,
+    /// Only items created at or after the start of this period: ISO-8601 at any precision from `yyyy` to
+    /// fractions of a second, with an optional offset (`Z`, `+02:00`); without one, UTC.
+    from: Option<String>,
+    /// Only items created before the end of this period: `until=2026-01-31` includes that whole day.
+    until: Option<String>,
+    /// Page size, 1–100 (default 100; a tlink addition).
+    limit: Option<u32>,
 }
 
 #[cfg(test)]
@@ -172,7 +189,7 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> QueryMap {
-        QueryMap(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        QueryMap::from_pairs(pairs.iter().copied())
     }
 
     #[test]

@@ -10,8 +10,8 @@ use tlink_domain::hawk::{self, Artifacts, Kind};
 
 use crate::support::{Reply, TestApp, TestUser, s};
 
-const HOST: &str = "api.example.com";
-const PORT: u16 = 8443;
+pub(crate) const HOST: &str = "api.example.com";
+pub(crate) const PORT: u16 = 8443;
 
 /// A client's view of one signed request.
 pub(crate) struct Signed {

@@ -48,8 +48,10 @@ mod hawk;
 mod hostile;
 mod keys;
 mod layers;
+mod limit_families;
 mod limits;
 mod lists;
+mod openapi;
 mod orgs;
 #[allow(dead_code)] // shared with the tools tests
 #[path = "../../../tools/tests/it/smtpsink.rs"]

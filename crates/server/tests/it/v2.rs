@@ -342,3 +342,139 @@ async fn members_case(app: TestApp) {
     assert_eq!(ts.delete(&app, &format!("{path}/{bob}")).await.status, StatusCode::NO_CONTENT);
     assert_eq!(ts.delete(&app, &format!("{path}/{bob}")).await.status, StatusCode::NOT_FOUND);
 }
+
+/// A signed request with a raw body of `content_type`.
+async fn signed_raw(app: &TestApp, ts: &Ts, method: Method, path: &str, content_type: &str, body: &[u8]) -> Reply {
+    let h = Signed::new(method.clone(), path, Some(&ts.org)).with_body(content_type, body).header(&ts.user.id, &ts.key);
+    send(app, method, path, &h, Some((content_type, body.to_vec()))).await
+}
+
+/// `{"errors": ["…"]}` with `status`, never the TLINK envelope; for a verified request, signed and with the
+/// organization's rate-limit headers.
+#[track_caller]
+fn threat_stack_error(r: &Reply, status: StatusCode, signed: bool) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert!(r.body["errors"][0].as_str().is_some_and(|m| !m.is_empty()), "{{\"errors\": [...]}}: {}", r.text);
+    assert!(r.body.get("success").is_none() && r.body.get("message").is_none(), "not the envelope: {}", r.text);
+    if signed {
+        assert!(r.headers.contains_key("server-authorization"), "signed: {:?}", r.headers);
+        for h in ["x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"] {
+            assert!(r.headers.contains_key(h), "{h} on an error too: {:?}", r.headers);
+        }
+    }
+}
+
+both!(every_v2_error_is_in_threat_stacks_shape, error_shapes_case, |c: &mut tlink_server::Config| {
+    c.limits.enabled = true;
+    c.max_body_bytes = 4096;
+});
+async fn error_shapes_case(app: TestApp) {
+    let ts = setup(&app, "ts@example.com").await;
+
+    // Unknown routes and wrong methods, signed or not.
+    for path in ["/v2", "/v2/", "/v2/nope", "/v2/alerts/a/b/c", "/v2/rulesets", "/help/nope"] {
+        threat_stack_error(&app.get(path, &crate::support::Auth::None).await, StatusCode::NOT_FOUND, false);
+        threat_stack_error(&ts.get(&app, path).await, StatusCode::NOT_FOUND, true);
+    }
+    threat_stack_error(&ts.delete(&app, "/v2/alerts").await, StatusCode::METHOD_NOT_ALLOWED, true);
+    let r = app.req(Method::PUT, "/v2/alerts/dismiss", &crate::support::Auth::None, Some(json!({}))).await;
+    threat_stack_error(&r, StatusCode::METHOD_NOT_ALLOWED, false);
+    threat_stack_error(&ts.post(&app, "/v2/alerts", json!({})).await, StatusCode::METHOD_NOT_ALLOWED, true);
+
+    // A body that is not JSON, or too large (declared, or only found out by reading it).
+    let r = signed_raw(&app, &ts, Method::POST, "/v2/alerts/dismiss", "text/plain", b"ids=1").await;
+    threat_stack_error(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, true);
+    let r =
+        signed_raw(&app, &ts, Method::POST, "/v2/organizations/members", "application/x-www-form-urlencoded", b"a=b")
+            .await;
+    threat_stack_error(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, true);
+    let big = vec![b' '; 8192];
+    let r = signed_raw(&app, &ts, Method::POST, "/v2/alerts/dismiss", "application/json", &big).await;
+    threat_stack_error(&r, StatusCode::PAYLOAD_TOO_LARGE, false);
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v2/alerts/dismiss")
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .header(axum::http::header::CONTENT_LENGTH, big.len())
+        .body(axum::body::Body::from(big.clone()))
+        .expect("request");
+    threat_stack_error(&app.send(req).await, StatusCode::PAYLOAD_TOO_LARGE, false);
+
+    // Bad input in the path (refused at the boundary, before the request is verified) or the query: a 400
+    // naming it.
+    let r = ts.get(&app, "/v2/alerts/%FF%FE").await;
+    threat_stack_error(&r, StatusCode::BAD_REQUEST, false);
+    assert!(r.body["errors"][0].as_str().is_some_and(|m| m.starts_with("path: ")), "{}", r.text);
+    let r = ts.get(&app, "/v2/alerts?colour=red").await;
+    threat_stack_error(&r, StatusCode::BAD_REQUEST, true);
+    assert!(r.body["errors"][0].as_str().is_some_and(|m| m.starts_with("colour: unknown parameter")), "{}", r.text);
+
+    // A JSON body without a Content-Type is read as JSON (not every Threat Stack client declares it).
+    let body = br#"{"ids": [], "dismissReason": "MAINTENANCE"}"#;
+    let h =
+        Signed::new(Method::POST, "/v2/alerts/dismiss", Some(&ts.org)).with_body("", body).header(&ts.user.id, &ts.key);
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v2/alerts/dismiss")
+        .header(axum::http::header::HOST, format!("{}:{}", crate::hawk::HOST, crate::hawk::PORT))
+        .header(axum::http::header::AUTHORIZATION, h)
+        .body(axum::body::Body::from(body.to_vec()))
+        .expect("request");
+    let r = app.send(req).await;
+    threat_stack_error(&r, StatusCode::BAD_REQUEST, true);
+    assert!(r.body["errors"][0].as_str().is_some_and(|m| m.starts_with("ids: ")), "parsed as JSON: {}", r.text);
+}
+
+both!(times_are_read_as_clients_write_them_on_both_families, timestamps_case);
+async fn timestamps_case(app: TestApp) {
+    let ts = setup(&app, "ts@example.com").await;
+    // Alerts every 6 hours from 2026-11-01T00:00Z: 00:00, 06:00, 12:00, 18:00 on Nov 1, 2 and 3.
+    seed(&app, &ts.user, 12, "r").await;
+    let cases = [
+        // Python `datetime.utcnow().isoformat()`: naive (UTC), microseconds.
+        ("from=2026-11-02T00:00:00.000000&until=2026-11-02T12:00:00.000000", 3),
+        // ... and without a fraction when the microsecond is 0.
+        ("from=2026-11-02T06:00:00&until=2026-11-02T06:00:00", 1),
+        // Python `datetime.now(timezone.utc).isoformat()` and a local offset, `+` encoded. Times are kept
+        // to the millisecond: finer digits name the millisecond holding them.
+        ("from=2026-11-02T00:00:00.000001%2B00:00&until=2026-11-02T12:00:00.000001%2B00:00", 3),
+        ("from=2026-11-02T00:00:00.001%2B00:00&until=2026-11-02T11:59:59.999999%2B00:00", 1),
+        ("from=2026-11-02T02:00:00.500000%2B02:00&until=2026-11-02T14:00:00.123456%2B02:00", 2),
+        // The same typed into a URL, the `+` unencoded (it arrives as a space).
+        ("from=2026-11-02T02:00:00.500000+02:00&until=2026-11-02T14:00:00.123456+02:00", 2),
+        ("from=2026-11-01T19:00:00-05:00&until=2026-11-02T01:00:00-05:00", 2),
+        // JavaScript `new Date().toISOString()`.
+        ("from=2026-11-02T00:00:00.000Z&until=2026-11-02T05:59:59.999Z", 1),
+        // Partial values name their whole period.
+        ("from=2026-11&until=2026-11", 12),
+        ("until=2026-10", 0),
+        ("from=2026", 12),
+        ("from=2026-11-02&until=2026-11-02", 4),
+        ("until=2026-11-01", 4),
+        ("from=2026-11-02T10&until=2026-11-02T12", 1),
+        ("from=2026-11-02T12:00%2B01:00&until=2026-11-02T12:00%2B01:00", 0),
+        ("from=2026-11-02T13:00%2B01:00&until=2026-11-02T13:00%2B01:00", 1),
+    ];
+    for (query, want) in cases {
+        let v2 = all_pages(&app, &ts, &format!("/v2/alerts?{query}")).await;
+        assert_eq!(v2.len(), want, "/v2/alerts?{query}");
+        let api = app.get(&format!("/api/orgs/{}/alerts?limit=100&{query}", ts.org), &ts.user.auth()).await;
+        assert_eq!(api.ok(StatusCode::OK).as_array().map(Vec::len), Some(want), "/api …/alerts?{query}: {}", api.text);
+    }
+    let counts = ts
+        .get(&app, "/v2/alerts/severity-counts?from=2026-11-01T00:00:00.000000&until=2026-11-01T23:59:59.999999")
+        .await;
+    let total: i64 =
+        counts.body["severityCounts"].as_array().expect("counts").iter().filter_map(|c| c["count"].as_i64()).sum();
+    assert_eq!(total, 4, "{}", counts.text);
+
+    // Bad times are a 400 naming the parameter, in each family's shape.
+    for query in ["from=2026-11-02T10:00:00+24:00", "until=2026-13", "from=2026-11-02 10:00", "until=20261102"] {
+        let r = ts.get(&app, &format!("/v2/alerts?{}", query.replace(' ', "%20"))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
+        let field = query.split('=').next().expect("name");
+        assert!(r.body["errors"][0].as_str().is_some_and(|m| m.starts_with(&format!("{field}: "))), "{}", r.text);
+        let r = app.get(&format!("/api/orgs/{}/alerts?{}", ts.org, query.replace(' ', "%20")), &ts.user.auth()).await;
+        r.invalid(field);
+    }
+}

@@ -259,9 +259,18 @@ fn status_filter(q: &QueryMap) -> Result<Option<bool>, ApiError> {
     }
 }
 
+/// The agent filter, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AgentStatusQuery {
+    /// `online` (reported recently) or `offline`.
+    status: Option<String>,
+}
+
 /// The organization's agents, newest first (`status=online|offline`).
 #[utoipa::path(get, path = "/api/orgs/{orgId}/agents", tag = "agents", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
-    params(("orgId" = String, Path), crate::http::pagination::ListQueryDoc),
+    params(("orgId" = String, Path), AgentStatusQuery, crate::http::pagination::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<AgentOut>>), (status = 400, body = ErrorBody)))]
 pub async fn list_agents(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
     let online = status_filter(&q)?;
@@ -300,6 +309,7 @@ pub struct AgentsPage {
 
 /// Agents (Threat Stack): `status=online|offline`, `token`.
 #[utoipa::path(get, path = "/v2/agents", tag = "threat-stack", security(("hawk" = [])),
+    params(AgentStatusQuery, crate::http::pagination::ThreatStackListQueryDoc),
     responses((status = 200, body = AgentsPage), (status = 400, body = ErrorsBody)))]
 pub async fn v2_list_agents(
     State(state): State<AppState>,

@@ -17,7 +17,7 @@ pub mod vulns;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, header};
+use axum::http::{HeaderName, Request, Uri, header};
 use axum::response::IntoResponse;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -37,22 +37,32 @@ use crate::http::error::ApiError;
 #[openapi(
     info(
         title = "tlink API",
-        description = "Self-hosted threat intelligence and security monitoring. Every response is an envelope \
-            `{success, data, message, meta}`. Authenticate with `Authorization: Bearer <accessToken>` \
-            (from `/api/auth/login`), `X-API-Key: tlpro_…`, or Hawk (id = user id, key = an API key, sha256, \
-            ext = organization id; answers carry `Server-Authorization`). Rate limits: each credential per \
-            minute by the organization's plan (FREE 30, PRO 120, BUSINESS 300, ENTERPRISE custom), each client \
-            IP 1,000 per minute then a 15-minute lock-out, each organization 200 per minute on `/help` routes. \
-            Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix \
-            epoch seconds when the bucket is full), and the IETF `RateLimit-Policy` \
-            (`\"credential\";q=<limit>;w=60`) and `RateLimit` (`\"credential\";r=<remaining>;t=<seconds>`); \
-            `/help` routes also `x-rate-limit-limit`, `x-rate-limit-remaining` and `x-rate-limit-reset` \
-            (milliseconds to wait when limited, else 0). A 429 (rate limit or monthly tool-run quota) carries \
-            `Retry-After` in seconds. Lists take `limit` (1–100, default 50), \
-            `token` (from `meta.nextToken`), and `from`/`until` on `createdAt` in UTC: `yyyy-mm-dd`, \
-            `yyyy-mm-ddThh`, `yyyy-mm-ddThh:mm`, `yyyy-mm-ddThh:mm:ss` or RFC 3339. A partial value names \
-            its whole period: `from` starts at the period's first instant and `until` includes all of it \
-            (`until=2026-01-31` includes that whole day)."
+        description = "Self-hosted threat intelligence and security monitoring. Two API families: TLINK \
+            (`/api`), where every response is an envelope `{success, data, message, meta}`, and Threat Stack \
+            API v2 (`/v2`, `/help`), with Threat Stack's shapes and errors as `{\"errors\": [...]}`. \
+            Authenticate with `Authorization: Bearer <accessToken>` (from `/api/auth/login`), \
+            `X-API-Key: tlpro_…`, or Hawk (id = user id, key = an API key, sha256, ext = organization id; \
+            answers carry `Server-Authorization`); `/v2` and `/help` take Hawk only.\n\n\
+            Rate limits (each configurable under `[limits]`): on every route, each client IP 1,000 requests a \
+            minute, then a 15-minute lock-out. On `/api`, each credential by the organization's plan (FREE 30, \
+            PRO 120, BUSINESS 300 a minute, ENTERPRISE custom; 120 outside an organization). On `/v2` and \
+            `/help`, each organization 200 a minute across all its credentials, whatever its TLINK plan (the \
+            plan's per-credential limit does not apply there). Every response, errors included, carries the \
+            bucket that governed it: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix \
+            epoch seconds when the bucket is full), and the IETF `RateLimit-Policy` (`\"<bucket>\";q=<limit>;w=60`) \
+            and `RateLimit` (`\"<bucket>\";r=<remaining>;t=<seconds>`). On `/api` every response also carries \
+            `Retry-After`: the seconds before the bucket takes another request, 0 while it has room (a 429's \
+            is the wait, a monthly tool-run quota's until the month resets). On `/v2` and `/help` every \
+            response carries Threat Stack's `x-rate-limit-limit`, `x-rate-limit-remaining` and \
+            `x-rate-limit-reset` (milliseconds to wait when limited, else 0), and a 429 `Retry-After` in \
+            seconds.\n\n\
+            Query parameters: each operation takes exactly the ones it documents; any other is a 400 naming \
+            it. Lists take `limit` (1–100; default 50 on `/api`, 100 on `/v2`), `token` (from \
+            `meta.nextToken`, or `token` on `/v2`), and `from`/`until` on `createdAt`: ISO-8601 at any \
+            precision from `yyyy` to fractions of a second, with an optional offset (`Z`, `+02:00`; without \
+            one, UTC), as Python's `isoformat()` and JavaScript's `toISOString()` write them. A partial value \
+            names its whole period: `from` starts at the period's first instant and `until` includes all of \
+            it (`until=2026-01-31` includes that whole day, `until=2026-01` the whole month)."
     ),
     modifiers(&SecuritySchemes),
     tags(
@@ -65,7 +75,10 @@ use crate::http::error::ApiError;
         (name = "system", description = "Health, readiness, metrics"),
         (name = "agents", description = "Host agents: enrollment tokens, reports, inventories"),
         (name = "threat-stack", description = "Threat Stack API v2: Hawk with the organization id in ext, \
-            `{\"<collection>\": [...], \"token\": ...}` pages of at most 100, errors as `{\"errors\": [...]}`")
+            `{\"<collection>\": [...], \"token\": ...}` pages of at most 100, errors as `{\"errors\": [...]}` \
+            (unknown routes, wrong methods, 413 and 415 included). Limited per organization, 200 requests a \
+            minute across all its credentials (`limits.org_per_minute`) whatever the TLINK plan, and per \
+            client IP; `x-rate-limit-*` headers on every response.")
     )
 )]
 struct ApiDoc;
@@ -92,7 +105,7 @@ impl Modify for SecuritySchemes {
 
 /// The route table with its OpenAPI document.
 fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
@@ -146,7 +159,15 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tools::get_report))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
-        .split_for_parts()
+        .split_for_parts();
+    crate::http::limits::openapi::document(&mut doc);
+    (router, doc)
+}
+
+/// An error answered in the shape of the family `uri` belongs to: Threat Stack's `{"errors": […]}` under
+/// `/v2` and `/help`, the envelope elsewhere (see [`crate::http::error::respond`]).
+fn family_error(uri: &Uri, err: ApiError) -> axum::response::Response {
+    crate::http::error::respond(err, crate::http::limits::is_threat_stack_path(uri.path()))
 }
 
 /// The OpenAPI document, as served at `/api/openapi.json`.
@@ -157,13 +178,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     crate::telemetry::prometheus();
     let (api, doc) = api_routes();
+    // Every documented operation takes exactly the query parameters the document lists.
+    let documented = crate::http::extract::DocumentedQueries::from_openapi(&doc);
+    let api =
+        api.route_layer(axum::middleware::from_fn_with_state(documented, crate::http::extract::documented_query_layer));
     let max_body = state.config.max_body_bytes;
     let request_id = HeaderName::from_static("x-request-id");
 
     let app = api
         .merge(system::routes(doc))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
+        .fallback(|uri: Uri| async move { family_error(&uri, ApiError::NotFound("no such route".into())) })
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            family_error(&uri, ApiError::MethodNotAllowed("method not allowed on this route".into()))
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::auth::hawk::layer))
         .layer(axum::middleware::from_fn(crate::http::extract::uri_layer))
         .layer(axum::middleware::from_fn_with_state(max_body, crate::http::connections::refuse_oversized))

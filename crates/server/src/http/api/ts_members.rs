@@ -9,7 +9,6 @@
 //!
 //! Owners and admins add existing users by e-mail and remove members; the last owner cannot be removed.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +20,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::http::auth::{HawkCaller, ThreatStackError};
 use crate::http::error::{ApiError, ErrorsBody};
-use crate::http::extract::QueryMap;
+use crate::http::extract::{JsonBytes, QueryMap};
 use crate::http::pagination;
 
 type TsResult = Result<Response, ThreatStackError>;
@@ -87,6 +86,7 @@ fn require_admin(caller: &HawkCaller) -> Result<(), ThreatStackError> {
 
 /// The organization's members (`token` paging).
 #[utoipa::path(get, path = "/v2/organizations/members", tag = "threat-stack", security(("hawk" = [])),
+    params(crate::http::pagination::ThreatStackListQueryDoc),
     responses((status = 200, body = MembersPage), (status = 400, body = ErrorsBody), (status = 401, body = ErrorsBody)))]
 pub async fn list_members(
     State(state): State<AppState>,
@@ -106,8 +106,13 @@ pub async fn list_members(
     request_body = TsAddMember,
     responses((status = 201, body = TsMember), (status = 400, body = ErrorsBody), (status = 403, body = ErrorsBody),
         (status = 404, body = ErrorsBody, description = "No user with that email"), (status = 409, body = ErrorsBody)))]
-pub async fn add_member(State(state): State<AppState>, caller: HawkCaller, raw: Bytes) -> TsResult {
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: HawkCaller,
+    raw: Result<JsonBytes, ApiError>,
+) -> TsResult {
     require_admin(&caller)?;
+    let JsonBytes(raw) = raw.map_err(err)?;
     let req: TsAddMember = crate::http::extract::parse_json(&raw).map_err(err)?;
     let role = match req.role.trim().to_ascii_lowercase().as_str() {
         "user" => Role::Member,

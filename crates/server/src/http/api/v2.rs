@@ -17,7 +17,6 @@
 //! | `eventIds`, `eventCount` | the reports (or the finding) that raised and last matched it, and how many times |
 //! | `agentId` | the agent of a vulnerability alert; `null` for alerts from asset monitoring |
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,7 +30,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::http::auth::{HawkCaller, ThreatStackError};
 use crate::http::error::{ApiError, ErrorsBody};
-use crate::http::extract::QueryMap;
+use crate::http::extract::{JsonBytes, QueryMap};
 use crate::http::pagination;
 
 type TsResult = Result<Response, ThreatStackError>;
@@ -181,9 +180,27 @@ fn alert_query(
     Ok((filter, params))
 }
 
+/// The alert filters of `GET /v2/alerts`, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TsAlertQuery {
+    /// `active` (OPEN or ACKNOWLEDGED) or `dismissed` (RESOLVED).
+    status: Option<String>,
+    /// `1` (CRITICAL or HIGH), `2` (MEDIUM) or `3` (LOW).
+    severity: Option<u8>,
+    /// Only alerts raised by this rule.
+    #[param(rename = "ruleId")]
+    rule_id: Option<String>,
+    /// Only alerts about this agent (vulnerability findings).
+    #[param(rename = "agentId")]
+    agent_id: Option<String>,
+}
+
 /// Alerts, newest first (`status=active|dismissed`, `severity=1|2|3`, `from`, `until`, `ruleId`, `agentId`,
 /// `token`).
 #[utoipa::path(get, path = "/v2/alerts", tag = "threat-stack", security(("hawk" = [])),
+    params(TsAlertQuery, crate::http::pagination::ThreatStackListQueryDoc),
     responses((status = 200, body = AlertsPage), (status = 400, body = ErrorsBody), (status = 401, body = ErrorsBody), (status = 429, body = ErrorsBody)))]
 pub async fn list_alerts(State(state): State<AppState>, caller: HawkCaller, q: Result<QueryMap, ApiError>) -> TsResult {
     let q = q?;
@@ -324,8 +341,23 @@ fn bounds(q: &QueryMap) -> Result<(Option<i64>, Option<i64>), ThreatStackError> 
     Ok((from, until))
 }
 
+/// The window and filter of `GET /v2/alerts/severity-counts`, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SeverityCountsQuery {
+    /// Only alerts created at or after the start of this period (ISO-8601, any precision; UTC without an
+    /// offset).
+    from: Option<String>,
+    /// Only alerts created before the end of this period: `until=2026-01-31` includes that whole day.
+    until: Option<String>,
+    /// `active` or `dismissed`.
+    status: Option<String>,
+}
+
 /// How many alerts of each severity (`from`, `until`, `status`).
 #[utoipa::path(get, path = "/v2/alerts/severity-counts", tag = "threat-stack", security(("hawk" = [])),
+    params(SeverityCountsQuery),
     responses((status = 200, body = SeverityCounts), (status = 400, body = ErrorsBody)))]
 pub async fn severity_counts(
     State(state): State<AppState>,
@@ -380,13 +412,14 @@ pub struct Dismissed {
 /// Dismiss alerts (resolves them, with the reason; the same as `RESOLVED` through `/api`).
 #[utoipa::path(post, path = "/v2/alerts/dismiss", tag = "threat-stack", security(("hawk" = [])), request_body = DismissRequest,
     responses((status = 200, body = Dismissed), (status = 400, body = ErrorsBody), (status = 403, body = ErrorsBody)))]
-pub async fn dismiss(State(state): State<AppState>, caller: HawkCaller, body: Bytes) -> TsResult {
+pub async fn dismiss(State(state): State<AppState>, caller: HawkCaller, body: Result<JsonBytes, ApiError>) -> TsResult {
     if !caller.role.can_write() {
         return Err(ThreatStackError(ApiError::Forbidden(format!(
             "role {} may only read in this organization",
             caller.role.as_str()
         ))));
     }
+    let JsonBytes(body) = body?;
     let req: DismissRequest = crate::http::extract::parse_json(&body).map_err(ThreatStackError)?;
     let reason = req.dismiss_reason.as_deref().map(str::trim).unwrap_or_default().to_ascii_uppercase();
     if !DISMISS_REASONS.contains(&reason.as_str()) {

@@ -18,7 +18,6 @@
 //! when a finding was first seen. A suppression (org-wide, or for one agent) moves findings from the active
 //! lists to `/suppressed`; it does not stop matching.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -29,7 +28,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::http::auth::{HawkCaller, ThreatStackError};
 use crate::http::error::{ApiError, ErrorsBody};
-use crate::http::extract::QueryMap;
+use crate::http::extract::{JsonBytes, QueryMap};
 use crate::http::pagination;
 
 type TsResult = Result<Response, ThreatStackError>;
@@ -111,8 +110,8 @@ async fn agent_of(state: &AppState, caller: &HawkCaller, raw: &str) -> Result<Ag
 }
 
 /// `status=suppressed` (true) or `status=active` / none (false).
-fn wants_suppressed(q: &QueryMap) -> Result<bool, ThreatStackError> {
-    match q.get("status").map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+fn wants_suppressed(status: Option<&str>) -> Result<bool, ThreatStackError> {
+    match status.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
         None | Some("active") => Ok(false),
         Some("suppressed") => Ok(true),
         Some(_) => Err(bad("status", "must be active or suppressed")),
@@ -120,10 +119,13 @@ fn wants_suppressed(q: &QueryMap) -> Result<bool, ThreatStackError> {
 }
 
 /// One page of entries: `filter` holds what the path fixes (`scope` names it, for the page token), the
-/// query adds `status`, `agentId`, `hasSecurityNotices`, `from`, `until` and `token`.
+/// query adds `hasSecurityNotices`, `from`, `until`, `token`, and — where the path does not fix them —
+/// `status` and `agentId` (each route documents exactly what it reads).
 async fn list(state: &AppState, caller: &HawkCaller, q: &QueryMap, scope: &str, mut filter: VulnFilter) -> TsResult {
-    filter.suppressed |= wants_suppressed(q)?;
-    if let Some(raw) = q.get("agentId") {
+    let status = if filter.suppressed { None } else { q.get("status") };
+    let agent = if filter.agent_id.is_some() { None } else { q.get("agentId") };
+    filter.suppressed |= wants_suppressed(status)?;
+    if let Some(raw) = agent {
         filter.agent_id = Some(agent_of(state, caller, raw).await?);
     }
     filter.has_fix = flag(q, "hasSecurityNotices")?;
@@ -131,11 +133,7 @@ async fn list(state: &AppState, caller: &HawkCaller, q: &QueryMap, scope: &str, 
         q,
         &state.keys.cursor_key,
         &format!("v2-vulns:{}:{scope}", caller.org_id),
-        &[
-            ("status", q.get("status")),
-            ("agentId", q.get("agentId")),
-            ("hasSecurityNotices", Some(if filter.has_fix { "1" } else { "0" })),
-        ],
+        &[("status", status), ("agentId", agent), ("hasSecurityNotices", Some(if filter.has_fix { "1" } else { "0" }))],
     )?;
     let page = state.store.list_vulns(&caller.org_id, &filter, &params.page).await.map_err(db)?;
     let token = params.token(page.next);
@@ -148,9 +146,59 @@ async fn list(state: &AppState, caller: &HawkCaller, q: &QueryMap, scope: &str, 
     Ok(axum::Json(VulnerabilitiesPage { cves, token }).into_response())
 }
 
+/// The filters of the vulnerability lists, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct VulnQuery {
+    /// `active` (the default) or `suppressed`.
+    status: Option<String>,
+    /// Only this agent's findings.
+    #[param(rename = "agentId")]
+    agent_id: Option<String>,
+    /// `true`: only entries for which a fix has been published.
+    #[param(rename = "hasSecurityNotices")]
+    has_security_notices: Option<bool>,
+}
+
+/// The filters of one agent's vulnerabilities, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct VulnAgentQuery {
+    /// `active` (the default) or `suppressed`.
+    status: Option<String>,
+    /// `true`: only entries for which a fix has been published.
+    #[param(rename = "hasSecurityNotices")]
+    has_security_notices: Option<bool>,
+}
+
+/// The filters of the suppressed vulnerabilities, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct VulnSuppressedQuery {
+    /// Only this agent's findings.
+    #[param(rename = "agentId")]
+    agent_id: Option<String>,
+    /// `true`: only entries for which a fix has been published.
+    #[param(rename = "hasSecurityNotices")]
+    has_security_notices: Option<bool>,
+}
+
+/// The filter of a CVE's servers, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ServersQuery {
+    /// `active` (the default) or `suppressed`.
+    status: Option<String>,
+}
+
 /// The organization's vulnerabilities (`status=active`, `agentId`, `hasSecurityNotices`, `from`, `until`,
 /// `token`), by CVE.
 #[utoipa::path(get, path = "/v2/vulnerabilities", tag = "threat-stack", security(("hawk" = [])),
+    params(VulnQuery, crate::http::pagination::ThreatStackListQueryDoc),
     responses((status = 200, body = VulnerabilitiesPage), (status = 400, body = ErrorsBody), (status = 401, body = ErrorsBody), (status = 429, body = ErrorsBody)))]
 pub async fn list_vulnerabilities(
     State(state): State<AppState>,
@@ -162,6 +210,7 @@ pub async fn list_vulnerabilities(
 
 /// The suppressed vulnerabilities.
 #[utoipa::path(get, path = "/v2/vulnerabilities/suppressed", tag = "threat-stack", security(("hawk" = [])),
+    params(VulnSuppressedQuery, crate::http::pagination::ThreatStackListQueryDoc),
     responses((status = 200, body = VulnerabilitiesPage), (status = 400, body = ErrorsBody)))]
 pub async fn list_suppressed(
     State(state): State<AppState>,
@@ -173,7 +222,8 @@ pub async fn list_suppressed(
 
 /// The vulnerabilities of one agent.
 #[utoipa::path(get, path = "/v2/vulnerabilities/agent/{agentId}", tag = "threat-stack", security(("hawk" = [])),
-    params(("agentId" = String, Path)), responses((status = 200, body = VulnerabilitiesPage), (status = 404, body = ErrorsBody)))]
+    params(("agentId" = String, Path), VulnAgentQuery, crate::http::pagination::ThreatStackListQueryDoc),
+    responses((status = 200, body = VulnerabilitiesPage), (status = 404, body = ErrorsBody)))]
 pub async fn list_for_agent(
     State(state): State<AppState>,
     caller: HawkCaller,
@@ -187,7 +237,8 @@ pub async fn list_for_agent(
 
 /// The vulnerabilities of one server: Threat Stack's older name for an agent (the agent id).
 #[utoipa::path(get, path = "/v2/vulnerabilities/server/{server}", tag = "threat-stack", security(("hawk" = [])),
-    params(("server" = String, Path, description = "The agent id")), responses((status = 200, body = VulnerabilitiesPage), (status = 404, body = ErrorsBody)))]
+    params(("server" = String, Path, description = "The agent id"), VulnAgentQuery, crate::http::pagination::ThreatStackListQueryDoc),
+    responses((status = 200, body = VulnerabilitiesPage), (status = 404, body = ErrorsBody)))]
 pub async fn list_for_server(
     state: State<AppState>,
     caller: HawkCaller,
@@ -199,7 +250,8 @@ pub async fn list_for_server(
 
 /// The vulnerabilities in one package (source or installed package name).
 #[utoipa::path(get, path = "/v2/vulnerabilities/package/{pkg}", tag = "threat-stack", security(("hawk" = [])),
-    params(("pkg" = String, Path)), responses((status = 200, body = VulnerabilitiesPage), (status = 400, body = ErrorsBody)))]
+    params(("pkg" = String, Path), VulnQuery, crate::http::pagination::ThreatStackListQueryDoc),
+    responses((status = 200, body = VulnerabilitiesPage), (status = 400, body = ErrorsBody)))]
 pub async fn list_for_package(
     State(state): State<AppState>,
     caller: HawkCaller,
@@ -229,7 +281,8 @@ pub struct ServersPage {
 
 /// The agents with a CVE (active findings; `status=suppressed` for suppressed ones).
 #[utoipa::path(get, path = "/v2/vulnerabilities/{cve}/servers", tag = "threat-stack", security(("hawk" = [])),
-    params(("cve" = String, Path)), responses((status = 200, body = ServersPage), (status = 400, body = ErrorsBody)))]
+    params(("cve" = String, Path), ServersQuery, crate::http::pagination::ThreatStackListQueryDoc),
+    responses((status = 200, body = ServersPage), (status = 400, body = ErrorsBody)))]
 pub async fn servers(
     State(state): State<AppState>,
     caller: HawkCaller,
@@ -238,7 +291,7 @@ pub async fn servers(
 ) -> TsResult {
     let q = q?;
     let cve = cve_param(&cve)?;
-    let suppressed = wants_suppressed(&q)?;
+    let suppressed = wants_suppressed(q.get("status"))?;
     let params = pagination::parse_threat_stack(
         &q,
         &state.keys.cursor_key,
@@ -291,7 +344,7 @@ fn require_write(caller: &HawkCaller) -> Result<(), ThreatStackError> {
     }
 }
 
-fn body<T: serde::de::DeserializeOwned>(raw: &Bytes) -> Result<T, ThreatStackError> {
+fn body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ThreatStackError> {
     crate::http::extract::parse_json(raw).map_err(ThreatStackError)
 }
 
@@ -303,10 +356,11 @@ pub async fn suppress(
     State(state): State<AppState>,
     caller: HawkCaller,
     Path(cve): Path<String>,
-    raw: Bytes,
+    raw: Result<JsonBytes, ApiError>,
 ) -> TsResult {
     require_write(&caller)?;
     let cve = cve_param(&cve)?;
+    let JsonBytes(raw) = raw?;
     let req: SuppressIn = body(&raw)?;
     let reason = req.reason.trim();
     if reason.is_empty() || reason.chars().count() > 1000 {
@@ -339,10 +393,11 @@ pub async fn unsuppress(
     State(state): State<AppState>,
     caller: HawkCaller,
     Path(cve): Path<String>,
-    raw: Bytes,
+    raw: Result<JsonBytes, ApiError>,
 ) -> TsResult {
     require_write(&caller)?;
     let cve = cve_param(&cve)?;
+    let JsonBytes(raw) = raw?;
     let req: UnsuppressIn = if raw.iter().all(u8::is_ascii_whitespace) { UnsuppressIn::default() } else { body(&raw)? };
     let agent = match &req.agent_id {
         Some(a) => Some(agent_of(&state, &caller, a).await?),

@@ -6,8 +6,11 @@
 //! migration), verify the payload hash when a body was sent, refuse a replayed nonce (remembered for twice
 //! the allowed skew, in Redis when limits are shared) and a stale timestamp (answered with the server's
 //! time in `WWW-Authenticate`), and check that `ext` names one of the user's organizations. The verified
-//! identity travels to the auth extractors as a [`HawkAuth`] extension. Every response to a verified
-//! request is signed: `Server-Authorization: Hawk mac="…", hash="…"` over the exact body and content type.
+//! identity travels to the auth extractors as a [`HawkAuth`] extension. On the Threat Stack family (`/v2`,
+//! `/help`) the organization's request limit is checked here, right after verification (the organization
+//! is known only once `ext` is verified; see [`crate::http::limits`]). Every response to a verified
+//! request is signed, a refusal by the rate limit included: `Server-Authorization: Hawk mac="…", hash="…"`
+//! over the exact body and content type.
 
 use std::time::Duration;
 
@@ -22,7 +25,7 @@ use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 
 use crate::AppState;
 use crate::http::error::ApiError;
-use crate::http::limits::is_threat_stack_path;
+use crate::http::limits::{RateSlot, is_threat_stack_path};
 
 /// `[hawk]` in the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,10 +218,21 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     };
 
     super::headers::record_key_use(&state, &key_id, last_used_at);
+    let answered = Artifacts { hash: None, ext: None, ..artifacts };
+
+    // The Threat Stack family's request limit is the organization's, counted here for every verified
+    // request of the family, whatever route it asks for.
+    if threat_stack && let Some((org_id, ..)) = &org {
+        let slot = parts.extensions.get::<RateSlot>();
+        if let Err(e) = state.limiter.organization(slot, org_id.as_str()).await {
+            return sign(e.into_response_for(true), secret.as_bytes(), &answered).await;
+        }
+    }
+
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(HawkAuth { user_id, key_id, org });
     let resp = next.run(req).await;
-    sign(resp, secret.as_bytes(), &Artifacts { hash: None, ext: None, ..artifacts }).await
+    sign(resp, secret.as_bytes(), &answered).await
 }
 
 /// Adds `Server-Authorization` over the exact response body.

@@ -25,7 +25,9 @@ pub struct LimitsConfig {
     pub ip_per_minute: u32,
     /// How long an IP that went over its limit is refused, seconds.
     pub ip_lockout_secs: u64,
-    /// Requests per minute per organization on the Threat Stack routes (`/v2`, `/help`).
+    /// Requests per minute per organization on the Threat Stack routes (`/v2`, `/help`), across all its
+    /// credentials and whatever its plan: there it is the limit instead of the plan's per-credential one.
+    /// 0 leaves only the IP limit on those routes.
     pub org_per_minute: u32,
     /// Requests per minute per organization on `/api` routes; 0 means no organization-wide limit there.
     pub org_per_minute_api: u32,

@@ -1,9 +1,18 @@
 //! Rate limits: per client IP (with a lock-out), per credential (by the organization's plan) and per
 //! organization, in process or shared through Redis; and the rate-limit headers.
 //!
+//! Which limits apply depends on the API family, because each follows its own vendor's promise:
+//!
+//! | family | limits |
+//! |---|---|
+//! | TLINK (`/api`, and everything outside `/v2` and `/help`) | the client IP's; each credential's by the organization's plan (FREE 30, PRO 120, BUSINESS 300 a minute, ENTERPRISE custom), or `limits.account_per_minute` outside an organization; the organization's only with `limits.org_per_minute_api` |
+//! | Threat Stack (`/v2`, `/help`) | the client IP's; the organization's, `limits.org_per_minute` (200 a minute) across all its credentials. The plan's per-credential limit does not apply: Threat Stack promises its clients 200 a minute per organization, and a FREE plan's 30 would refuse them long before the `x-rate-limit-limit` they are shown |
+//!
 //! Order of work for a request: [`layer`] finds the client IP and checks its bucket before anything else
-//! (a locked-out IP never reaches authentication); the auth extractors then check the credential's bucket
-//! and, where it applies, the organization's ([`Limiter::credential`]), writing their verdicts into the
+//! (a locked-out IP never reaches authentication); on the TLINK routes the auth extractors then check the
+//! credential's bucket ([`Limiter::credential`]); on the Threat Stack routes the Hawk middleware checks the
+//! organization's as soon as the request is verified ([`Limiter::organization`]), so every verified request
+//! of that family counts, unknown routes and refused input included. Each writes its verdicts into the
 //! request's [`RateSlot`]; on the way out [`layer`] turns the verdicts into headers.
 //!
 //! With Redis, a request that carries credentials has its IP counted in the same script as its
@@ -12,17 +21,21 @@
 //! the lock-out channel). While a bucket is far from its limit, Redis lets a process reserve a few units
 //! at once (a lease), so most requests then need no round trip at all (see `redis::Shared::check`). Requests
 //! without credentials (login included) are checked before anything else, and a request whose credential
-//! was never checked is counted on the way out. Headers:
+//! was never checked is counted on the way out.
+//!
+//! Headers, on every response while limits are enabled, errors included. They describe one bucket: the one
+//! that refused the request, else the credential's (TLINK) or the organization's (Threat Stack), else —
+//! for a request not authenticated — the client IP's.
 //!
 //! | header | meaning |
 //! |---|---|
-//! | `X-RateLimit-Limit` | requests per minute of the credential's bucket (the IP's when unauthenticated) |
+//! | `X-RateLimit-Limit` | requests per minute of the bucket |
 //! | `X-RateLimit-Remaining` | requests left now |
 //! | `X-RateLimit-Reset` | Unix epoch seconds when the bucket is full again |
 //! | `RateLimit-Policy` | IETF draft: `"<bucket>";q=<limit>;w=60` |
 //! | `RateLimit` | IETF draft: `"<bucket>";r=<remaining>;t=<seconds until full>` |
-//! | `x-rate-limit-limit` / `-remaining` / `-reset` | `/v2` and `/help` only, the organization's bucket (Threat Stack): reset is the milliseconds to wait when limited, 0 otherwise |
-//! | `Retry-After` | on every 429: seconds to wait |
+//! | `Retry-After` | TLINK family: on every response, seconds before the bucket takes another request (0 while it has room); Threat Stack family: on a 429 only |
+//! | `x-rate-limit-limit` / `-remaining` / `-reset` | Threat Stack family only: reset is the milliseconds to wait when limited, 0 otherwise |
 //!
 //! Buckets are GCRA ([`gcra`]): a full bucket allows its whole limit at once, then refills evenly over
 //! the minute.
@@ -30,6 +43,7 @@
 mod config;
 pub mod gcra;
 mod local;
+pub mod openapi;
 pub(crate) mod redis;
 
 use std::collections::HashMap;
@@ -233,9 +247,11 @@ impl Limiter {
         self.trusted.iter().any(|n| n.contains(&ip))
     }
 
-    /// Checks the credential's bucket (and the organization's where it applies) after authentication,
-    /// recording the verdicts for the headers. `credential` names the bucket (an API key, a user's
-    /// sessions); `per_minute` is its plan's limit.
+    /// Checks the credential's bucket (and, with `limits.org_per_minute_api`, the organization's) after
+    /// authentication on the TLINK routes, recording the verdicts for the headers. `credential` names the
+    /// bucket (an API key, a user's sessions); `per_minute` is its plan's limit. On the Threat Stack family
+    /// (`path` under `/v2` or `/help`) the plan does not apply: only the organization's bucket is checked,
+    /// as by [`Limiter::organization`].
     pub async fn credential(
         &self,
         slot: Option<&RateSlot>,
@@ -244,45 +260,32 @@ impl Limiter {
         per_minute: u32,
         org: Option<&str>,
     ) -> Result<(), ApiError> {
+        if is_threat_stack_path(path) {
+            return match org {
+                Some(o) => self.organization(slot, o).await,
+                None => Ok(()),
+            };
+        }
         if !self.config.enabled {
             return Ok(());
         }
-        let threat_stack = is_threat_stack_path(path);
         // The limit is part of the bucket's name, so a plan change starts a fresh bucket at the new rate
         // instead of inheriting time owed at the old one.
         let key = match org {
             Some(o) => format!("cred:{credential}:{o}:{per_minute}"),
             None => format!("cred:{credential}:{per_minute}"),
         };
-        let deferred_ip = slot.and_then(|s| s.0.lock().deferred_ip.take());
-        let mut buckets = Vec::with_capacity(3);
-        buckets.extend(deferred_ip.map(|ip| self.ip_bucket(ip)));
-        buckets.push((key, per_minute, 0));
-        let org_limit = if threat_stack { self.config.org_per_minute } else { self.config.org_per_minute_api };
+        let org_limit = self.config.org_per_minute_api;
+        let mut buckets = vec![(key, per_minute, 0)];
         if let Some(o) = org.filter(|_| org_limit > 0) {
-            buckets.push((format!("org:{o}"), org_limit, 0));
+            buckets.push((format!("org:{o}:{org_limit}"), org_limit, 0));
         }
-        let decisions = self.check_all(&buckets).await.map_err(|_| unavailable())?;
-        let mut it = decisions.into_iter();
-        let ip = match deferred_ip {
-            Some(addr) => {
-                let d = it.next();
-                if let Some(d) = &d {
-                    self.mirror(addr, d);
-                }
-                d
-            }
-            None => None,
-        };
-        let (cred, org_decision) = (it.next(), it.next());
+        let decisions = self.after_authentication(slot, buckets).await?;
+        let (cred, org_decision) = (decisions.first().copied(), decisions.get(1).copied());
         if let Some(s) = slot {
             let mut v = s.0.lock();
-            v.ip = ip.or(v.ip);
             v.credential = cred;
             v.org = org_decision;
-        }
-        if let Some(d) = ip.filter(|d| !d.allowed) {
-            return Err(ip_refusal(self.config.ip_per_minute, d));
         }
         if let Some(d) = cred.filter(|d| !d.allowed) {
             return Err(refusal("this credential", per_minute, d));
@@ -291,6 +294,58 @@ impl Limiter {
             return Err(refusal("this organization", org_limit, d));
         }
         Ok(())
+    }
+
+    /// Checks the organization's bucket of the Threat Stack family (`limits.org_per_minute`, 200 a minute
+    /// by default, shared by every credential acting in the organization), recording the verdict for the
+    /// headers. There, as on Threat Stack, the organization's and the client IP's are the only request
+    /// limits: the TLINK plan's per-credential limit governs `/api` only.
+    pub async fn organization(&self, slot: Option<&RateSlot>, org: &str) -> Result<(), ApiError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let limit = self.config.org_per_minute;
+        let buckets = if limit > 0 { vec![(format!("ts-org:{org}:{limit}"), limit, 0)] } else { Vec::new() };
+        let decision = self.after_authentication(slot, buckets).await?.first().copied();
+        if let Some(s) = slot {
+            s.0.lock().org = decision;
+        }
+        match decision.filter(|d| !d.allowed) {
+            Some(d) => Err(refusal("this organization", limit, d)),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks `buckets` after authentication, preceded by the client IP's when its check was deferred to
+    /// share this round trip (see [`Limiter::defers_ip`]). The IP's verdict is recorded in `slot` and its
+    /// refusal returned as the error; the decisions on `buckets` are returned, stopping at the first
+    /// refusal.
+    async fn after_authentication(
+        &self,
+        slot: Option<&RateSlot>,
+        buckets: Vec<(String, u32, u64)>,
+    ) -> Result<Vec<Decision>, ApiError> {
+        let deferred_ip = slot.and_then(|s| s.0.lock().deferred_ip.take());
+        let mut all = Vec::with_capacity(buckets.len() + 1);
+        all.extend(deferred_ip.map(|ip| self.ip_bucket(ip)));
+        all.extend(buckets);
+        if all.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut decisions = self.check_all(&all).await.map_err(|_| unavailable())?;
+        if let Some(addr) = deferred_ip
+            && !decisions.is_empty()
+        {
+            let d = decisions.remove(0);
+            self.mirror(addr, &d);
+            if let Some(s) = slot {
+                s.0.lock().ip = Some(d);
+            }
+            if !d.allowed {
+                return Err(ip_refusal(self.config.ip_per_minute, d));
+            }
+        }
+        Ok(decisions)
     }
 }
 
@@ -390,10 +445,16 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     {
         slot.0.lock().ip = d;
     }
+    let verdicts = slot.0.lock();
     if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
-        metrics::counter!("tlink_ratelimit_refused_total", "bucket" => "credential").increment(1);
+        let bucket = match governing(&verdicts) {
+            Some(("organization", d)) if !d.allowed => "organization",
+            _ => "credential",
+        };
+        metrics::counter!("tlink_ratelimit_refused_total", "bucket" => bucket).increment(1);
     }
-    headers(resp.headers_mut(), &slot.0.lock(), threat_stack);
+    headers(resp.headers_mut(), &verdicts, threat_stack);
+    drop(verdicts);
     resp.into_response()
 }
 
@@ -401,13 +462,31 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The bucket the headers describe, and its name: the one that refused the request if any did; else the
+/// credential's (TLINK routes), the organization's (Threat Stack routes), or the client IP's when the
+/// request was counted against no other (not authenticated).
+fn governing(v: &Verdicts) -> Option<(&'static str, Decision)> {
+    let named = [("ip", v.ip), ("credential", v.credential), ("organization", v.org)];
+    let refused = named.iter().find_map(|&(n, d)| d.filter(|d| !d.allowed).map(|d| (n, d)));
+    refused
+        .or_else(|| v.credential.map(|d| ("credential", d)))
+        .or_else(|| v.org.map(|d| ("organization", d)))
+        .or_else(|| v.ip.map(|d| ("ip", d)))
+}
+
+/// Microseconds until the bucket would allow another request: the refusal's wait, or for an allowed
+/// request the time until one more unit has refilled when this one took the last (0 while some remain).
+fn next_allowed_us(d: Decision) -> u64 {
+    if !d.allowed {
+        return d.retry_after_us;
+    }
+    let t = gcra::interval_us(d.limit, MINUTE_US);
+    (d.reset_us + t).saturating_sub(t * u64::from(d.limit.max(1)))
+}
+
 /// Writes the rate-limit headers for the verdicts (see the module documentation).
 fn headers(h: &mut HeaderMap, v: &Verdicts, threat_stack: bool) {
-    let (name, main) = match (v.credential, v.ip) {
-        (Some(d), _) => ("credential", d),
-        (None, Some(d)) => ("ip", d),
-        (None, None) => return,
-    };
+    let Some((name, main)) = governing(v) else { return };
     let reset_secs = main.reset_us.div_ceil(1_000_000);
     let mut set = |k: &'static str, v: String| {
         if let Ok(v) = HeaderValue::from_str(&v) {
@@ -420,11 +499,14 @@ fn headers(h: &mut HeaderMap, v: &Verdicts, threat_stack: bool) {
     set("ratelimit-policy", format!("\"{name}\";q={};w=60", main.limit));
     set("ratelimit", format!("\"{name}\";r={};t={reset_secs}", main.remaining));
     if threat_stack {
-        let ts = v.org.unwrap_or(main);
-        let wait_ms = if ts.allowed { 0 } else { ts.retry_after_us.div_ceil(1000) };
-        set("x-rate-limit-limit", ts.limit.to_string());
-        set("x-rate-limit-remaining", ts.remaining.to_string());
+        let wait_ms = if main.allowed { 0 } else { main.retry_after_us.div_ceil(1000) };
+        set("x-rate-limit-limit", main.limit.to_string());
+        set("x-rate-limit-remaining", main.remaining.to_string());
         set("x-rate-limit-reset", wait_ms.to_string());
+    } else if !h.contains_key(axum::http::header::RETRY_AFTER) {
+        // TLINK PRO promises `Retry-After` on every response: the seconds before this bucket takes another
+        // request, 0 while it has room. A 429 already carries its own (a monthly quota's may be longer).
+        h.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(next_allowed_us(main).div_ceil(1_000_000)));
     }
 }
 
