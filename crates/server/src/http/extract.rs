@@ -234,7 +234,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
 /// ones it accepts. The document is generated from the route table, so what a client reads there is
 /// exactly what the server takes; [`documented_query_layer`] enforces it.
 #[derive(Debug, Clone, Default)]
-pub struct DocumentedQueries(Arc<HashMap<(Method, String), Documented>>);
+pub struct DocumentedQueries(Arc<HashMap<Method, HashMap<String, Documented>>>);
 
 /// The query parameters one operation declares.
 #[derive(Debug, Clone, Default)]
@@ -251,7 +251,7 @@ impl DocumentedQueries {
     pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> DocumentedQueries {
         use utoipa::openapi::RefOr;
         use utoipa::openapi::path::{Operation, ParameterIn};
-        let mut map = HashMap::new();
+        let mut map: HashMap<Method, HashMap<String, Documented>> = HashMap::new();
         for (path, item) in &doc.paths.paths {
             let ops: [(Method, &Option<Operation>); 8] = [
                 (Method::GET, &item.get),
@@ -275,7 +275,7 @@ impl DocumentedQueries {
                         _ => None,
                     })
                     .collect();
-                map.insert((method, path.clone()), Documented(names.into()));
+                map.entry(method).or_default().insert(path.clone(), Documented(names.into()));
             }
         }
         DocumentedQueries(Arc::new(map))
@@ -284,7 +284,7 @@ impl DocumentedQueries {
     fn get(&self, method: &Method, route: &str) -> Option<&Documented> {
         // HEAD is answered by the GET handler.
         let method = if method == Method::HEAD { &Method::GET } else { method };
-        self.0.get(&(method.clone(), route.to_string()))
+        self.0.get(method)?.get(route)
     }
 }
 
@@ -296,10 +296,9 @@ pub async fn documented_query_layer(
     mut req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let Some(route) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
-        return next.run(req).await;
-    };
-    let Some(documented) = docs.get(req.method(), &route).cloned() else {
+    // Looked up by reference: no allocation per request.
+    let documented = req.extensions().get::<MatchedPath>().and_then(|m| docs.get(req.method(), m.as_str())).cloned();
+    let Some(documented) = documented else {
         return next.run(req).await;
     };
     let query = req.uri().query().unwrap_or("");
