@@ -315,6 +315,10 @@ pub async fn documented_query_layer(
     next.run(req).await
 }
 
+/// Parameters whose empty value means something: the free-text search, and `hasSecurityNotices`, a flag
+/// Threat Stack documents bare (`?hasSecurityNotices` means true).
+const MAY_BE_EMPTY: &[&str] = &["q", "hasSecurityNotices"];
+
 /// The query string as a map, with typed accessors that name the offending parameter. Behind
 /// [`documented_query_layer`] it holds only parameters the operation documents; a handler reading one its
 /// operation does not document is a bug that debug builds (and so the tests) stop at.
@@ -332,8 +336,8 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
         let mut map = HashMap::new();
         for (k, v) in form_urlencoded::parse(q.as_bytes()).into_owned() {
             // An empty value is not a missing one: `limit=` is as invalid as `limit=x`. Only the free-text
-            // search `q` may be empty (it then matches everything).
-            if v.is_empty() && k != "q" {
+            // search `q` (which then matches everything) and presence flags may be empty.
+            if v.is_empty() && !MAY_BE_EMPTY.contains(&k.as_ref()) {
                 return Err(ApiError::field(k, "is empty; give a value or leave the parameter out"));
             }
             if map.insert(k.clone(), v).is_some() {

@@ -209,6 +209,9 @@ async fn vulnerabilities_case(app: TestApp) {
     let fixed = all(&app, &ts, "/v2/vulnerabilities?hasSecurityNotices=true", "cves").await;
     assert!(fixed.iter().all(|e| e["fixedVersion"].is_string()), "{fixed:#?}");
     assert_eq!(fixed.len(), 5);
+    // As Threat Stack writes it: the flag alone means true.
+    let bare = all(&app, &ts, "/v2/vulnerabilities?hasSecurityNotices", "cves").await;
+    assert_eq!(bare.len(), 5, "{bare:#?}");
 
     // Suppression: org-wide, then for one agent; lifting it brings the findings back.
     let sup = "/v2/vulnerabilities/CVE-2023-50495/suppress";
