@@ -51,11 +51,32 @@ struct Stored {
     asset: Option<AssetRef>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum StoredTarget {
     Parsed(Target),
     Text(String),
+}
+
+/// Reads either form straight from the JSON (no buffering of the value to try one form, then the other).
+impl<'de> Deserialize<'de> for StoredTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = StoredTarget;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a parsed target or its text")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StoredTarget, E> {
+                Ok(StoredTarget::Text(v.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<StoredTarget, A::Error> {
+                Target::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(StoredTarget::Parsed)
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 impl TryFrom<Stored> for ToolJob {
