@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-pub use tlink_domain::{Package, Port};
+pub use tlink_domain::{Addresses, Package, Port};
 
 pub struct Options {
     pub server: String,
@@ -41,13 +41,6 @@ impl std::str::FromStr for Tag {
         }
         Ok(Tag { key: key.to_string(), value: value.trim().to_string() })
     }
-}
-
-#[derive(Debug, Serialize, Default)]
-pub struct Addresses {
-    pub private: Vec<String>,
-    pub link_local: Vec<String>,
-    pub public: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

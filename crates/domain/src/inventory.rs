@@ -1,6 +1,6 @@
-//! What a host's agent reports it has installed and listening: the vocabulary shared by the agent that
-//! reads it (`tlink agent`), the API that receives it and the matcher that checks packages against
-//! advisories.
+//! What a host's agent reports — its addresses, installed packages and listening sockets: the vocabulary
+//! shared by the agent that reads it (`tlink agent`), the API that receives it and the matcher that checks
+//! packages against advisories.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,17 @@ impl Package {
     pub fn matched_version(&self) -> &str {
         self.source_version.as_deref().unwrap_or(&self.version)
     }
+}
+
+/// A host's addresses by kind.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Addresses {
+    #[serde(default)]
+    pub private: Vec<String>,
+    #[serde(default)]
+    pub link_local: Vec<String>,
+    #[serde(default)]
+    pub public: Vec<String>,
 }
 
 /// One listening socket.

@@ -61,7 +61,7 @@ pub mod tool;
 
 pub use asset::*;
 pub use ids::*;
-pub use inventory::{Package, Port};
+pub use inventory::{Addresses, Package, Port};
 pub use role::*;
 pub use rules::*;
 pub use target::*;

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use tlink_domain::{AgentId, Package, Port, format_millis};
+use tlink_domain::{Addresses, AgentId, Package, Port, format_millis};
 use tlink_store::{AgentReport, AgentRow, DbError, Inventory, NewEnrollment, decode_json};
 use utoipa::ToSchema;
 
@@ -73,17 +73,6 @@ pub async fn create_enrollment(
     }))
 }
 
-/// A host's addresses by kind.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
-pub struct IpAddresses {
-    #[serde(default)]
-    pub private: Vec<String>,
-    #[serde(default)]
-    pub link_local: Vec<String>,
-    #[serde(default)]
-    pub public: Vec<String>,
-}
-
 /// What `tlink agent` sends. `packages` and `ports` may be left out when `inventoryDigest` is the digest
 /// of the inventory the server already has (a heartbeat).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,7 +88,7 @@ pub struct ReportIn {
     pub kernel: Option<String>,
     pub agent_version: Option<String>,
     #[serde(default)]
-    pub ip_addresses: IpAddresses,
+    pub ip_addresses: Addresses,
     /// Tags the agent was started with (`tlink agent --tag key=value`): at most 50, keys 1 to 128
     /// characters, values at most 256.
     #[serde(default)]
@@ -206,7 +195,7 @@ pub struct AgentOut {
     pub name: String,
     pub description: String,
     pub hostname: String,
-    pub ip_addresses: IpAddresses,
+    pub ip_addresses: Addresses,
     /// `[{"source": "agent", "key": …, "value": …}]`, from `tlink agent --tag`.
     pub tags: Vec<serde_json::Value>,
     pub agent_type: String,
