@@ -14,8 +14,6 @@ use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, l
 use crate::http::extract::{ApiJson, QueryMap, path_id};
 use crate::http::pagination;
 
-pub const STATUSES: &[&str] = &["OPEN", "ACKNOWLEDGED", "RESOLVED"];
-
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertOut {
@@ -200,7 +198,7 @@ pub async fn list_alerts(State(state): State<AppState>, caller: OrgCaller, q: Qu
     let mut errors = Vec::new();
     let upper = |k: &str| q.get(k).map(|s| s.trim().to_ascii_uppercase());
     let status = upper("status");
-    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+    if status.as_deref().is_some_and(|s| crate::ops::alerts::AlertStatus::parse(s).is_none()) {
         errors.push(FieldError::new("status", "must be OPEN, ACKNOWLEDGED or RESOLVED"));
     }
     let severity = upper("severity");

@@ -454,11 +454,13 @@ pub async fn dismiss(State(state): State<AppState>, caller: HawkCaller, body: Re
     };
     let change =
         StatusChange { by: Some(&caller.user_id), note: dismissal.text.as_deref(), dismissal: Some(&dismissal) };
+    // Dismissing is resolving, along the same lifecycle as the TLINK API's status change.
+    use crate::ops::alerts::AlertStatus::Resolved;
     let mut done = Vec::new();
     for id in targets {
         let changed = state
             .store
-            .transition_alert(&caller.org_id, &id, &["OPEN", "ACKNOWLEDGED"], "RESOLVED", &change)
+            .transition_alert(&caller.org_id, &id, Resolved.reached_from(), Resolved.as_str(), &change)
             .await
             .map_err(ApiError::from)?;
         if let Transition::Changed(a) = changed {
