@@ -75,6 +75,8 @@ pub struct Config {
     pub hawk: crate::http::auth::hawk::HawkConfig,
     /// An agent that has not reported for this long is `offline`, seconds.
     pub agent_offline_after_secs: u64,
+    /// The dashboard.
+    pub web: crate::web::session::WebConfig,
 }
 
 impl Default for Config {
@@ -106,6 +108,7 @@ impl Default for Config {
             limits: crate::http::limits::LimitsConfig::default(),
             hawk: crate::http::auth::hawk::HawkConfig::default(),
             agent_offline_after_secs: 300,
+            web: crate::web::session::WebConfig::default(),
         }
     }
 }

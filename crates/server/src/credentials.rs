@@ -99,6 +99,8 @@ pub struct Keys {
     pub access_ttl_secs: u64,
     /// Key for cursor HMACs (distinct from the token key).
     pub cursor_key: Vec<u8>,
+    /// Key for the dashboard's CSRF tokens (distinct from the others).
+    csrf_key: Vec<u8>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -115,7 +117,9 @@ impl Keys {
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let cursor_key = Sha256::new().chain_update(b"tlink cursor key\0").chain_update(secret).finalize().to_vec();
+        let csrf_key = Sha256::new().chain_update(b"tlink csrf key\0").chain_update(secret).finalize().to_vec();
         Keys {
+            csrf_key,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -134,6 +138,24 @@ impl Keys {
             typ: "access".into(),
         };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    /// The CSRF token of a browser session (its login's family id): an HMAC, so it needs no storage and
+    /// dies with the session.
+    pub fn csrf_token(&self, session: &str) -> String {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.csrf_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"csrf\0");
+        mac.update(session.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `presented` is the CSRF token of `session`, compared in constant time.
+    pub fn check_csrf(&self, session: &str, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(self.csrf_token(session).as_bytes().ct_eq(presented.as_bytes()))
     }
 
     pub(crate) fn verify_access(&self, token: &str) -> Option<UserId> {

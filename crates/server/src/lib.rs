@@ -4,7 +4,8 @@
 //! routes and middleware and [`serve`] runs them. Three parts, in one direction:
 //! - [`http`], the HTTP side: handlers, authentication, limits, extractors, errors, connections;
 //! - [`ops`], the operations the HTTP side, the command line, the scheduler and the admin bootstrap share;
-//! - [`jobs`], the job side: worker, scheduler, alerting, vulnerability matching.
+//! - [`jobs`], the job side: worker, scheduler, alerting, vulnerability matching;
+//! - [`web`], the dashboard: HTML pages for people, a second front end over the same operations.
 //!
 //! The HTTP side calls operations; operations queue jobs; the job side imports nothing from the HTTP side.
 //! Beside them, [`config`], [`credentials`], [`documents`] (stored rows as rules and the API see them), [`monitoring`] (the scan policy), [`sealed`] (secrets sealed at
@@ -21,6 +22,7 @@ pub mod monitoring;
 pub mod ops;
 pub mod sealed;
 mod telemetry;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,9 +196,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The full router with middleware.
+/// The full router with middleware: the JSON API, and the dashboard at `/` unless `web.enabled` is off.
 pub fn router(state: AppState) -> Router {
-    http::api::router(state)
+    let pages = state.config.web.enabled.then(web::routes);
+    http::api::router(state, pages)
 }
 
 /// `listener` with `TCP_NODELAY` on every accepted connection: a response goes out as soon as it is written,

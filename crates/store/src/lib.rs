@@ -68,6 +68,11 @@
 //! - [`Store::org_monitor_interval`]: an organization's default scan interval.
 //! - [`Store::set_org_monitor_interval`]: changes it.
 //!
+//! **Overview** ([`TypeCount`], [`AttentionAsset`])
+//! - [`Store::asset_type_counts`]: an organization's assets by type, and how many are monitored.
+//! - [`Store::alerts_per_day`]: alerts created per UTC day.
+//! - [`Store::assets_needing_attention`]: monitored assets whose latest scan failed or whose scans lag.
+//!
 //! **Reports** ([`ReportRow`])
 //! - [`Store::create_report`]: a report and its job, counted against the quota, atomically.
 //! - [`Store::create_reports`]: several reports on one asset ("monitor now"), all or none.
@@ -163,6 +168,7 @@ mod jobs;
 mod keys;
 mod monitoring;
 mod orgs;
+mod overview;
 mod queue;
 mod reports;
 mod rules;
@@ -181,6 +187,7 @@ pub use json::{decode_json, decode_json_opt};
 pub use keys::{ApiKeyCandidate, ApiKeyRow, HawkKey, MAX_LIVE_KEYS, MAX_ROTATION_GRACE_MS, NewApiKey};
 pub use monitoring::{DueAsset, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
+pub use overview::{AttentionAsset, DAY_MS, TypeCount};
 pub use queue::{Effects, Finish, Finished, JobOutcome, QueueCounts, QueueEvent, QueueEvents, ReportUpdate};
 pub use reports::{NewReport, QUOTA_SKIP_ERROR, ReportFilter, ReportOrigin, ReportRow, ReportStatus};
 pub use rules::{RuleFields, RuleRow};

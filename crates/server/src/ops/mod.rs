@@ -6,6 +6,7 @@
 //! and the command line into a message. Nothing here knows HTTP, and the job side knows nothing of this.
 //!
 //! - [`users`]: create a user (and its first organization).
+//! - [`sessions`]: sign in under the failed-login throttle, find a browser's session, sign out.
 //! - [`keys`]: create, rotate and revoke a user's API keys.
 //! - [`orgs`]: create an organization; tell an instance operator.
 //! - [`plans`]: check and set an organization's plan.
@@ -23,6 +24,7 @@ pub mod orgs;
 pub mod plans;
 pub mod rules;
 pub mod runs;
+pub mod sessions;
 pub mod users;
 
 use tlink_domain::{OrgId, PlanLimits, Role, UserId};

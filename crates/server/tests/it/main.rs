@@ -40,6 +40,7 @@ mod alerts;
 mod assets;
 mod auth;
 mod corrupt;
+mod dashboard;
 #[allow(dead_code)] // shared with the tools tests, which use all of it
 #[path = "../../../tools/tests/it/dnsserver.rs"]
 mod dnsserver;

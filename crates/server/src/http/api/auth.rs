@@ -3,15 +3,15 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tlink_store::{RotateOutcome, now_millis};
+use tlink_store::RotateOutcome;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::credentials::{random_token, sha256_hex, verify_password};
+use crate::credentials::sha256_hex;
 use crate::http::api::users::UserOut;
 use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, ok, too_many};
 use crate::http::extract::{ApiJson, ClientIp};
-use crate::ops::users::normalize_email;
+use crate::ops::sessions::{self, SignInError};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,12 +48,6 @@ pub struct LoggedOut {
     pub revoked: bool,
 }
 
-/// A fresh refresh token and its expiry (unix ms).
-fn new_refresh_token(state: &AppState) -> (String, i64) {
-    let ttl_ms = i64::try_from(state.config.refresh_token_ttl_days).unwrap_or(30) * 86_400_000;
-    (random_token(48), now_millis() + ttl_ms)
-}
-
 /// Log in with email and password.
 ///
 /// Failed attempts are limited per account and per client address (10 per 15 minutes by default); over
@@ -67,29 +61,19 @@ pub async fn login(
     ClientIp(peer): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let email = normalize_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
     let ip = peer.map_or_else(|| "local".to_string(), |a| a.to_string());
-    let keys = [format!("account:{email}"), format!("ip:{ip}")];
-    if let Some(wait) = state.throttle.blocked(&keys).await {
-        return Ok(too_many("too many failed logins; try again later", wait));
-    }
-    let user = state.store.user_by_email(&email).await?;
-    let valid = verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
-    let Some(user) = user.filter(|_| valid) else {
-        state.throttle.record_failure(&keys).await;
-        tracing::info!(%ip, "failed login");
-        return Err(ApiError::Unauthorized("invalid email or password".into()));
+    let signed = match sessions::sign_in(&state, &req.email, req.password, &ip).await {
+        Ok(s) => s,
+        Err(SignInError::Throttled(wait)) => return Ok(too_many("too many failed logins; try again later", wait)),
+        Err(SignInError::Invalid) => return Err(ApiError::Unauthorized("invalid email or password".into())),
+        Err(SignInError::Op(e)) => return Err(e.into()),
     };
-    state.throttle.clear(&keys[0]).await;
-    let access = state.keys.issue_access(&user.id)?;
-    let (refresh, expires_at) = new_refresh_token(&state);
-    state.store.start_refresh_family(&user.id, &sha256_hex(&refresh), expires_at).await?;
     Ok(ok(TokenPair {
-        access_token: access,
-        refresh_token: refresh,
+        access_token: state.keys.issue_access(&signed.user.id)?,
+        refresh_token: signed.refresh_token,
         token_type: "Bearer",
         expires_in: state.keys.access_ttl_secs,
-        user: Some(UserOut::from_row(&user)),
+        user: Some(UserOut::from_row(&signed.user)),
     }))
 }
 
@@ -102,7 +86,7 @@ pub async fn login(
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
 ))]
 pub async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Response> {
-    let (new_refresh, expires_at) = new_refresh_token(&state);
+    let (new_refresh, expires_at) = sessions::new_refresh_token(&state);
     let outcome =
         state.store.rotate_refresh(&sha256_hex(&req.refresh_token), &sha256_hex(&new_refresh), expires_at).await?;
     match outcome {
@@ -128,13 +112,6 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<Refres
     (status = 200, body = Envelope<LoggedOut>), (status = 400, body = ErrorBody),
 ))]
 pub async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Response> {
-    let row = state.store.refresh_by_hash(&sha256_hex(&req.refresh_token)).await?;
-    let revoked = match row {
-        Some(r) if r.revoked_at.is_none() => {
-            state.store.revoke_family(&r.family_id).await?;
-            true
-        }
-        _ => false,
-    };
+    let revoked = sessions::sign_out(&state, &req.refresh_token).await?;
     Ok(ok(LoggedOut { revoked }))
 }

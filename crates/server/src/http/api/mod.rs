@@ -175,7 +175,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_routes().1
 }
 
-pub fn router(state: AppState) -> Router {
+/// The router: the API's routes, `pages` (the dashboard) beside them, and the middleware around all. An
+/// unknown path outside the API families is the dashboard's to answer (its not-found page) when it is
+/// served.
+pub fn router(state: AppState, pages: Option<Router<AppState>>) -> Router {
     crate::telemetry::prometheus();
     let (api, doc) = api_routes();
     // Every documented operation takes exactly the query parameters the document lists.
@@ -185,9 +188,16 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let request_id = HeaderName::from_static("x-request-id");
 
+    let with_pages = pages.is_some();
     let app = api
         .merge(system::routes(doc))
-        .fallback(|uri: Uri| async move { family_error(&uri, ApiError::NotFound("no such route".into())) })
+        .merge(pages.unwrap_or_default())
+        .fallback(move |uri: Uri| async move {
+            if with_pages && crate::web::is_page_path(uri.path()) {
+                return crate::web::page::not_found();
+            }
+            family_error(&uri, ApiError::NotFound("no such route".into()))
+        })
         .method_not_allowed_fallback(|uri: Uri| async move {
             family_error(&uri, ApiError::MethodNotAllowed("method not allowed on this route".into()))
         })
