@@ -198,7 +198,11 @@ pub fn redact_url(url: &str) -> String {
 
 /// The full router with middleware: the JSON API, and the dashboard at `/` unless `web.enabled` is off.
 pub fn router(state: AppState) -> Router {
-    let pages = state.config.web.enabled.then(web::routes);
+    let pages = state.config.web.enabled.then(|| http::api::Pages {
+        routes: web::routes(),
+        owns: web::is_page_path,
+        not_found: web::page::not_found,
+    });
     http::api::router(state, pages)
 }
 

@@ -38,9 +38,7 @@ impl Store {
             WHERE org_id = $1 GROUP BY type ORDER BY type";
         let rows = self.db.query(SQL, &params![org.as_str()]).await?;
         rows.iter()
-            .map(|r| {
-                Ok(TypeCount { kind: asset_type(r, 0)?, total: r.i64(1)?, monitored: r.opt_i64(2)?.unwrap_or(0) })
-            })
+            .map(|r| Ok(TypeCount { kind: asset_type(r, 0)?, total: r.i64(1)?, monitored: r.opt_i64(2)?.unwrap_or(0) }))
             .collect()
     }
 

@@ -56,7 +56,8 @@ pub async fn sign_in(state: &AppState, email: &str, password: String, client: &s
         return Err(SignInError::Throttled(wait));
     }
     let user = state.store.user_by_email(&email).await.map_err(OpError::from)?;
-    let valid = verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(OpError::from)?;
+    let valid =
+        verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(OpError::from)?;
     let Some(user) = user.filter(|_| valid) else {
         state.throttle.record_failure(&keys).await;
         tracing::info!(ip = %client, "failed login");

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tlink_domain::{AlertId, AssetId, DeliveryId, ReportId, RuleId, UserId};
 use tlink_store::{AlertFilter, DeliveryRow, PageQuery as StorePage, now_millis};
@@ -66,7 +66,9 @@ impl Filters {
     }
 
     fn any(&self) -> bool {
-        [&self.status, &self.severity, &self.asset_id, &self.rule_id, &self.from, &self.until].iter().any(|f| !f.is_empty())
+        [&self.status, &self.severity, &self.asset_id, &self.rule_id, &self.from, &self.until]
+            .iter()
+            .any(|f| !f.is_empty())
     }
 }
 
@@ -209,11 +211,15 @@ pub async fn events(
 }
 
 /// `POST /orgs/{org}/alerts/bulk`: `ids` (repeated) and `action` (`ACKNOWLEDGED` or `RESOLVED`).
-pub async fn bulk(State(state): State<AppState>, s: OrgSession, CsrfForm(form): CsrfForm) -> Result<Response, WebError> {
+pub async fn bulk(
+    State(state): State<AppState>,
+    s: OrgSession,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, WebError> {
     let action = form.get("action").unwrap_or("");
-    let to = AlertStatus::parse(action).filter(|a| *a != AlertStatus::Open).ok_or_else(|| {
-        WebError::BadRequest("choose Acknowledge or Resolve".into())
-    })?;
+    let to = AlertStatus::parse(action)
+        .filter(|a| *a != AlertStatus::Open)
+        .ok_or_else(|| WebError::BadRequest("choose Acknowledge or Resolve".into()))?;
     let ids = form.all("ids");
     let back = form.get("back").filter(|b| !b.contains("://") && !b.starts_with("//")).unwrap_or("");
     let sep = if back.is_empty() { "" } else { "&" };
@@ -292,7 +298,12 @@ pub async fn detail(
     let a = state.store.get_alert(s.org_id(), &id).await?.ok_or(WebError::NotFound)?;
     let mut chrome = Chrome::new(&s, Nav::Alerts, "Alert").flash(
         q.get("done"),
-        &[("ACKNOWLEDGED", "Alert acknowledged."), ("RESOLVED", "Alert resolved."), ("OPEN", "Alert reopened."), ("redeliver", "Delivery queued again.")],
+        &[
+            ("ACKNOWLEDGED", "Alert acknowledged."),
+            ("RESOLVED", "Alert resolved."),
+            ("OPEN", "Alert reopened."),
+            ("redeliver", "Delivery queued again."),
+        ],
     );
     if let Some(e) = q.get("error") {
         chrome = chrome.error(match e {
@@ -300,7 +311,8 @@ pub async fn detail(
             _ => "That change is not possible from the alert's current status.",
         });
     }
-    let actual: serde_json::Value = tlink_store::decode_json_opt("alerts", a.id.as_str(), "actual", a.actual.as_deref())?.unwrap_or_default();
+    let actual: serde_json::Value =
+        tlink_store::decode_json_opt("alerts", a.id.as_str(), "actual", a.actual.as_deref())?.unwrap_or_default();
     let rule: serde_json::Value = tlink_store::decode_json("alerts", a.id.as_str(), "rule", &a.rule)?;
     let rule_name = rule.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
     let report = match ReportId::parse(&a.report_id) {

@@ -172,7 +172,11 @@ fn interval_of(values: &AssetFormValues) -> Result<Option<i64>, crate::ops::Fiel
 }
 
 /// `POST /orgs/{org}/assets`.
-pub async fn create(State(state): State<AppState>, s: OrgSession, CsrfForm(form): CsrfForm) -> Result<Response, WebError> {
+pub async fn create(
+    State(state): State<AppState>,
+    s: OrgSession,
+    CsrfForm(form): CsrfForm,
+) -> Result<Response, WebError> {
     let values = values_of(&form);
     let mut errors = FieldErrors::default();
     let kind = values.kind.parse::<AssetType>().map_err(|_| {
@@ -314,7 +318,12 @@ pub async fn detail(
     Ok(render(&detail_data(&state, &s, &id, chrome).await?))
 }
 
-async fn detail_page(state: &AppState, s: &OrgSession, id: &AssetId, error: Option<String>) -> Result<Response, WebError> {
+async fn detail_page(
+    state: &AppState,
+    s: &OrgSession,
+    id: &AssetId,
+    error: Option<String>,
+) -> Result<Response, WebError> {
     let mut chrome = Chrome::new(s, Nav::Assets, "Asset");
     if let Some(e) = error {
         chrome = chrome.error(e);
@@ -322,7 +331,12 @@ async fn detail_page(state: &AppState, s: &OrgSession, id: &AssetId, error: Opti
     Ok(render(&detail_data(state, s, id, chrome).await?))
 }
 
-async fn detail_data(state: &AppState, s: &OrgSession, id: &AssetId, mut chrome: Chrome) -> Result<DetailPage, WebError> {
+async fn detail_data(
+    state: &AppState,
+    s: &OrgSession,
+    id: &AssetId,
+    mut chrome: Chrome,
+) -> Result<DetailPage, WebError> {
     let asset = state.store.get_asset(s.org_id(), id).await?.ok_or(WebError::NotFound)?;
     chrome.title = asset.value.clone();
     let mut results = Vec::new();

@@ -42,7 +42,14 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn login_form(state: &AppState, status: StatusCode, next: String, email: String, error: Option<String>, out: bool) -> Response {
+fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    next: String,
+    email: String,
+    error: Option<String>,
+    out: bool,
+) -> Response {
     let csrf = random_token(32);
     let page = LoginPage { v: version(), csrf: csrf.clone(), next, email, error, signed_out: out };
     let mut r = render_status(status, &page);
@@ -54,7 +61,11 @@ fn login_form(state: &AppState, status: StatusCode, next: String, email: String,
 }
 
 /// `GET /login`.
-pub async fn login_page(State(state): State<AppState>, session: Option<Session>, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login_page(
+    State(state): State<AppState>,
+    session: Option<Session>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     if session.is_some() {
         return see_other(&safe_next(q.next.as_deref()));
     }
@@ -63,12 +74,18 @@ pub async fn login_page(State(state): State<AppState>, session: Option<Session>,
 }
 
 /// `POST /login`: the same accounts, throttle and login lifetime as `/api/auth/login`.
-pub async fn login(State(state): State<AppState>, ClientIp(peer): ClientIp, req: Request) -> Result<Response, WebError> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(peer): ClientIp,
+    req: Request,
+) -> Result<Response, WebError> {
     let (mut parts, body) = req.into_parts();
     let expected = cookie(&parts, LOGIN_COOKIE).map(str::to_string);
     let origin_ok = same_origin(&parts.headers);
     let _ = &mut parts;
-    let body = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| WebError::BadRequest("the form is too large".into()))?;
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|_| WebError::BadRequest("the form is too large".into()))?;
     let form = FormData::parse(&body);
     let next = safe_next(form.get("next"));
     let email = form.get("email").unwrap_or("").to_string();
@@ -117,7 +134,11 @@ pub async fn login(State(state): State<AppState>, ClientIp(peer): ClientIp, req:
 }
 
 /// `POST /logout`: ends the login and forgets the cookie.
-pub async fn logout(State(state): State<AppState>, session: Session, CsrfForm(_): CsrfForm) -> Result<Response, WebError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, WebError> {
     sessions::sign_out(&state, &session.token).await?;
     let mut r = see_other("/login?out=1");
     if let Ok(v) = HeaderValue::from_str(&set_cookie(&state, cookie_name(&state), "", 0)) {

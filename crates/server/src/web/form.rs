@@ -61,10 +61,10 @@ impl FromRequest<AppState> for CsrfForm {
         if !same_origin(&parts.headers) {
             return Err(WebError::Csrf);
         }
-        let header_token =
-            parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header_token = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
         let req = Request::from_parts(parts, body);
-        let body = Bytes::from_request(req, state).await.map_err(|_| WebError::BadRequest("the form is too large".into()))?;
+        let body =
+            Bytes::from_request(req, state).await.map_err(|_| WebError::BadRequest("the form is too large".into()))?;
         let form = FormData::parse(&body);
         let presented = header_token.as_deref().or_else(|| form.raw("csrf")).unwrap_or("");
         if !state.keys.check_csrf(session.login.as_str(), presented) {

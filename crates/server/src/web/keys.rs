@@ -59,7 +59,8 @@ async fn page(
     done: Option<&str>,
 ) -> Result<KeysPage, WebError> {
     // A user holds at most 100 live keys: one page shows them all.
-    let rows = state.store.list_api_keys(s.user_id(), &StorePage { limit: 100, after: None, from: None, until: None }).await?;
+    let rows =
+        state.store.list_api_keys(s.user_id(), &StorePage { limit: 100, after: None, from: None, until: None }).await?;
     let keys = rows
         .items
         .into_iter()
@@ -108,7 +109,8 @@ pub async fn create(
     let name = form.get("name").unwrap_or("").to_string();
     match crate::ops::keys::create_key(&state, s.user_id(), &name).await {
         Ok(issued) => {
-            let p = page(&state, &s, &headers, Some(shown(issued, None)), FieldErrors::default(), String::new(), None).await?;
+            let p = page(&state, &s, &headers, Some(shown(issued, None)), FieldErrors::default(), String::new(), None)
+                .await?;
             Ok(no_store(render(&p)))
         }
         Err(e) => {
@@ -155,9 +157,12 @@ pub async fn rotate(
         .find(|k| k.id == id);
     match crate::ops::keys::rotate_key(&state, s.user_id(), &id, grace).await {
         Ok(issued) => {
-            let ends = (grace > 0).then(|| Time::at(tlink_store::now_millis() + i64::try_from(grace).unwrap_or(0) * 1000));
+            let ends =
+                (grace > 0).then(|| Time::at(tlink_store::now_millis() + i64::try_from(grace).unwrap_or(0) * 1000));
             let replaced = old.map(|k| (k.prefix, ends));
-            let p = page(&state, &s, &headers, Some(shown(issued, replaced)), FieldErrors::default(), String::new(), None).await?;
+            let p =
+                page(&state, &s, &headers, Some(shown(issued, replaced)), FieldErrors::default(), String::new(), None)
+                    .await?;
             Ok(no_store(render(&p)))
         }
         Err(e) => {

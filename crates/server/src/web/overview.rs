@@ -86,10 +86,8 @@ pub async fn page(State(state): State<AppState>, s: OrgSession) -> Result<Respon
     let now = now_millis();
     let today = now / DAY_MS;
     let counts = state.store.alert_severity_counts(org, None, None, &["OPEN".to_string()]).await?;
-    let open_by_severity: Vec<(&'static str, i64)> = SEVERITIES
-        .iter()
-        .map(|sev| (*sev, counts.iter().find(|(s, _)| s == sev).map_or(0, |(_, n)| *n)))
-        .collect();
+    let open_by_severity: Vec<(&'static str, i64)> =
+        SEVERITIES.iter().map(|sev| (*sev, counts.iter().find(|(s, _)| s == sev).map_or(0, |(_, n)| *n))).collect();
     let per_day = state.store.alerts_per_day(org, (today - 29) * DAY_MS).await?;
     let types = state.store.asset_type_counts(org).await?;
     let attention = state.store.assets_needing_attention(org, now, 10).await?;
@@ -105,10 +103,13 @@ pub async fn page(State(state): State<AppState>, s: OrgSession) -> Result<Respon
         chart: chart(&per_day, today, 30),
         asset_total: types.iter().map(|t| t.total).sum(),
         types,
-        attention: attention.into_iter().map(|a| {
-            let t = Time::opt(a.last_scanned_at);
-            (a, t)
-        }).collect(),
+        attention: attention
+            .into_iter()
+            .map(|a| {
+                let t = Time::opt(a.last_scanned_at);
+                (a, t)
+            })
+            .collect(),
         quota: Quota { used, limit, percent, resets: Time::at(resets) },
         plan: s.limits.plan.as_str(),
         chrome,

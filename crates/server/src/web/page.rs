@@ -72,10 +72,7 @@ impl Chrome {
             org_name: s.org.name.clone(),
             role: s.role().as_str(),
             can_write: s.can_write(),
-            nav: links
-                .into_iter()
-                .map(|(n, p, label)| NavLink { href: s.url(p), label, current: n == nav })
-                .collect(),
+            nav: links.into_iter().map(|(n, p, label)| NavLink { href: s.url(p), label, current: n == nav }).collect(),
             orgs: s
                 .orgs
                 .iter()
@@ -198,7 +195,10 @@ impl IntoResponse for WebError {
                 let to = if next.is_empty() || next == "/" {
                     "/login".to_string()
                 } else {
-                    format!("/login?next={}", percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC))
+                    format!(
+                        "/login?next={}",
+                        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+                    )
                 };
                 return see_other(&to);
             }
@@ -216,7 +216,11 @@ impl IntoResponse for WebError {
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m.clone()),
             WebError::Internal(e) => {
                 tracing::error!(error = %crate::telemetry::error_chain(e.as_ref()), "dashboard request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The error was logged. Try again later.".into())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The error was logged. Try again later.".into(),
+                )
             }
         };
         let page = ErrorPage { title, message: &message, v: version() };
@@ -285,7 +289,9 @@ fn node(out: &mut String, key: Option<&str>, v: &Value, depth: usize) {
                 Value::Array(_) => ("json-null", "[]".to_string()),
             };
             let sep = if key.is_some() { ": " } else { "" };
-            out.push_str(&format!("<div class=\"json-leaf\">{key_html}{sep}<span class=\"{class}\">{text}</span></div>"));
+            out.push_str(&format!(
+                "<div class=\"json-leaf\">{key_html}{sep}<span class=\"{class}\">{text}</span></div>"
+            ));
         }
     }
 }

@@ -93,7 +93,8 @@ async fn runner_page(
                 let filter = ReportFilter { tool: tool.map(|t| t.as_str().to_string()), status, asset_id: None };
                 let page = state.store.list_reports(s.org_id(), &filter, &params.page).await?;
                 let next = params.token(page.next).map(|t| q.with_token(&s.url("/tools"), &t));
-                let items = page.items.into_iter().map(|row| ReportItem { created: Time::at(row.created_at), row }).collect();
+                let items =
+                    page.items.into_iter().map(|row| ReportItem { created: Time::at(row.created_at), row }).collect();
                 (items, next)
             }
             Err(e) => {
@@ -117,11 +118,8 @@ async fn runner_page(
 
 /// `GET /orgs/{org}/tools?tool=&status=&token=&assetId=`.
 pub async fn runner(State(state): State<AppState>, s: OrgSession, q: PageQuery) -> Result<Response, WebError> {
-    let values = RunValues {
-        tool: "dns".into(),
-        asset_id: q.get("assetId").unwrap_or("").to_string(),
-        ..Default::default()
-    };
+    let values =
+        RunValues { tool: "dns".into(), asset_id: q.get("assetId").unwrap_or("").to_string(), ..Default::default() };
     Ok(render(&runner_page(&state, &s, &q, values, FieldErrors::default()).await?))
 }
 
@@ -138,7 +136,11 @@ pub async fn run(State(state): State<AppState>, s: OrgSession, CsrfForm(form): C
     let port = if values.port.is_empty() {
         None
     } else {
-        values.port.parse::<u16>().map_err(|_| errors.fields.push(crate::ops::FieldError::new("options.port", "must be 1-65535"))).ok()
+        values
+            .port
+            .parse::<u16>()
+            .map_err(|_| errors.fields.push(crate::ops::FieldError::new("options.port", "must be 1-65535")))
+            .ok()
     };
     if errors.is_empty() {
         let options = tlink_tools::RunOptions { ports: Some(values.ports.clone()).filter(|p| !p.is_empty()), port };
@@ -244,8 +246,7 @@ pub async fn report_events(
         let started = tokio::time::Instant::now();
         let mut last: Option<(ReportStatus, i64)> = None;
         let mut current = Some(first);
-        loop {
-            let Some(row) = current.take() else { break };
+        while let Some(row) = current.take() {
             let id = row.id.clone();
             let key = (row.status, row.updated_at);
             if last != Some(key) {

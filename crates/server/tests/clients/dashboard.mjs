@@ -233,7 +233,7 @@ async function signInJourney() {
   await page.locator('#password').fill(OWNER.password);
   await navigating(page, () => page.getByRole('button', { name: 'Sign in' }).click());
   expectedErrorDocs.delete(BASE + '/login');
-  check(path(page) === O, `signing in lands on ${O}; landed on ${page.url()}`);
+  check(path(page) === O, `signing in lands on ${O}; landed on ${page.url()} saying ${JSON.stringify(await flash(page))}`);
   check((await text(page.locator('h1'))) === 'Overview', `the overview's heading; saw ${await text(page.locator('h1'))}`);
 
   step('the session cookie is HttpOnly and SameSite=Lax');
@@ -466,15 +466,15 @@ async function alertsJourney(page) {
   // The run is linked to the asset: alert rules only judge scans of assets (a run with a bare target
   // raises no alert).
   const run = await api('POST', `/api/orgs/${ORG}/tools/run`, { toolKey: 'dns', target: DNS_TARGET, assetId: state.assetId });
-  check(run.status === 202 || run.status === 201 || run.status === 200, `POST /api/orgs/{org}/tools/run answers 202; got ${run.status} ${run.text.slice(0, 300)}`);
-  const newRow = async () =>
-    page.locator('#alert-rows tr[data-alert]').evaluateAll((trs, old) => trs.map((t) => t.dataset.alert).find((id) => !old.includes(id)) ?? null, [...before]);
-  const deadline = Date.now() + TIMEOUT;
-  let id = null;
-  while (!id && Date.now() < deadline) {
-    id = await newRow();
-    if (!id) await page.waitForTimeout(250);
-  }
+  check(run.status === 202, `POST /api/orgs/{org}/tools/run answers 202; got ${run.status} ${run.text.slice(0, 300)}`);
+  const id = await page
+    .waitForFunction(
+      (old) => [...document.querySelectorAll('#alert-rows tr[data-alert]')].map((t) => t.dataset.alert).find((a) => !old.includes(a)),
+      [...before],
+      { timeout: TIMEOUT },
+    )
+    .then((h) => h.jsonValue())
+    .catch(() => null);
   page.off('framenavigated', onNav);
   if (!id) {
     const report = await api('GET', `/api/orgs/${ORG}/reports/${run.json?.data?.reportId}`);

@@ -41,7 +41,11 @@ async fn journeys_case(app: TestApp) {
     app.member(&org, &owner, "viewer@example.com", "VIEWER").await;
     let stranger = app.user("stranger@example.com", Some("Other")).await;
     let other_asset = app
-        .post(&format!("/api/orgs/{}/assets", stranger.org()), &stranger.auth(), json!({"type": "DOMAIN", "value": "other.example"}))
+        .post(
+            &format!("/api/orgs/{}/assets", stranger.org()),
+            &stranger.auth(),
+            json!({"type": "DOMAIN", "value": "other.example"}),
+        )
         .await;
     let other_asset = other_asset.ok(StatusCode::CREATED)["id"].as_str().expect("asset id").to_string();
     let key = app.api_key(&owner.auth(), "journeys").await;
@@ -68,7 +72,9 @@ async fn journeys_case(app: TestApp) {
         let _ = stop_rx.await;
     }));
 
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard-screenshots").join(format!("{:?}", app.state.store.db().dialect()).to_lowercase());
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/dashboard-screenshots")
+        .join(format!("{:?}", app.state.store.db().dialect()).to_lowercase());
     let env = [
         ("TLINK_URL", format!("http://{addr}")),
         ("TLINK_EMAIL", "owner@example.com".to_string()),
@@ -87,10 +93,10 @@ async fn journeys_case(app: TestApp) {
     let _ = worker.await;
     server.abort();
     let Some((passed, output)) = outcome else { return };
-    // The measurements go to the test's output (`cargo test -- --nocapture` shows them).
-    println!("{output}");
     assert!(passed, "the browser journeys failed:\n{output}");
-    assert!(output.contains("DASHBOARD_METRICS"), "the script printed no measurements:\n{output}");
+    let metrics = output.lines().find(|l| l.starts_with("DASHBOARD_METRICS")).expect("the script's measurements");
+    // Kept beside the screenshots for the record (CI prints them).
+    std::fs::write(shots.join("metrics.txt"), format!("{metrics}\n")).expect("writing the measurements");
 }
 
 /// A request as a browser sends it: the given headers and an optional form body.
@@ -106,6 +112,12 @@ fn set_cookies(r: &Reply) -> Vec<String> {
     r.headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
 }
 
+/// `name=value` of the cookie `name` among `Set-Cookie` values.
+fn cookie_pair(set: &[String], name: &str) -> String {
+    let found = set.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap_or_else(|| panic!("no {name} cookie"));
+    found.split(';').next().unwrap_or_default().to_string()
+}
+
 fn location(r: &Reply) -> Option<&str> {
     r.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
 }
@@ -119,21 +131,29 @@ struct Browser {
 async fn sign_in(app: &TestApp, email: &str) -> Browser {
     let page = web(app, Method::GET, "/login", &[], None).await;
     let set = set_cookies(&page);
-    let login_cookie = set.iter().find(|c| c.starts_with("tlink_login=")).expect("login cookie").split(';').next().unwrap().to_string();
+    let login_cookie = cookie_pair(&set, "tlink_login");
     let token = login_cookie.trim_start_matches("tlink_login=").to_string();
     let body = format!("csrf={token}&email={}&password={}&next=/", urlencode(email), urlencode(PASSWORD));
-    let form = [(header::COOKIE.as_str(), login_cookie.as_str()), (header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded")];
+    let form = [
+        (header::COOKIE.as_str(), login_cookie.as_str()),
+        (header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded"),
+    ];
     let r = web(app, Method::POST, "/login", &form, Some(body.into_bytes())).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let session = set_cookies(&r);
     let session = session.iter().find(|c| c.starts_with("tlink_session=")).expect("session cookie").clone();
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
-    let cookie = session.split(';').next().unwrap().to_string();
+    let cookie = cookie_pair(std::slice::from_ref(&session), "tlink_session");
     let home = web(app, Method::GET, "/", &[(header::COOKIE.as_str(), cookie.as_str())], None).await;
     let org = location(&home).expect("home redirects to an organization").to_string();
     let page = web(app, Method::GET, &org, &[(header::COOKIE.as_str(), cookie.as_str())], None).await;
     let html = page.text;
-    let csrf = html.split("name=\"csrf-token\" content=\"").nth(1).and_then(|s| s.split('"').next()).expect("csrf meta").to_string();
+    let csrf = html
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf meta")
+        .to_string();
     Browser { cookie, csrf }
 }
 
@@ -194,7 +214,11 @@ async fn tenancy_case(app: TestApp) {
     app.member(&org, &owner, "viewer@example.com", "VIEWER").await;
     let stranger = app.user("stranger@example.com", Some("Other")).await;
     let theirs = app
-        .post(&format!("/api/orgs/{}/assets", stranger.org()), &stranger.auth(), json!({"type": "DOMAIN", "value": "other.example"}))
+        .post(
+            &format!("/api/orgs/{}/assets", stranger.org()),
+            &stranger.auth(),
+            json!({"type": "DOMAIN", "value": "other.example"}),
+        )
         .await;
     let theirs = theirs.ok(StatusCode::CREATED)["id"].as_str().expect("id").to_string();
     let b = sign_in(&app, "owner@example.com").await;
@@ -220,9 +244,13 @@ async fn tenancy_case(app: TestApp) {
     let page = v.get(&app, &format!("/orgs/{org}/assets")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.text.contains("Add asset"), "a viewer sees no write controls");
-    let r = v.post(&app, &format!("/orgs/{org}/assets"), &format!("csrf={}&type=DOMAIN&value=v.example", v.csrf), &[]).await;
+    let r = v
+        .post(&app, &format!("/orgs/{org}/assets"), &format!("csrf={}&type=DOMAIN&value=v.example", v.csrf), &[])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-    let r = v.post(&app, &format!("/orgs/{org}/tools/run"), &format!("csrf={}&tool=dns&target=v.example", v.csrf), &[]).await;
+    let r = v
+        .post(&app, &format!("/orgs/{org}/tools/run"), &format!("csrf={}&tool=dns&target=v.example", v.csrf), &[])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     // The JSON API is unchanged beside the pages.
     let api = web(&app, Method::GET, "/api/no-such-route", &[], None).await;
@@ -237,11 +265,14 @@ async fn throttle_case(app: TestApp) {
     app.user("owner@example.com", Some("Acme")).await;
     let page = web(&app, Method::GET, "/login", &[], None).await;
     let set = set_cookies(&page);
-    let cookie = set.iter().find(|c| c.starts_with("tlink_login=")).expect("cookie").split(';').next().unwrap().to_string();
+    let cookie = cookie_pair(&set, "tlink_login");
     let token = cookie.trim_start_matches("tlink_login=").to_string();
     let attempt = |password: &str| {
         let body = format!("csrf={token}&email=owner%40example.com&password={password}");
-        let headers = [(header::COOKIE.as_str(), cookie.clone()), (header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded".to_string())];
+        let headers = [
+            (header::COOKIE.as_str(), cookie.clone()),
+            (header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded".to_string()),
+        ];
         let app = &app;
         async move {
             let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -175,10 +175,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_routes().1
 }
 
-/// The router: the API's routes, `pages` (the dashboard) beside them, and the middleware around all. An
-/// unknown path outside the API families is the dashboard's to answer (its not-found page) when it is
-/// served.
-pub fn router(state: AppState, pages: Option<Router<AppState>>) -> Router {
+/// Another front end served beside the API (the dashboard): its routes, which unknown paths are its to
+/// answer, and its answer to them.
+pub struct Pages {
+    pub routes: Router<AppState>,
+    pub owns: fn(&str) -> bool,
+    pub not_found: fn() -> axum::response::Response,
+}
+
+/// The router: the API's routes, `pages` beside them, and the middleware around all.
+pub fn router(state: AppState, pages: Option<Pages>) -> Router {
     crate::telemetry::prometheus();
     let (api, doc) = api_routes();
     // Every documented operation takes exactly the query parameters the document lists.
@@ -188,15 +194,18 @@ pub fn router(state: AppState, pages: Option<Router<AppState>>) -> Router {
     let max_body = state.config.max_body_bytes;
     let request_id = HeaderName::from_static("x-request-id");
 
-    let with_pages = pages.is_some();
+    let (routes, owns) = match pages {
+        Some(p) => (p.routes, Some((p.owns, p.not_found))),
+        None => (Router::new(), None),
+    };
     let app = api
         .merge(system::routes(doc))
-        .merge(pages.unwrap_or_default())
+        .merge(routes)
         .fallback(move |uri: Uri| async move {
-            if with_pages && crate::web::is_page_path(uri.path()) {
-                return crate::web::page::not_found();
+            match owns {
+                Some((owns, not_found)) if owns(uri.path()) => not_found(),
+                _ => family_error(&uri, ApiError::NotFound("no such route".into())),
             }
-            family_error(&uri, ApiError::NotFound("no such route".into()))
         })
         .method_not_allowed_fallback(|uri: Uri| async move {
             family_error(&uri, ApiError::MethodNotAllowed("method not allowed on this route".into()))
