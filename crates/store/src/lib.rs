@@ -142,12 +142,19 @@
 //! - [`Store::suppress_cve`]: suppresses a CVE for the organization or one agent.
 //! - [`Store::unsuppress_cve`]: lifts a suppression.
 //!
+//! **Audit log** ([`NewAuditEntry`], [`AuditRow`]; append-only: nothing updates or deletes an entry, which goes
+//! only with its organization)
+//! - [`Store::record_audit`]: appends one entry.
+//! - [`Store::record_audit_many`]: appends several, all or none.
+//! - [`Store::list_audit`]: one page of an organization's entries, newest first, filtered.
+//! - [`audit_statement`]: the insert of an entry, to commit in the same transaction as the change it records.
+//!
 //! # Modules
 //!
 //! The modules form a layered graph, with no cycles: [`db`] and `json.rs` at the bottom; `jobs.rs` (what a
-//! job is), `usage.rs` and `orgs.rs` above them; then `reports.rs` (every statement on the `reports` table),
-//! `deliveries.rs` and `alerts.rs`; and at the top `queue.rs`, `monitoring.rs` and `vulns.rs`, which run
-//! those statements in their own transactions.
+//! job is), `usage.rs`, `orgs.rs` and `audit.rs` above them; then `reports.rs` (every statement on the
+//! `reports` table), `deliveries.rs` and `alerts.rs`; and at the top `queue.rs`, `monitoring.rs` and `vulns.rs`,
+//! which run those statements in their own transactions.
 //!
 //! Each row type has one decoder and one column list, beside its struct: `from_row`, and a `*_columns!`
 //! macro that statements splice in with `concat!` (a macro rather than a `const`, so that every statement
@@ -163,6 +170,7 @@ mod migrations;
 mod agents;
 mod alerts;
 mod assets;
+mod audit;
 mod deliveries;
 mod jobs;
 mod keys;
@@ -180,6 +188,7 @@ mod vulns;
 pub use agents::{AgentReport, AgentRow, EnrollmentCandidate, EnrollmentRow, Inventory, NewEnrollment};
 pub use alerts::{AlertEvent, AlertFilter, AlertFire, AlertRow, AlertSubject, Dismissal, StatusChange, Transition};
 pub use assets::{AssetFilter, AssetPatch, AssetRow, NewAsset};
+pub use audit::{AuditFilter, AuditRow, NewAuditEntry, audit_statement};
 pub use db::{Changed, Db, DbError, Dialect, Row, Stmt, Value, now_millis};
 pub use deliveries::{AttemptRecord, DeliveryRow, DeliveryUpdate, NewDelivery, Redeliver};
 pub use jobs::{DELIVERY_JOB, Job, JobKind, JobRow, NewJob, TOOL_JOB};

@@ -13,6 +13,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_agents.sql")),
     (7, include_str!("../migrations/sqlite/0007_vulnerabilities.sql")),
     (8, include_str!("../migrations/sqlite/0008_operators.sql")),
+    (9, include_str!("../migrations/sqlite/0009_audit.sql")),
 ];
 
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
@@ -25,6 +26,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (7, include_str!("../migrations/postgres/0007_vulnerabilities.sql")),
     (8, include_str!("../migrations/postgres/0008_notify.sql")),
     (9, include_str!("../migrations/postgres/0009_operators.sql")),
+    (10, include_str!("../migrations/postgres/0010_audit.sql")),
 ];
 
 #[cfg(test)]
@@ -66,7 +68,8 @@ mod tests {
         for sql in seed {
             db.execute(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
-        assert_eq!(db.migrate(super::SQLITE).await.expect("7"), vec![7, 8]);
+        let later: Vec<i64> = super::SQLITE[6..].iter().map(|(v, _)| *v).collect();
+        assert_eq!(db.migrate(super::SQLITE).await.expect("7 and later"), later);
         let count = |sql: &'static str| {
             let db = db.clone();
             async move { db.query_opt(sql, &[]).await.expect("count").expect("row").i64(0).expect("int") }

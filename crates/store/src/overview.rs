@@ -57,8 +57,8 @@ impl Store {
         const SQL: &str = "SELECT a.id, a.type, a.value, a.label, a.last_scanned_at, \
               (SELECT r.status FROM reports r WHERE r.asset_id = a.id ORDER BY r.created_at DESC, r.id DESC LIMIT 1), \
               CASE WHEN COALESCE(a.last_scanned_at, a.created_at) \
-                < $2 - 2 * 60000 * COALESCE(a.monitor_interval_minutes, o.monitor_interval_minutes, 1440) \
-                THEN 1 ELSE 0 END \
+                < CAST($2 AS BIGINT) - 2 * 60000 * COALESCE(a.monitor_interval_minutes, o.monitor_interval_minutes, 1440) \
+                THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END \
             FROM assets a JOIN orgs o ON o.id = a.org_id \
             WHERE a.org_id = $1 AND a.is_monitored \
             ORDER BY a.last_scanned_at NULLS FIRST, a.id";

@@ -13,7 +13,8 @@
 //! - [`assets`]: create an asset, change its label or monitoring, delete it.
 //! - [`runs`]: queue a tool run; queue a scan of an asset now.
 //! - [`alerts`]: change an alert's status; send a notification again.
-//! - [`rules`]: rotate a rule's webhook signing secret.
+//! - [`rules`]: check a rule as written; try one against the latest reports (a dry run); rotate a rule's
+//!   webhook signing secret.
 //! - [`agents`]: record an agent's report and match its packages against the advisories.
 
 pub mod agents;

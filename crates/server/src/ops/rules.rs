@@ -1,11 +1,250 @@
-//! Alert rules: rotate a rule's webhook signing secret.
+//! Alert rules: check a rule as written, try one against the latest reports before saving it (a dry run),
+//! and rotate a rule's webhook signing secret.
 
-use tlink_domain::RuleId;
-use tlink_store::RuleRow;
+use serde_json::Value;
+use tlink_domain::rules::Condition;
+use tlink_domain::{AssetId, AssetType, ReportId, RuleId};
+use tlink_store::{AssetFilter, PageQuery, RuleRow};
+use tlink_tools::ToolKey;
 use tlink_tools::notify::WebhookSecret;
 
-use super::{Member, OpError, OpResult};
+use super::{FieldError, Member, OpError, OpResult};
 use crate::AppState;
+use crate::documents::VULNERABILITY_TOOL;
+
+const MAX_NAME: usize = 200;
+const MAX_URL: usize = 2048;
+const MAX_SCOPE: usize = 100;
+const MAX_RECIPIENTS: usize = 50;
+/// The severities of a rule, least severe first.
+pub const SEVERITIES: &[&str] = &["LOW", "MEDIUM", "HIGH", "CRITICAL"];
+/// The most assets a dry run looks at (the newest first, within the rule's scope).
+pub const DRY_RUN_ASSETS: u32 = 100;
+
+/// A rule as written (created, or an existing one with a change merged in), not yet checked.
+#[derive(Debug, Clone)]
+pub struct RuleDraft {
+    pub name: String,
+    pub condition: Condition,
+    pub severity: String,
+    pub enabled: bool,
+    pub notify_email: bool,
+    pub notify_webhook: bool,
+    pub webhook_url: Option<String>,
+    pub asset_ids: Option<Vec<String>>,
+    pub asset_types: Option<Vec<AssetType>>,
+    pub email_recipients: Option<Vec<String>>,
+}
+
+/// Checks and normalises a draft in the member's organization; every problem is reported at once, each
+/// naming its field.
+pub async fn check_draft(state: &AppState, member: &Member, d: &mut RuleDraft) -> OpResult<()> {
+    let mut errors = Vec::new();
+    d.name = d.name.trim().to_string();
+    if d.name.is_empty() || d.name.chars().count() > MAX_NAME {
+        errors.push(FieldError::new("name", format!("is required, 1 to {MAX_NAME} characters")));
+    }
+    d.condition.tool = d.condition.tool.trim().to_string();
+    let on_findings = d.condition.tool == VULNERABILITY_TOOL;
+    if ToolKey::parse(&d.condition.tool).is_none() && !on_findings {
+        let mut keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
+        keys.push(VULNERABILITY_TOOL);
+        errors.push(FieldError::new("condition.tool", format!("unknown tool; one of: {}", keys.join(", "))));
+    }
+    if on_findings {
+        // Rules on vulnerability findings apply to agents, not assets.
+        for (field, set) in [("assetIds", d.asset_ids.is_some()), ("assetTypes", d.asset_types.is_some())] {
+            if set {
+                errors.push(FieldError::new(field, "does not apply to vulnerability rules (they watch agents)"));
+            }
+        }
+    }
+    if let Err(e) = d.condition.compile() {
+        errors.push(FieldError::new(e.field, e.message));
+    }
+    d.severity = d.severity.trim().to_ascii_uppercase();
+    if !SEVERITIES.contains(&d.severity.as_str()) {
+        errors.push(FieldError::new("severity", "must be LOW, MEDIUM, HIGH or CRITICAL"));
+    }
+    d.webhook_url = d.webhook_url.take().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    match &d.webhook_url {
+        None if d.notify_webhook => {
+            errors.push(FieldError::new("webhookUrl", "is required when notifyWebhook is true"));
+        }
+        Some(u) if u.len() > MAX_URL => {
+            errors.push(FieldError::new("webhookUrl", format!("must be at most {MAX_URL} characters")))
+        }
+        Some(u) => {
+            if let Err(m) = tlink_tools::notify::check_url(&state.toolbox, u).await {
+                errors.push(FieldError::new("webhookUrl", m));
+            }
+        }
+        None => {}
+    }
+    if let Some(ids) = &d.asset_ids {
+        if ids.len() > MAX_SCOPE {
+            errors.push(FieldError::new("assetIds", format!("at most {MAX_SCOPE} assets")));
+        }
+        for (i, raw) in ids.iter().take(MAX_SCOPE).enumerate() {
+            let field = format!("assetIds[{i}]");
+            match AssetId::parse(raw) {
+                Err(_) => errors.push(FieldError::new(field, "must be a UUID")),
+                Ok(id) => {
+                    if state.store.get_asset(&member.org_id, &id).await?.is_none() {
+                        errors.push(FieldError::new(field, "no asset with this id in this organization"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(list) = &mut d.email_recipients {
+        if list.len() > MAX_RECIPIENTS {
+            errors.push(FieldError::new("emailRecipients", format!("at most {MAX_RECIPIENTS} addresses")));
+        }
+        for (i, raw) in list.iter_mut().enumerate() {
+            match crate::ops::users::normalize_email(raw) {
+                Ok(e) => *raw = e,
+                Err(m) => errors.push(FieldError::new(format!("emailRecipients[{i}]"), m)),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(OpError::Invalid(errors)) }
+}
+
+/// What a dry run looks at: a rule's condition and scope, or one report.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    pub condition: Condition,
+    pub asset_ids: Option<Vec<String>>,
+    pub asset_types: Option<Vec<AssetType>>,
+    /// Try the condition on this report only.
+    pub report: Option<String>,
+}
+
+/// One report a dry run evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRunResult {
+    pub asset_id: Option<AssetId>,
+    /// The asset's value, or the report's target.
+    pub target: String,
+    pub report_id: ReportId,
+    pub finished_at: Option<i64>,
+    /// Whether the rule would raise (or update) an alert on this report.
+    pub fires: bool,
+    /// The message the alert would carry (`abuseipdb.abuseConfidenceScore ≥ 75 (actual: 92)`).
+    pub message: Option<String>,
+    /// The value the condition matched, or else what the field holds (`null` when absent).
+    pub actual: Value,
+}
+
+/// The outcome of a dry run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRunOutcome {
+    pub results: Vec<DryRunResult>,
+    /// Assets in scope with no completed report of the tool yet.
+    pub without_report: Vec<(AssetId, String)>,
+}
+
+/// Evaluates an unsaved condition, as the worker would, against the latest completed report of its tool
+/// on each asset in scope (at most [`DRY_RUN_ASSETS`]), or against one report. Nothing is written: no
+/// alert, no delivery. `changed` compares with the report before, as monitoring does.
+pub async fn dry_run(state: &AppState, member: &Member, run: DryRun) -> OpResult<DryRunOutcome> {
+    let tool = ToolKey::parse(run.condition.tool.trim()).ok_or_else(|| {
+        let keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
+        OpError::field("condition.tool", format!("unknown tool; one of: {}", keys.join(", ")))
+    })?;
+    let compiled = run.condition.compile().map_err(|e| OpError::field(e.field, e.message))?;
+    let org = &member.org_id;
+    let mut reports = Vec::new();
+    let mut without_report = Vec::new();
+    if let Some(raw) = &run.report {
+        let id = ReportId::parse(raw).map_err(|_| OpError::field("reportId", "must be a report id"))?;
+        let r = state.store.get_report(org, &id).await?.ok_or(OpError::NotFound("report"))?;
+        if r.tool != tool {
+            return Err(OpError::field("reportId", format!("is a {} report; the rule reads {tool}", r.tool.as_str())));
+        }
+        if r.result.is_none() {
+            return Err(OpError::field("reportId", "has no result (it is not COMPLETED)"));
+        }
+        let target = r.target.clone();
+        reports.push((r.asset_id.clone(), target, r));
+    } else {
+        let assets = scope(state, member, &run).await?;
+        for (id, value) in assets {
+            let latest = state.store.latest_reports(org, &id).await?.into_iter().find(|r| r.tool == tool);
+            match latest {
+                Some(r) => reports.push((Some(id), value, r)),
+                None => without_report.push((id, value)),
+            }
+        }
+    }
+    let mut results = Vec::new();
+    for (asset_id, target, r) in reports {
+        let current: Value =
+            tlink_store::decode_json_opt("reports", r.id.as_str(), "result", r.result.as_deref())?.unwrap_or_default();
+        let previous = match (&asset_id, compiled.needs_previous()) {
+            (Some(asset), true) => match state.store.previous_result(asset, tool.as_str(), r.id.as_str()).await? {
+                Some((id, text)) => Some(tlink_store::decode_json::<Value>("reports", &id, "result", &text)?),
+                None => None,
+            },
+            _ => None,
+        };
+        let found = compiled.evaluate(&current, previous.as_ref());
+        let actual = match &found {
+            Some(m) => m.actual.clone(),
+            None => {
+                let values = compiled.path().resolve(&current);
+                match values.as_slice() {
+                    [] => Value::Null,
+                    [one] => (*one).clone(),
+                    many => Value::Array(many.iter().map(|v| (*v).clone()).collect()),
+                }
+            }
+        };
+        results.push(DryRunResult {
+            asset_id,
+            target,
+            report_id: r.id,
+            finished_at: r.finished_at,
+            fires: found.is_some(),
+            message: found.map(|m| m.message),
+            actual,
+        });
+    }
+    Ok(DryRunOutcome { results, without_report })
+}
+
+/// The assets a rule's scope names (checked), else the newest of the organization's assets of the given
+/// types (or of any type).
+async fn scope(state: &AppState, member: &Member, run: &DryRun) -> OpResult<Vec<(AssetId, String)>> {
+    let org = &member.org_id;
+    if let Some(ids) = &run.asset_ids {
+        let mut out = Vec::new();
+        for (i, raw) in ids.iter().take(MAX_SCOPE).enumerate() {
+            let field = format!("assetIds[{i}]");
+            let id = AssetId::parse(raw).map_err(|_| OpError::field(field.clone(), "must be a UUID"))?;
+            let a = state.store.get_asset(org, &id).await?;
+            let a = a.ok_or_else(|| OpError::field(field, "no asset with this id in this organization"))?;
+            out.push((a.id, a.value));
+        }
+        return Ok(out);
+    }
+    let kinds: Vec<Option<AssetType>> = match &run.asset_types {
+        Some(types) if !types.is_empty() => types.iter().copied().map(Some).collect(),
+        _ => vec![None],
+    };
+    let mut out = Vec::new();
+    for kind in kinds {
+        let filter = AssetFilter { kind, is_monitored: None, q: None };
+        let page = PageQuery { limit: DRY_RUN_ASSETS, after: None, from: None, until: None };
+        for a in state.store.list_assets(org, &filter, &page).await?.items {
+            if out.len() < DRY_RUN_ASSETS as usize {
+                out.push((a.id, a.value));
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// Replaces the webhook signing secret of a rule with a webhook. Returns the rule and the new secret,
 /// which is stored sealed and shown this once; deliveries from now on (retries of earlier alerts

@@ -477,7 +477,7 @@ async function alertsJourney(page) {
     .catch(() => null);
   page.off('framenavigated', onNav);
   if (!id) {
-    const report = await api('GET', `/api/orgs/${ORG}/reports/${run.json?.data?.reportId}`);
+    const report = await api('GET', `/api/orgs/${ORG}/tools/reports/${run.json?.data?.reportId}`);
     const alerts = await api('GET', `/api/orgs/${ORG}/alerts?limit=5`);
     check(false, `a new row appears in #alert-rows within ${TIMEOUT / 1000} s; none did. The run's report: ${report.text.slice(0, 300)}; latest alerts over the API: ${alerts.text.slice(0, 400)}`);
   }

@@ -520,3 +520,73 @@ async fn settings_case(app: TestApp) {
     let minutes = (next.timestamp_millis() - tlink_store::now_millis()) as f64 / 60_000.0;
     assert!((27.0..=32.0).contains(&minutes), "next scan in {minutes} minutes");
 }
+
+both!(a_rule_can_be_tried_on_the_latest_reports_before_it_is_saved, dry_run_case, monitoring);
+async fn dry_run_case(app: TestApp) {
+    let provider = abuseipdb().await;
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org().to_string();
+    let bob = app.user("bob@example.com", Some("Org B")).await;
+    let worker = worker_for(&app, &provider, None, Duration::from_secs(5));
+    let asset = app
+        .post(
+            &format!("/api/orgs/{org}/assets"),
+            &alice.auth(),
+            json!({"type": "IP", "value": IP, "isMonitored": true}),
+        )
+        .await;
+    let asset_id = s(asset.ok(StatusCode::CREATED), "id").to_string();
+    let test = format!("/api/orgs/{org}/alert-rules/test");
+    let gte = |v: i64| json!({"condition": {"tool": "ip-reputation", "field": "abuseipdb.abuseConfidenceScore", "operator": "gte", "value": v}});
+
+    // Before any scan: nothing to evaluate, and the asset is named as having no report.
+    let r = app.post(&test, &alice.auth(), gte(75)).await;
+    let out = r.ok(StatusCode::OK).clone();
+    assert_eq!((out["evaluated"].as_i64(), out["wouldFire"].as_i64()), (Some(0), Some(0)), "{out}");
+    assert_eq!(out["withoutReport"], json!([asset_id]), "{out}");
+
+    assert_eq!(scan(&app).await, 1);
+    worker.run_until_idle().await;
+    let r = app.post(&test, &alice.auth(), gte(75)).await;
+    let out = r.ok(StatusCode::OK).clone();
+    assert_eq!((out["evaluated"].as_i64(), out["wouldFire"].as_i64()), (Some(1), Some(1)), "{out}");
+    let first = &out["results"][0];
+    assert_eq!(first["assetId"], json!(asset_id));
+    assert_eq!(first["actual"], json!(92));
+    assert!(s(first, "message").contains("≥ 75 (actual: 92)"), "{out}");
+    let report_id = s(first, "reportId").to_string();
+    // A condition that does not hold shows what the field holds.
+    let r = app.post(&test, &alice.auth(), gte(95)).await;
+    let out = r.ok(StatusCode::OK).clone();
+    assert_eq!(
+        (out["results"][0]["wouldFire"].as_bool(), &out["results"][0]["actual"]),
+        (Some(false), &json!(92)),
+        "{out}"
+    );
+    // A dry run writes nothing: no alert.
+    let alerts = app.get(&format!("/api/orgs/{org}/alerts"), &alice.auth()).await;
+    assert!(alerts.ok(StatusCode::OK).as_array().is_some_and(Vec::is_empty), "a dry run raised an alert");
+
+    // `changed` compares with the report before, as monitoring does.
+    provider.score.store(40, Ordering::SeqCst);
+    assert_eq!(scan(&app).await, 1);
+    worker.run_until_idle().await;
+    let changed = json!({"condition": {"tool": "ip-reputation", "field": "abuseipdb.abuseConfidenceScore", "operator": "changed"}});
+    let out = app.post(&test, &alice.auth(), changed).await.ok(StatusCode::OK).clone();
+    assert_eq!(out["results"][0]["wouldFire"], true, "{out}");
+    assert_eq!(out["results"][0]["actual"], json!(40), "{out}");
+    // One chosen report: the first scan's.
+    let mut one = gte(75);
+    one["reportId"] = json!(report_id);
+    let out = app.post(&test, &alice.auth(), one.clone()).await.ok(StatusCode::OK).clone();
+    assert_eq!((out["evaluated"].as_i64(), out["results"][0]["actual"].as_i64()), (Some(1), Some(92)), "{out}");
+    // Another organization's report is not found; its own scope is empty.
+    app.post(&format!("/api/orgs/{}/alert-rules/test", bob.org()), &bob.auth(), one).await.err(StatusCode::NOT_FOUND);
+    // Bad conditions are refused by field.
+    let bad = json!({"condition": {"tool": "ip-reputation", "field": "a..b", "operator": "exists"}});
+    app.post(&test, &alice.auth(), bad).await.invalid("condition.field");
+    let bad = json!({"condition": {"tool": "nope", "field": "a", "operator": "exists"}});
+    app.post(&test, &alice.auth(), bad).await.invalid("condition.tool");
+    let bad = json!({"condition": {"tool": "dns", "field": "a", "operator": "exists"}, "reportId": report_id});
+    app.post(&test, &alice.auth(), bad).await.invalid("reportId");
+}

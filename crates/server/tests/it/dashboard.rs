@@ -58,13 +58,17 @@ async fn journeys_case(app: TestApp) {
     let server = tokio::spawn(async move {
         let _ = tlink_server::http::connections::serve(listener, router, &http, std::future::pending()).await;
     });
-    // A worker that is not woken by the API but polls every 1.5 s, so the browser sees a report queued
-    // before it runs.
+    // The worker resolves through a proxy that holds every DNS answer back 2 s, so a dns run stays
+    // RUNNING long enough for the browser to watch it finish, however soon the worker claims it.
+    let slow = slow_udp_proxy(dns.addr(), std::time::Duration::from_secs(2)).await;
+    let mut tools = dns.config();
+    tools.resolvers = vec![slow.to_string()];
+    tools.dns_timeout_ms = 8_000;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = Worker::new(
         app.state.store.clone(),
-        Toolbox::new(dns.config()).expect("toolbox"),
-        WorkerConfig { poll_interval_ms: 1500, reap_interval_secs: 1, ..WorkerConfig::default() },
+        Toolbox::new(tools).expect("toolbox"),
+        WorkerConfig { poll_interval_ms: 200, reap_interval_secs: 1, ..WorkerConfig::default() },
         Wake::default(),
         Some(app.state.alerting.clone()),
     );
@@ -97,6 +101,31 @@ async fn journeys_case(app: TestApp) {
     let metrics = output.lines().find(|l| l.starts_with("DASHBOARD_METRICS")).expect("the script's measurements");
     // Kept beside the screenshots for the record (CI prints them).
     std::fs::write(shots.join("metrics.txt"), format!("{metrics}\n")).expect("writing the measurements");
+}
+
+/// A UDP relay to `upstream` that forwards each answer `delay` after its query.
+async fn slow_udp_proxy(upstream: SocketAddr, delay: std::time::Duration) -> SocketAddr {
+    let front = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
+    let addr = front.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, client)) = front.recv_from(&mut buf).await {
+            let query = buf[..n].to_vec();
+            let front = front.clone();
+            tokio::spawn(async move {
+                let Ok(back) = tokio::net::UdpSocket::bind("127.0.0.1:0").await else { return };
+                if back.send_to(&query, upstream).await.is_err() {
+                    return;
+                }
+                let mut answer = vec![0u8; 4096];
+                if let Ok(Ok((m, _))) = tokio::time::timeout(delay * 4, back.recv_from(&mut answer)).await {
+                    tokio::time::sleep(delay).await;
+                    let _ = front.send_to(&answer[..m], client).await;
+                }
+            });
+        }
+    });
+    addr
 }
 
 /// A request as a browser sends it: the given headers and an optional form body.
@@ -147,6 +176,7 @@ async fn sign_in(app: &TestApp, email: &str) -> Browser {
     let home = web(app, Method::GET, "/", &[(header::COOKIE.as_str(), cookie.as_str())], None).await;
     let org = location(&home).expect("home redirects to an organization").to_string();
     let page = web(app, Method::GET, &org, &[(header::COOKIE.as_str(), cookie.as_str())], None).await;
+    assert_eq!(page.status, StatusCode::OK, "the overview: {}", page.text);
     let html = page.text;
     let csrf = html
         .split("name=\"csrf-token\" content=\"")

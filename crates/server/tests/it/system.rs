@@ -65,6 +65,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/orgs/{orgId}/alert-rules/{ruleId}"),
     ("delete", "/api/orgs/{orgId}/alert-rules/{ruleId}"),
     ("post", "/api/orgs/{orgId}/alert-rules/{ruleId}/rotate-secret"),
+    ("post", "/api/orgs/{orgId}/alert-rules/test"),
     ("get", "/api/orgs/{orgId}/alerts"),
     ("get", "/api/orgs/{orgId}/alerts/{alertId}"),
     ("patch", "/api/orgs/{orgId}/alerts/{alertId}"),

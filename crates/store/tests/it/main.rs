@@ -2,6 +2,8 @@
 //! (each test in its own schema).
 
 use tlink_domain::{AssetType, OrgId, Plan, Role, parse};
+mod audit;
+mod overview;
 mod queue;
 
 use tlink_store::{AssetFilter, DbError, MemberChange, NewAsset, NewUser, PageQuery, RotateOutcome, Store, UserId};

@@ -149,6 +149,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rules::list_rules, rules::create_rule))
         .routes(routes!(rules::get_rule, rules::update_rule, rules::delete_rule))
         .routes(routes!(rules::rotate_secret))
+        .routes(routes!(rules::test_rule))
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::get_alert, alerts::update_alert))
         .routes(routes!(alerts::list_deliveries))

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Deserializer, Serialize};
 use tlink_domain::rules::Condition;
-use tlink_domain::{AssetId, AssetType, RuleId, format_millis};
+use tlink_domain::{AssetType, RuleId, format_millis};
 use tlink_store::{DbError, RuleFields, RuleRow, decode_json_opt};
 use tlink_tools::ToolKey;
 use tlink_tools::notify::WebhookSecret;
@@ -13,15 +13,12 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::documents::{VULNERABILITY_TOOL, row_condition};
 use crate::http::auth::OrgCaller;
-use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, FieldError, created, list, ok};
+use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, created, list, ok};
 use crate::http::extract::{ApiJson, QueryMap, path_id};
 use crate::http::pagination;
 
-const MAX_NAME: usize = 200;
-const MAX_URL: usize = 2048;
-const MAX_SCOPE: usize = 100;
-const MAX_RECIPIENTS: usize = 50;
-pub const SEVERITIES: &[&str] = &["LOW", "MEDIUM", "HIGH", "CRITICAL"];
+use crate::ops::rules::RuleDraft as Draft;
+pub use crate::ops::rules::SEVERITIES;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -137,94 +134,6 @@ fn rule_id(raw: &str) -> ApiResult<RuleId> {
     path_id("ruleId", raw, RuleId::parse)
 }
 
-/// The merged, not yet validated, state of a rule.
-struct Draft {
-    name: String,
-    condition: Condition,
-    severity: String,
-    enabled: bool,
-    notify_email: bool,
-    notify_webhook: bool,
-    webhook_url: Option<String>,
-    asset_ids: Option<Vec<String>>,
-    asset_types: Option<Vec<AssetType>>,
-    email_recipients: Option<Vec<String>>,
-}
-
-/// Validates a draft; every problem is reported at once, each naming its field.
-async fn validate(state: &AppState, caller: &OrgCaller, d: &mut Draft) -> ApiResult<()> {
-    let mut errors = Vec::new();
-    d.name = d.name.trim().to_string();
-    if d.name.is_empty() || d.name.chars().count() > MAX_NAME {
-        errors.push(FieldError::new("name", format!("is required, 1 to {MAX_NAME} characters")));
-    }
-    d.condition.tool = d.condition.tool.trim().to_string();
-    let on_findings = d.condition.tool == VULNERABILITY_TOOL;
-    if ToolKey::parse(&d.condition.tool).is_none() && !on_findings {
-        let mut keys: Vec<&str> = ToolKey::ALL.iter().map(|k| k.as_str()).collect();
-        keys.push(VULNERABILITY_TOOL);
-        errors.push(FieldError::new("condition.tool", format!("unknown tool; one of: {}", keys.join(", "))));
-    }
-    if on_findings {
-        // Rules on vulnerability findings apply to agents, not assets.
-        for (field, set) in [("assetIds", d.asset_ids.is_some()), ("assetTypes", d.asset_types.is_some())] {
-            if set {
-                errors.push(FieldError::new(field, "does not apply to vulnerability rules (they watch agents)"));
-            }
-        }
-    }
-    if let Err(e) = d.condition.compile() {
-        errors.push(FieldError::new(e.field, e.message));
-    }
-    d.severity = d.severity.trim().to_ascii_uppercase();
-    if !SEVERITIES.contains(&d.severity.as_str()) {
-        errors.push(FieldError::new("severity", "must be LOW, MEDIUM, HIGH or CRITICAL"));
-    }
-    d.webhook_url = d.webhook_url.take().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
-    match &d.webhook_url {
-        None if d.notify_webhook => {
-            errors.push(FieldError::new("webhookUrl", "is required when notifyWebhook is true"));
-        }
-        Some(u) if u.len() > MAX_URL => {
-            errors.push(FieldError::new("webhookUrl", format!("must be at most {MAX_URL} characters")))
-        }
-        Some(u) => {
-            if let Err(m) = tlink_tools::notify::check_url(&state.toolbox, u).await {
-                errors.push(FieldError::new("webhookUrl", m));
-            }
-        }
-        None => {}
-    }
-    if let Some(ids) = &d.asset_ids {
-        if ids.len() > MAX_SCOPE {
-            errors.push(FieldError::new("assetIds", format!("at most {MAX_SCOPE} assets")));
-        }
-        for (i, raw) in ids.iter().take(MAX_SCOPE).enumerate() {
-            let field = format!("assetIds[{i}]");
-            match AssetId::parse(raw) {
-                Err(_) => errors.push(FieldError::new(field, "must be a UUID")),
-                Ok(id) => {
-                    if state.store.get_asset(&caller.org_id, &id).await?.is_none() {
-                        errors.push(FieldError::new(field, "no asset with this id in this organization"));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(list) = &mut d.email_recipients {
-        if list.len() > MAX_RECIPIENTS {
-            errors.push(FieldError::new("emailRecipients", format!("at most {MAX_RECIPIENTS} addresses")));
-        }
-        for (i, raw) in list.iter_mut().enumerate() {
-            match crate::ops::users::normalize_email(raw) {
-                Ok(e) => *raw = e,
-                Err(m) => errors.push(FieldError::new(format!("emailRecipients[{i}]"), m)),
-            }
-        }
-    }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
-}
-
 /// A rule's nullable JSON column: NULL is `None`, text that does not decode an error.
 fn json_of<T: serde::de::DeserializeOwned>(
     r: &RuleRow,
@@ -299,7 +208,7 @@ pub async fn create_rule(
         asset_types: req.asset_types,
         email_recipients: req.email_recipients,
     };
-    validate(&state, &caller, &mut d).await?;
+    crate::ops::rules::check_draft(&state, &caller.member(), &mut d).await?;
     let secret = d.webhook_url.is_some().then(WebhookSecret::generate);
     let sealed = secret.as_ref().map(|s| state.alerting.sealer().seal(s.as_str()));
     let row = state.store.create_rule(&caller.org_id, Some(&caller.user_id), fields(&d, sealed, None)).await?;
@@ -348,7 +257,7 @@ pub async fn update_rule(
         asset_types: req.asset_types.unwrap_or(current.asset_types),
         email_recipients: req.email_recipients.unwrap_or(current.email_recipients),
     };
-    validate(&state, &caller, &mut d).await?;
+    crate::ops::rules::check_draft(&state, &caller.member(), &mut d).await?;
     let (sealed, shown) = match (&d.webhook_url, &cur.webhook_secret) {
         (None, _) => (None, None),
         (Some(_), Some(existing)) => (Some(existing.clone()), None),
@@ -399,4 +308,85 @@ pub async fn rotate_secret(
     let id = rule_id(&id)?;
     let (row, secret) = crate::ops::rules::rotate_webhook_secret(&state, &caller.member(), &id).await?;
     Ok(ok(RuleOut::new(row, Some(secret))?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TestRule {
+    pub condition: Condition,
+    /// Only these assets (as a rule's `assetIds`).
+    pub asset_ids: Option<Vec<String>>,
+    /// Only assets of these types (as a rule's `assetTypes`).
+    pub asset_types: Option<Vec<AssetType>>,
+    /// Try the condition on this report alone instead.
+    pub report_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResult {
+    pub asset_id: Option<String>,
+    /// The asset's value, or the report's target.
+    pub target: String,
+    pub report_id: String,
+    pub finished_at: Option<String>,
+    /// Whether the rule would raise (or update) an alert on this report.
+    pub would_fire: bool,
+    /// The alert's message if it would fire.
+    pub message: Option<String>,
+    /// The value that matched, or else what the field holds (`null` when absent).
+    #[schema(value_type = Object)]
+    pub actual: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestOutcome {
+    /// Reports evaluated.
+    pub evaluated: usize,
+    /// How many of them the rule would fire on.
+    pub would_fire: usize,
+    pub results: Vec<TestResult>,
+    /// Assets in scope with no completed report of the rule's tool yet.
+    pub without_report: Vec<String>,
+}
+
+/// Dry-run a rule: evaluate an unsaved condition against the latest completed report of its tool on each
+/// asset in scope (at most 100, newest first), or against one report, exactly as monitoring would —
+/// `changed` compares with the report before. Nothing is saved and no alert or delivery is made.
+#[utoipa::path(post, path = "/api/orgs/{orgId}/alert-rules/test", tag = "alerts", request_body = TestRule,
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
+    responses((status = 200, body = Envelope<TestOutcome>), (status = 400, body = ErrorBody, description = "Unknown tool, malformed field path, operator/value mismatch, a report of another tool"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn test_rule(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    ApiJson(req): ApiJson<TestRule>,
+) -> ApiResult<Response> {
+    let run = crate::ops::rules::DryRun {
+        condition: req.condition,
+        asset_ids: req.asset_ids,
+        asset_types: req.asset_types,
+        report: req.report_id,
+    };
+    let outcome = crate::ops::rules::dry_run(&state, &caller.member(), run).await?;
+    let results: Vec<TestResult> = outcome
+        .results
+        .into_iter()
+        .map(|r| TestResult {
+            asset_id: r.asset_id.map(|a| a.to_string()),
+            target: r.target,
+            report_id: r.report_id.to_string(),
+            finished_at: r.finished_at.map(format_millis),
+            would_fire: r.fires,
+            message: r.message,
+            actual: r.actual,
+        })
+        .collect();
+    Ok(ok(TestOutcome {
+        evaluated: results.len(),
+        would_fire: results.iter().filter(|r| r.would_fire).count(),
+        results,
+        without_report: outcome.without_report.into_iter().map(|(id, _)| id.to_string()).collect(),
+    }))
 }
