@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (user, org) = tlink_server::ops::users::create_user(&state, account).await?;
     let org: OrgId = org.context("the organization")?;
-    let key = tlink_server::ops::keys::create_key(&state, &user.id, "bench").await?.key;
+    let key = tlink_server::ops::keys::create_key(&state, &user.id, &Default::default(), "bench").await?.key;
     let signed = tlink_server::ops::sessions::sign_in(&state, &email, "bench-password".into(), "bench")
         .await
         .map_err(|e| anyhow::anyhow!("signing in: {e:?}"))?;

@@ -38,6 +38,8 @@ pub struct NewAuditEntry {
     pub client_ip: Option<String>,
     /// Anything else worth keeping, as JSON text.
     pub detail: Option<String>,
+    /// Where the change was made: `api`, `dashboard` or `cli`.
+    pub source: String,
 }
 
 /// One stored audit-log entry.
@@ -67,6 +69,8 @@ pub struct AuditRow {
     pub client_ip: Option<String>,
     /// See [`NewAuditEntry::detail`] (JSON text; [`AuditRow::detail_json`] decodes it).
     pub detail: Option<String>,
+    /// See [`NewAuditEntry::source`].
+    pub source: String,
 }
 
 /// Audit-log list filters; each one given must match (none: every entry of the organization).
@@ -84,7 +88,7 @@ pub struct AuditFilter {
 macro_rules! audit_columns {
     () => {
         "id, org_id, created_at, actor_user_id, actor, actor_key_prefix, action, target_type, target_id, summary, \
-         client_ip, detail"
+         client_ip, detail, source"
     };
 }
 
@@ -103,6 +107,7 @@ impl AuditRow {
             summary: r.text(9)?,
             client_ip: r.opt_text(10)?,
             detail: r.opt_text(11)?,
+            source: r.text(12)?,
         })
     }
 
@@ -121,6 +126,7 @@ impl AuditRow {
             summary: entry.summary,
             client_ip: entry.client_ip,
             detail: entry.detail,
+            source: entry.source,
         }
     }
 
@@ -137,7 +143,7 @@ pub(crate) fn audit_stmt(entry: &NewAuditEntry, id: &str, now: i64) -> Stmt {
     const SQL: &str = concat!(
         "INSERT INTO audit_log (",
         audit_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
     Stmt::new(
         SQL,
@@ -153,7 +159,8 @@ pub(crate) fn audit_stmt(entry: &NewAuditEntry, id: &str, now: i64) -> Stmt {
             entry.target_id.as_str(),
             entry.summary.as_str(),
             entry.client_ip.as_deref(),
-            entry.detail.as_deref()
+            entry.detail.as_deref(),
+            entry.source.as_str()
         ],
     )
 }

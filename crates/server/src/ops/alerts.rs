@@ -67,7 +67,17 @@ pub async fn change_status(
     }
     let change = StatusChange { by: Some(&member.user_id), note, dismissal: None };
     match state.store.transition_alert(&member.org_id, id, to.reached_from(), to.as_str(), &change).await? {
-        Transition::Changed(a) => Ok(*a),
+        Transition::Changed(a) => {
+            let c = super::audit::Change {
+                action: "alert.status_changed",
+                target_type: "alert",
+                target_id: a.id.as_str(),
+                summary: format!("set the alert “{}” to {}", a.message, a.status),
+                detail: Some(serde_json::json!({"status": a.status, "note": note})),
+            };
+            super::audit::record(state, member, c).await;
+            Ok(*a)
+        }
         Transition::NotFound => Err(OpError::NotFound("alert")),
         Transition::Conflict => {
             Err(OpError::Conflict("cannot reopen: another alert for the same rule and asset is already open".into()))

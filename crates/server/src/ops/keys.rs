@@ -4,6 +4,7 @@
 use tlink_domain::{ApiKeyId, UserId};
 use tlink_store::{ApiKeyRow, MAX_LIVE_KEYS, MAX_ROTATION_GRACE_MS, NewApiKey};
 
+use super::audit::{self, Change, Origin};
 use super::{OpError, OpResult};
 use crate::AppState;
 use crate::credentials::generate_api_key;
@@ -25,7 +26,7 @@ fn new_key(state: &AppState, name: String) -> (NewApiKey, String) {
 }
 
 /// Creates a key named `name` (trimmed, 1–200 characters) for `user`.
-pub async fn create_key(state: &AppState, user: &UserId, name: &str) -> OpResult<IssuedKey> {
+pub async fn create_key(state: &AppState, user: &UserId, origin: &Origin, name: &str) -> OpResult<IssuedKey> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(OpError::field("name", format!("must be 1 to {MAX_NAME_CHARS} characters")));
@@ -36,12 +37,24 @@ pub async fn create_key(state: &AppState, user: &UserId, name: &str) -> OpResult
             "you already hold {MAX_LIVE_KEYS} live API keys, the most one user may; revoke one you no longer use first"
         ))
     })?;
+    let summary = format!("created the API key “{}” ({}…)", row.name, row.prefix);
+    audit::record_for_user(state, user, origin, change("api_key.created", &row, summary)).await;
     Ok(IssuedKey { row, key })
+}
+
+fn change<'a>(action: &'a str, row: &'a ApiKeyRow, summary: String) -> Change<'a> {
+    Change { action, target_type: "api_key", target_id: row.id.as_str(), summary, detail: None }
 }
 
 /// Replaces one of `user`'s live keys with a new one of the same name. The old key stops working at once,
 /// or `grace_secs` later (at most 24 hours) so that clients can switch without downtime.
-pub async fn rotate_key(state: &AppState, user: &UserId, id: &ApiKeyId, grace_secs: u64) -> OpResult<IssuedKey> {
+pub async fn rotate_key(
+    state: &AppState,
+    user: &UserId,
+    origin: &Origin,
+    id: &ApiKeyId,
+    grace_secs: u64,
+) -> OpResult<IssuedKey> {
     let max_secs = MAX_ROTATION_GRACE_MS / 1000;
     let grace_ms = match i64::try_from(grace_secs) {
         Ok(s) if s <= max_secs => s * 1000,
@@ -49,10 +62,28 @@ pub async fn rotate_key(state: &AppState, user: &UserId, id: &ApiKeyId, grace_se
     };
     let (new, key) = new_key(state, String::new());
     let row = state.store.rotate_api_key(user, id, new, grace_ms).await?.ok_or(OpError::NotFound("API key"))?;
+    let summary = format!(
+        "rotated the API key “{}” (new key {}…; the old one {})",
+        row.name,
+        row.prefix,
+        if grace_secs == 0 { "ended at once".to_string() } else { format!("works {grace_secs} s more") }
+    );
+    audit::record_for_user(state, user, origin, change("api_key.rotated", &row, summary)).await;
     Ok(IssuedKey { row, key })
 }
 
 /// Revokes one of `user`'s keys at once (a rotated key still in its grace period too).
-pub async fn revoke_key(state: &AppState, user: &UserId, id: &ApiKeyId) -> OpResult<()> {
-    if state.store.revoke_api_key(user, id).await? { Ok(()) } else { Err(OpError::NotFound("API key")) }
+pub async fn revoke_key(state: &AppState, user: &UserId, origin: &Origin, id: &ApiKeyId) -> OpResult<()> {
+    if !state.store.revoke_api_key(user, id).await? {
+        return Err(OpError::NotFound("API key"));
+    }
+    let c = Change {
+        action: "api_key.revoked",
+        target_type: "api_key",
+        target_id: id.as_str(),
+        summary: format!("revoked the API key {id}"),
+        detail: None,
+    };
+    audit::record_for_user(state, user, origin, c).await;
+    Ok(())
 }

@@ -5,6 +5,8 @@
 //! [`OpError`]. Only the HTTP side turns an [`OpError`] into a status code (`From<OpError> for ApiError`),
 //! and the command line into a message. Nothing here knows HTTP, and the job side knows nothing of this.
 //!
+//! - [`audit`]: record who changed what in an organization (every change below that an organization's
+//!   members see).
 //! - [`users`]: create a user (and its first organization).
 //! - [`sessions`]: sign in under the failed-login throttle, find a browser's session, sign out.
 //! - [`keys`]: create, rotate and revoke a user's API keys.
@@ -20,6 +22,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod assets;
+pub mod audit;
 pub mod keys;
 pub mod orgs;
 pub mod plans;
@@ -102,6 +105,8 @@ pub struct Member {
     pub org_id: OrgId,
     pub role: Role,
     pub limits: PlanLimits,
+    /// Where the request came from (for the audit log).
+    pub origin: audit::Origin,
 }
 
 impl Member {

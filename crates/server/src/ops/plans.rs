@@ -62,5 +62,17 @@ pub async fn set_plan(state: &AppState, actor: &Actor, org: &OrgId, change: &Pla
         Actor::Operator(None) => "command line".to_string(),
     };
     tracing::info!(%org, plan = %limits.plan, %by, "plan changed");
+    let c = super::audit::Change {
+        action: "plan.changed",
+        target_type: "plan",
+        target_id: org.as_str(),
+        summary: format!("set the plan to {}", limits.plan.as_str()),
+        detail: Some(serde_json::json!({
+            "plan": limits.plan.as_str(),
+            "requestsPerMinute": change.requests_per_minute,
+            "toolRunsPerMonth": change.tool_runs_per_month,
+        })),
+    };
+    super::audit::record_by(state, actor, org, c).await;
     Ok(limits)
 }

@@ -261,5 +261,13 @@ pub async fn rotate_webhook_secret(state: &AppState, member: &Member, id: &RuleI
     let mut fields = current.fields();
     fields.webhook_secret = Some(state.sealer.seal(secret.as_str()));
     let row = state.store.update_rule(&member.org_id, id, fields).await?.ok_or(OpError::NotFound("alert rule"))?;
+    audit(state, member, "rule.secret_rotated", &row, format!("rotated the webhook secret of the rule “{}”", row.name))
+        .await;
     Ok((row, secret.as_str().to_string()))
+}
+
+/// Records a change to a rule in the audit log.
+pub async fn audit(state: &AppState, member: &Member, action: &str, row: &RuleRow, summary: String) {
+    let c = super::audit::Change { action, target_type: "rule", target_id: row.id.as_str(), summary, detail: None };
+    super::audit::record(state, member, c).await;
 }

@@ -107,7 +107,7 @@ pub async fn create(
     CsrfForm(form): CsrfForm,
 ) -> Result<Response, WebError> {
     let name = form.get("name").unwrap_or("").to_string();
-    match crate::ops::keys::create_key(&state, s.user_id(), &name).await {
+    match crate::ops::keys::create_key(&state, s.user_id(), &s.member().origin, &name).await {
         Ok(issued) => {
             let p = page(&state, &s, &headers, Some(shown(issued, None)), FieldErrors::default(), String::new(), None)
                 .await?;
@@ -134,7 +134,7 @@ pub async fn revoke(
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, WebError> {
     let id = ApiKeyId::parse(&id).map_err(|_| WebError::NotFound)?;
-    crate::ops::keys::revoke_key(&state, s.user_id(), &id).await?;
+    crate::ops::keys::revoke_key(&state, s.user_id(), &s.member().origin, &id).await?;
     Ok(see_other(&s.url("/keys?done=revoked")))
 }
 
@@ -155,7 +155,7 @@ pub async fn rotate(
         .items
         .into_iter()
         .find(|k| k.id == id);
-    match crate::ops::keys::rotate_key(&state, s.user_id(), &id, grace).await {
+    match crate::ops::keys::rotate_key(&state, s.user_id(), &s.member().origin, &id, grace).await {
         Ok(issued) => {
             let ends =
                 (grace > 0).then(|| Time::at(tlink_store::now_millis() + i64::try_from(grace).unwrap_or(0) * 1000));

@@ -112,6 +112,8 @@ pub struct OrgSession {
     pub limits: PlanLimits,
     /// The user's organizations, for the switcher.
     pub orgs: Vec<OrgRow>,
+    /// The client's address, for the audit log.
+    pub client_ip: Option<String>,
 }
 
 impl OrgSession {
@@ -122,6 +124,11 @@ impl OrgSession {
             org_id: self.org.id.clone(),
             role: self.org.role,
             limits: self.limits,
+            origin: crate::ops::audit::Origin {
+                source: crate::ops::audit::Source::Dashboard,
+                key: None,
+                client_ip: self.client_ip.clone(),
+            },
         }
     }
 
@@ -160,10 +167,14 @@ impl FromRequestParts<AppState> for OrgSession {
             return Err(WebError::NotFound);
         };
         let orgs = state.store.all_orgs_for_user(&session.user.id, 100).await?;
-        let Some(org) = orgs.iter().find(|o| o.id == org_id).cloned() else {
-            let org = state.store.org_for_member(&org_id, &session.user.id).await?.ok_or(WebError::NotFound)?;
-            return Ok(OrgSession { session, org, limits, orgs });
+        let crate::http::extract::ClientIp(ip) = crate::http::extract::ClientIp::from_request_parts(parts, state)
+            .await
+            .unwrap_or(crate::http::extract::ClientIp(None));
+        let client_ip = ip.map(|ip| ip.to_string());
+        let org = match orgs.iter().find(|o| o.id == org_id).cloned() {
+            Some(org) => org,
+            None => state.store.org_for_member(&org_id, &session.user.id).await?.ok_or(WebError::NotFound)?,
         };
-        Ok(OrgSession { session, org, limits, orgs })
+        Ok(OrgSession { session, org, limits, orgs, client_ip })
     }
 }

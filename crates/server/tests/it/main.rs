@@ -38,6 +38,7 @@ macro_rules! both {
 mod agents;
 mod alerts;
 mod assets;
+mod audit;
 mod auth;
 mod corrupt;
 mod dashboard;

@@ -66,6 +66,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/orgs/{orgId}/alert-rules/{ruleId}"),
     ("post", "/api/orgs/{orgId}/alert-rules/{ruleId}/rotate-secret"),
     ("post", "/api/orgs/{orgId}/alert-rules/test"),
+    ("get", "/api/orgs/{orgId}/audit-log"),
+    ("get", "/v2/auditlogs"),
     ("get", "/api/orgs/{orgId}/alerts"),
     ("get", "/api/orgs/{orgId}/alerts/{alertId}"),
     ("patch", "/api/orgs/{orgId}/alerts/{alertId}"),

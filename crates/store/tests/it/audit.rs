@@ -18,6 +18,7 @@ fn entry(org: &OrgId, by: Option<&UserId>, action: &str, target_type: &str, targ
         summary: format!("{action} {target_id}"),
         client_ip: None,
         detail: None,
+        source: "api".into(),
     }
 }
 

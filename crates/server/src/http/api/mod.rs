@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod orgs;
 pub mod rules;
@@ -119,6 +120,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orgs::update_member, orgs::remove_member))
         .routes(routes!(settings::get_settings, settings::update_settings))
         .routes(routes!(usage::get_usage))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::v2_list_audit))
         .routes(routes!(usage::set_plan))
         .routes(routes!(usage::hawk_self_test))
         .routes(routes!(agents::create_enrollment))

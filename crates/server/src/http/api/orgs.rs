@@ -174,6 +174,8 @@ pub async fn add_member(
         other => other.into(),
     })?;
     let member = state.store.member(&caller.org_id, &user.id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let summary = format!("added {} as {}", member.email, member.role.as_str());
+    member_audit(&state, &caller, "member.added", &member, summary).await;
     Ok(created(MemberOut::from(member)))
 }
 
@@ -196,7 +198,20 @@ pub async fn update_member(
     check_owner_rules(&caller, Some(current), Some(req.role))?;
     member_change(state.store.set_member_role(&caller.org_id, &user_id, req.role).await?)?;
     let member = state.store.member(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let summary = format!("changed {}'s role from {} to {}", member.email, current.as_str(), member.role.as_str());
+    member_audit(&state, &caller, "member.role_changed", &member, summary).await;
     Ok(ok(MemberOut::from(member)))
+}
+
+async fn member_audit(state: &AppState, caller: &OrgCaller, action: &str, member: &MemberRow, summary: String) {
+    let c = crate::ops::audit::Change {
+        action,
+        target_type: "member",
+        target_id: member.user_id.as_str(),
+        summary,
+        detail: Some(serde_json::json!({"email": member.email, "role": member.role.as_str()})),
+    };
+    crate::ops::audit::record(state, &caller.member(), c).await;
 }
 
 /// Remove a member (owners and admins, or yourself to leave; the last owner stays).
@@ -218,6 +233,12 @@ pub async fn remove_member(
     if user_id != caller.user_id {
         check_owner_rules(&caller, Some(current), None)?;
     }
+    let gone = state.store.member(&caller.org_id, &user_id).await?;
     member_change(state.store.remove_member(&caller.org_id, &user_id).await?)?;
+    if let Some(m) = gone {
+        let summary =
+            if user_id == caller.user_id { format!("{} left", m.email) } else { format!("removed {}", m.email) };
+        member_audit(&state, &caller, "member.removed", &m, summary).await;
+    }
     Ok(ok(RemovedMember { user_id: user_id.to_string(), removed: true }))
 }

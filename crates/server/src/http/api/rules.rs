@@ -212,6 +212,8 @@ pub async fn create_rule(
     let secret = d.webhook_url.is_some().then(WebhookSecret::generate);
     let sealed = secret.as_ref().map(|s| state.alerting.sealer().seal(s.as_str()));
     let row = state.store.create_rule(&caller.org_id, Some(&caller.user_id), fields(&d, sealed, None)).await?;
+    let summary = format!("created the rule “{}” ({} {})", row.name, row.severity, condition_text(&d));
+    crate::ops::rules::audit(&state, &caller.member(), "rule.created", &row, summary).await;
     Ok(created(RuleOut::new(row, secret.map(|s| s.as_str().to_string()))?))
 }
 
@@ -275,7 +277,16 @@ pub async fn update_rule(
         .update_rule(&caller.org_id, &id, fields(&d, sealed, disabled))
         .await?
         .ok_or_else(|| ApiError::not_found("alert rule"))?;
+    let summary = format!("changed the rule “{}” ({} {})", row.name, row.severity, condition_text(&d));
+    crate::ops::rules::audit(&state, &caller.member(), "rule.updated", &row, summary).await;
     Ok(ok(RuleOut::new(row, shown)?))
+}
+
+/// A condition as a short text: `dns a exists`, `ip-reputation abuseipdb.abuseConfidenceScore gte 75`.
+fn condition_text(d: &Draft) -> String {
+    let c = &d.condition;
+    let value = c.value.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
+    format!("{} {} {}{value}", c.tool, c.field, c.operator.as_str())
 }
 
 /// Delete a rule. Its alerts stay, with the rule as it was.
@@ -289,9 +300,12 @@ pub async fn delete_rule(
 ) -> ApiResult<Response> {
     caller.require_write()?;
     let id = rule_id(&id)?;
+    let row = state.store.get_rule(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
     if !state.store.delete_rule(&caller.org_id, &id).await? {
         return Err(ApiError::not_found("alert rule"));
     }
+    let summary = format!("deleted the rule “{}”", row.name);
+    crate::ops::rules::audit(&state, &caller.member(), "rule.deleted", &row, summary).await;
     Ok(ok(RuleDeleted { id: id.to_string(), deleted: true }))
 }
 

@@ -129,6 +129,14 @@ pub async fn add_member(
     })?;
     let member = state.store.member(&caller.org_id, &user.id).await.map_err(err)?;
     let member = member.ok_or_else(|| err(ApiError::not_found("member")))?;
+    let c = crate::ops::audit::Change {
+        action: "member.added",
+        target_type: "member",
+        target_id: member.user_id.as_str(),
+        summary: format!("added {} as {}", member.email, member.role.as_str()),
+        detail: Some(serde_json::json!({"email": member.email, "role": member.role.as_str()})),
+    };
+    caller.audit(&state, c).await;
     Ok((StatusCode::CREATED, axum::Json(TsMember::from(member))).into_response())
 }
 
@@ -144,8 +152,20 @@ pub async fn remove_member(State(state): State<AppState>, caller: HawkCaller, Pa
     if current == Role::Owner && caller.role != Role::Owner {
         return Err(err(ApiError::Forbidden("only an owner may remove an owner".into())));
     }
+    let gone = state.store.member(&caller.org_id, &user_id).await.map_err(err)?;
     match state.store.remove_member(&caller.org_id, &user_id).await.map_err(err)? {
-        MemberChange::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+        MemberChange::Done => {
+            let email = gone.map_or_else(|| user_id.to_string(), |m| m.email);
+            let c = crate::ops::audit::Change {
+                action: "member.removed",
+                target_type: "member",
+                target_id: user_id.as_str(),
+                summary: format!("removed {email}"),
+                detail: None,
+            };
+            caller.audit(&state, c).await;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         MemberChange::NotFound => Err(missing()),
         MemberChange::LastOwner => Err(err(ApiError::Conflict("an organization must keep at least one owner".into()))),
     }

@@ -96,7 +96,13 @@ pub async fn set_plan(
                 .membership(&org_id, &caller.user_id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("organization"))?;
-            let member = crate::ops::Member { user_id: caller.user_id.clone(), org_id: org_id.clone(), role, limits };
+            let member = crate::ops::Member {
+                user_id: caller.user_id.clone(),
+                org_id: org_id.clone(),
+                role,
+                limits,
+                origin: caller.origin.clone(),
+            };
             crate::ops::Actor::Member(member)
         }
     };

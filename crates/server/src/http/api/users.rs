@@ -140,7 +140,7 @@ pub async fn create_api_key(
     caller: Caller,
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> ApiResult<Response> {
-    let issued = crate::ops::keys::create_key(&state, &caller.user_id, &req.name).await?;
+    let issued = crate::ops::keys::create_key(&state, &caller.user_id, &caller.origin, &req.name).await?;
     Ok(created(CreatedApiKey { meta: issued.row.into(), key: issued.key }))
 }
 
@@ -155,7 +155,7 @@ pub async fn revoke_api_key(
     Path(key_id): Path<String>,
 ) -> ApiResult<Response> {
     let id = path_id("keyId", &key_id, ApiKeyId::parse)?;
-    crate::ops::keys::revoke_key(&state, &caller.user_id, &id).await?;
+    crate::ops::keys::revoke_key(&state, &caller.user_id, &caller.origin, &id).await?;
     Ok(ok(Revoked { id: id.to_string(), revoked: true }))
 }
 
@@ -179,6 +179,6 @@ pub async fn rotate_api_key(
     } else {
         crate::http::extract::parse_json(&body)?
     };
-    let issued = crate::ops::keys::rotate_key(&state, &caller.user_id, &id, req.grace_seconds).await?;
+    let issued = crate::ops::keys::rotate_key(&state, &caller.user_id, &caller.origin, &id, req.grace_seconds).await?;
     Ok(created(CreatedApiKey { meta: issued.row.into(), key: issued.key }))
 }

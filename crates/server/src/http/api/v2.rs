@@ -464,6 +464,16 @@ pub async fn dismiss(State(state): State<AppState>, caller: HawkCaller, body: Re
             .await
             .map_err(ApiError::from)?;
         if let Transition::Changed(a) = changed {
+            let c = crate::ops::audit::Change {
+                action: "alert.status_changed",
+                target_type: "alert",
+                target_id: a.id.as_str(),
+                summary: format!("dismissed the alert “{}” ({})", a.message, dismissal.reason),
+                detail: Some(
+                    serde_json::json!({"status": a.status, "dismissReason": dismissal.reason, "note": dismissal.text}),
+                ),
+            };
+            caller.audit(&state, c).await;
             done.push(a.id.to_string());
         }
     }

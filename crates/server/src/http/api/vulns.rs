@@ -375,6 +375,17 @@ pub async fn suppress(
         .suppress_cve(&caller.org_id, &cve, agent.as_ref(), reason, Some(&caller.user_id))
         .await
         .map_err(db)?;
+    let scope = agent.as_ref().map_or_else(|| "everywhere".to_string(), |a| format!("on agent {a}"));
+    let c = crate::ops::audit::Change {
+        action: "vulnerability.suppressed",
+        target_type: "vulnerability",
+        target_id: &row.cve,
+        summary: format!("suppressed {} {scope}: {}", row.cve, row.reason),
+        detail: Some(
+            serde_json::json!({"agentId": row.agent_id.as_ref().map(ToString::to_string), "reason": row.reason}),
+        ),
+    };
+    caller.audit(&state, c).await;
     Ok(axum::Json(SuppressionOut {
         cve_number: row.cve,
         agent_id: row.agent_id.map(|a| a.to_string()),
@@ -406,5 +417,14 @@ pub async fn unsuppress(
     if !state.store.unsuppress_cve(&caller.org_id, &cve, agent.as_ref()).await.map_err(db)? {
         return Err(ThreatStackError(ApiError::not_found("suppression")));
     }
+    let scope = agent.as_ref().map_or_else(|| "everywhere".to_string(), |a| format!("on agent {a}"));
+    let c = crate::ops::audit::Change {
+        action: "vulnerability.unsuppressed",
+        target_type: "vulnerability",
+        target_id: &cve,
+        summary: format!("lifted the suppression of {cve} {scope}"),
+        detail: None,
+    };
+    caller.audit(&state, c).await;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

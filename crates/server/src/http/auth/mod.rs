@@ -35,6 +35,8 @@ pub enum AuthMethod {
 pub struct Caller {
     pub user_id: UserId,
     pub method: AuthMethod,
+    /// Where the request came from, for the audit log.
+    pub origin: crate::ops::audit::Origin,
 }
 
 /// An authenticated member of the organization named by the path's `{orgId}`.
@@ -45,6 +47,21 @@ pub struct OrgCaller {
     pub role: Role,
     /// The organization's plan (rate limit, monthly quota).
     pub limits: PlanLimits,
+    /// Where the request came from, for the audit log.
+    pub origin: crate::ops::audit::Origin,
+}
+
+/// The request's origin as the audit log records it: the API, the key it used, the client's address.
+fn origin(parts: &Parts, state: &AppState, method: &AuthMethod) -> crate::ops::audit::Origin {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(addr)| state.limiter.client_ip(addr.ip(), &parts.headers).to_string());
+    let key = match method {
+        AuthMethod::ApiKey(id) => Some(id.clone()),
+        AuthMethod::Session => None,
+    };
+    crate::ops::audit::Origin { source: crate::ops::audit::Source::Api, key, client_ip: peer }
 }
 
 impl OrgCaller {
@@ -55,6 +72,7 @@ impl OrgCaller {
             org_id: self.org_id.clone(),
             role: self.role,
             limits: self.limits,
+            origin: self.origin.clone(),
         }
     }
 
@@ -145,14 +163,17 @@ impl FromRequestParts<AppState> for Caller {
                     .keys
                     .verify_access(&token)
                     .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))?;
-                Caller { user_id, method: AuthMethod::Session }
+                Caller { user_id, method: AuthMethod::Session, origin: Default::default() }
             }
             Credential::ApiKey(key) => {
                 let (user_id, key_id, _) = check_api_key(state, &key, None).await?;
-                Caller { user_id, method: AuthMethod::ApiKey(key_id) }
+                Caller { user_id, method: AuthMethod::ApiKey(key_id), origin: Default::default() }
             }
-            Credential::Hawk(h) => Caller { user_id: h.user_id, method: AuthMethod::ApiKey(h.key_id) },
+            Credential::Hawk(h) => {
+                Caller { user_id: h.user_id, method: AuthMethod::ApiKey(h.key_id), origin: Default::default() }
+            }
         };
+        let caller = Caller { origin: origin(parts, state, &caller.method), ..caller };
         let per_minute = state.limiter.config().account_per_minute;
         limit(parts, state, &bucket(&caller.user_id, &caller.method), per_minute, None).await?;
         Ok(caller)
@@ -198,6 +219,18 @@ impl FromRequestParts<AppState> for HawkCaller {
         // The organization's request limit (the only one of this family besides the client IP's) was
         // checked by the Hawk middleware; the plan's limits govern `/api`, not these routes.
         Ok(HawkCaller { user_id: h.user_id, key_id: h.key_id, org_id, role })
+    }
+}
+
+impl HawkCaller {
+    /// Records a change this caller made in the audit log.
+    pub async fn audit(&self, state: &AppState, change: crate::ops::audit::Change<'_>) {
+        let origin = crate::ops::audit::Origin {
+            source: crate::ops::audit::Source::Api,
+            key: Some(self.key_id.clone()),
+            client_ip: None,
+        };
+        crate::ops::audit::record_as(state, &self.org_id, &self.user_id, &origin, change).await;
     }
 }
 
@@ -273,6 +306,7 @@ impl FromRequestParts<AppState> for OrgCaller {
         let Some((role, limits)) = membership else { return Err(ApiError::not_found("organization")) };
         let per_minute = limits.requests_per_minute(state.limiter.config().enterprise_default_per_minute);
         limit(parts, state, &bucket(&user_id, &method), per_minute, Some(&org_id)).await?;
-        Ok(OrgCaller { user_id, org_id, role, limits })
+        let origin = origin(parts, state, &method);
+        Ok(OrgCaller { user_id, org_id, role, limits, origin })
     }
 }
