@@ -1,10 +1,10 @@
-//! Alert rules: check a rule as written, try one against the latest reports before saving it (a dry run),
+//! Alert rules: check a rule as written; create, change and delete one; try one against the latest reports before saving it (a dry run),
 //! and rotate a rule's webhook signing secret.
 
 use serde_json::Value;
 use tlink_domain::rules::Condition;
 use tlink_domain::{AssetId, AssetType, ReportId, RuleId};
-use tlink_store::{AssetFilter, PageQuery, RuleRow};
+use tlink_store::{AssetFilter, PageQuery, RuleFields, RuleRow};
 use tlink_tools::ToolKey;
 use tlink_tools::notify::WebhookSecret;
 
@@ -109,6 +109,121 @@ pub async fn check_draft(state: &AppState, member: &Member, d: &mut RuleDraft) -
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(OpError::Invalid(errors)) }
+}
+
+fn json_list<T: serde::Serialize>(v: &Option<Vec<T>>) -> Option<String> {
+    v.as_ref().filter(|l| !l.is_empty()).map(|l| serde_json::json!(l).to_string())
+}
+
+fn fields(d: &RuleDraft, secret: Option<String>, disabled: Option<(i64, String)>) -> RuleFields {
+    RuleFields {
+        name: d.name.clone(),
+        tool: d.condition.tool.clone(),
+        field: d.condition.field.clone(),
+        operator: d.condition.operator.as_str().to_string(),
+        value: d.condition.value.as_ref().filter(|v| !v.is_null()).map(|v| v.to_string()),
+        severity: d.severity.clone(),
+        enabled: d.enabled,
+        notify_email: d.notify_email,
+        notify_webhook: d.notify_webhook,
+        webhook_url: d.webhook_url.clone(),
+        webhook_secret: secret,
+        webhook_disabled_at: disabled.as_ref().map(|d| d.0),
+        webhook_disabled_reason: disabled.map(|d| d.1),
+        asset_ids: json_list(&d.asset_ids),
+        asset_types: json_list(&d.asset_types),
+        email_recipients: json_list(&d.email_recipients),
+    }
+}
+
+/// A condition as a short text: `dns a exists`, `ip-reputation abuseipdb.abuseConfidenceScore gte 75`.
+fn condition_text(d: &RuleDraft) -> String {
+    let c = &d.condition;
+    let value = c.value.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
+    format!("{} {} {}{value}", c.tool, c.field, c.operator.as_str())
+}
+
+/// Creates a rule from a draft (checked here). With a webhook, also its signing secret, returned this once.
+pub async fn create_rule(state: &AppState, member: &Member, mut d: RuleDraft) -> OpResult<(RuleRow, Option<String>)> {
+    member.require_write()?;
+    check_draft(state, member, &mut d).await?;
+    let secret = d.webhook_url.is_some().then(WebhookSecret::generate);
+    let sealed = secret.as_ref().map(|s| state.sealer.seal(s.as_str()));
+    let row = state.store.create_rule(&member.org_id, Some(&member.user_id), fields(&d, sealed, None)).await?;
+    let summary = format!("created the rule “{}” ({} {})", row.name, row.severity, condition_text(&d));
+    audit(state, member, "rule.created", &row, summary).await;
+    Ok((row, secret.map(|s| s.as_str().to_string())))
+}
+
+/// Replaces rule `id` with a draft (the rule as it should be, checked here). A rule given its first
+/// webhook gets a signing secret, returned this once; a webhook stopped by a 410 stays stopped unless
+/// `webhook_touched` (its URL or switch was set again).
+pub async fn update_rule(
+    state: &AppState,
+    member: &Member,
+    id: &RuleId,
+    mut d: RuleDraft,
+    webhook_touched: bool,
+) -> OpResult<(RuleRow, Option<String>)> {
+    member.require_write()?;
+    let cur = state.store.get_rule(&member.org_id, id).await?.ok_or(OpError::NotFound("alert rule"))?;
+    check_draft(state, member, &mut d).await?;
+    let (sealed, shown) = match (&d.webhook_url, &cur.webhook_secret) {
+        (None, _) => (None, None),
+        (Some(_), Some(existing)) => (Some(existing.clone()), None),
+        (Some(_), None) => {
+            let s = WebhookSecret::generate();
+            (Some(state.sealer.seal(s.as_str())), Some(s.as_str().to_string()))
+        }
+    };
+    let disabled = match (webhook_touched, cur.webhook_disabled_at, cur.webhook_disabled_reason) {
+        (false, Some(at), reason) => Some((at, reason.unwrap_or_default())),
+        _ => None,
+    };
+    let row = state
+        .store
+        .update_rule(&member.org_id, id, fields(&d, sealed, disabled))
+        .await?
+        .ok_or(OpError::NotFound("alert rule"))?;
+    let summary = format!("changed the rule “{}” ({} {})", row.name, row.severity, condition_text(&d));
+    audit(state, member, "rule.updated", &row, summary).await;
+    Ok((row, shown))
+}
+
+/// The draft of a stored rule (to edit it).
+pub fn draft_of(row: &RuleRow) -> OpResult<RuleDraft> {
+    let list = |column: &'static str, v: &Option<String>| {
+        tlink_store::decode_json_opt::<Vec<String>>("alert_rules", row.id.as_str(), column, v.as_deref())
+    };
+    let types = tlink_store::decode_json_opt::<Vec<AssetType>>(
+        "alert_rules",
+        row.id.as_str(),
+        "asset_types",
+        row.asset_types.as_deref(),
+    )?;
+    Ok(RuleDraft {
+        name: row.name.clone(),
+        condition: crate::documents::row_condition(row)?,
+        severity: row.severity.clone(),
+        enabled: row.enabled,
+        notify_email: row.notify_email,
+        notify_webhook: row.notify_webhook,
+        webhook_url: row.webhook_url.clone(),
+        asset_ids: list("asset_ids", &row.asset_ids)?,
+        asset_types: types,
+        email_recipients: list("email_recipients", &row.email_recipients)?,
+    })
+}
+
+/// Deletes rule `id`; its alerts stay, with the rule as it was.
+pub async fn delete_rule(state: &AppState, member: &Member, id: &RuleId) -> OpResult<()> {
+    member.require_write()?;
+    let row = state.store.get_rule(&member.org_id, id).await?.ok_or(OpError::NotFound("alert rule"))?;
+    if !state.store.delete_rule(&member.org_id, id).await? {
+        return Err(OpError::NotFound("alert rule"));
+    }
+    audit(state, member, "rule.deleted", &row, format!("deleted the rule “{}”", row.name)).await;
+    Ok(())
 }
 
 /// What a dry run looks at: a rule's condition and scope, or one report.

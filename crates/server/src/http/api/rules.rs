@@ -5,9 +5,8 @@ use axum::response::Response;
 use serde::{Deserialize, Deserializer, Serialize};
 use tlink_domain::rules::Condition;
 use tlink_domain::{AssetType, RuleId, format_millis};
-use tlink_store::{DbError, RuleFields, RuleRow, decode_json_opt};
+use tlink_store::{DbError, RuleRow, decode_json_opt};
 use tlink_tools::ToolKey;
-use tlink_tools::notify::WebhookSecret;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -143,31 +142,6 @@ fn json_of<T: serde::de::DeserializeOwned>(
     decode_json_opt("alert_rules", r.id.as_str(), column, s.as_deref())
 }
 
-fn json_list<T: Serialize>(v: &Option<Vec<T>>) -> Option<String> {
-    v.as_ref().filter(|l| !l.is_empty()).map(|l| serde_json::json!(l).to_string())
-}
-
-fn fields(d: &Draft, secret: Option<String>, disabled: Option<(i64, String)>) -> RuleFields {
-    RuleFields {
-        name: d.name.clone(),
-        tool: d.condition.tool.clone(),
-        field: d.condition.field.clone(),
-        operator: d.condition.operator.as_str().to_string(),
-        value: d.condition.value.as_ref().filter(|v| !v.is_null()).map(|v| v.to_string()),
-        severity: d.severity.clone(),
-        enabled: d.enabled,
-        notify_email: d.notify_email,
-        notify_webhook: d.notify_webhook,
-        webhook_url: d.webhook_url.clone(),
-        webhook_secret: secret,
-        webhook_disabled_at: disabled.as_ref().map(|d| d.0),
-        webhook_disabled_reason: disabled.map(|d| d.1),
-        asset_ids: json_list(&d.asset_ids),
-        asset_types: json_list(&d.asset_types),
-        email_recipients: json_list(&d.email_recipients),
-    }
-}
-
 /// The organization's alert rules, newest first.
 #[utoipa::path(get, path = "/api/orgs/{orgId}/alert-rules", tag = "alerts", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), ("tool" = Option<String>, Query, description = "Only rules on this tool"), crate::http::pagination::ListQueryDoc),
@@ -196,7 +170,7 @@ pub async fn create_rule(
     ApiJson(req): ApiJson<CreateRule>,
 ) -> ApiResult<Response> {
     caller.require_write()?;
-    let mut d = Draft {
+    let d = Draft {
         name: req.name,
         condition: req.condition,
         severity: req.severity,
@@ -208,13 +182,8 @@ pub async fn create_rule(
         asset_types: req.asset_types,
         email_recipients: req.email_recipients,
     };
-    crate::ops::rules::check_draft(&state, &caller.member(), &mut d).await?;
-    let secret = d.webhook_url.is_some().then(WebhookSecret::generate);
-    let sealed = secret.as_ref().map(|s| state.alerting.sealer().seal(s.as_str()));
-    let row = state.store.create_rule(&caller.org_id, Some(&caller.user_id), fields(&d, sealed, None)).await?;
-    let summary = format!("created the rule “{}” ({} {})", row.name, row.severity, condition_text(&d));
-    crate::ops::rules::audit(&state, &caller.member(), "rule.created", &row, summary).await;
-    Ok(created(RuleOut::new(row, secret.map(|s| s.as_str().to_string()))?))
+    let (row, secret) = crate::ops::rules::create_rule(&state, &caller.member(), d).await?;
+    Ok(created(RuleOut::new(row, secret)?))
 }
 
 /// One alert rule.
@@ -245,9 +214,9 @@ pub async fn update_rule(
     caller.require_write()?;
     let id = rule_id(&id)?;
     let cur = state.store.get_rule(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
-    let current = RuleOut::new(cur.clone(), None)?;
+    let current = RuleOut::new(cur, None)?;
     let webhook_touched = req.webhook_url.is_some() || req.notify_webhook.is_some();
-    let mut d = Draft {
+    let d = Draft {
         name: req.name.unwrap_or(current.name),
         condition: req.condition.unwrap_or(current.condition),
         severity: req.severity.unwrap_or(current.severity),
@@ -259,34 +228,8 @@ pub async fn update_rule(
         asset_types: req.asset_types.unwrap_or(current.asset_types),
         email_recipients: req.email_recipients.unwrap_or(current.email_recipients),
     };
-    crate::ops::rules::check_draft(&state, &caller.member(), &mut d).await?;
-    let (sealed, shown) = match (&d.webhook_url, &cur.webhook_secret) {
-        (None, _) => (None, None),
-        (Some(_), Some(existing)) => (Some(existing.clone()), None),
-        (Some(_), None) => {
-            let s = WebhookSecret::generate();
-            (Some(state.alerting.sealer().seal(s.as_str())), Some(s.as_str().to_string()))
-        }
-    };
-    let disabled = match (webhook_touched, cur.webhook_disabled_at, cur.webhook_disabled_reason) {
-        (false, Some(at), reason) => Some((at, reason.unwrap_or_default())),
-        _ => None,
-    };
-    let row = state
-        .store
-        .update_rule(&caller.org_id, &id, fields(&d, sealed, disabled))
-        .await?
-        .ok_or_else(|| ApiError::not_found("alert rule"))?;
-    let summary = format!("changed the rule “{}” ({} {})", row.name, row.severity, condition_text(&d));
-    crate::ops::rules::audit(&state, &caller.member(), "rule.updated", &row, summary).await;
+    let (row, shown) = crate::ops::rules::update_rule(&state, &caller.member(), &id, d, webhook_touched).await?;
     Ok(ok(RuleOut::new(row, shown)?))
-}
-
-/// A condition as a short text: `dns a exists`, `ip-reputation abuseipdb.abuseConfidenceScore gte 75`.
-fn condition_text(d: &Draft) -> String {
-    let c = &d.condition;
-    let value = c.value.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
-    format!("{} {} {}{value}", c.tool, c.field, c.operator.as_str())
 }
 
 /// Delete a rule. Its alerts stay, with the rule as it was.
@@ -298,14 +241,8 @@ pub async fn delete_rule(
     caller: OrgCaller,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    caller.require_write()?;
     let id = rule_id(&id)?;
-    let row = state.store.get_rule(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("alert rule"))?;
-    if !state.store.delete_rule(&caller.org_id, &id).await? {
-        return Err(ApiError::not_found("alert rule"));
-    }
-    let summary = format!("deleted the rule “{}”", row.name);
-    crate::ops::rules::audit(&state, &caller.member(), "rule.deleted", &row, summary).await;
+    crate::ops::rules::delete_rule(&state, &caller.member(), &id).await?;
     Ok(ok(RuleDeleted { id: id.to_string(), deleted: true }))
 }
 
