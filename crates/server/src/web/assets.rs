@@ -25,6 +25,11 @@ const FILES: &[Asset] = &[
         bytes: include_bytes!("../../static/app.js"),
     },
     Asset {
+        path: "hawk.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/hawk.js"),
+    },
+    Asset {
         path: "vendor/htmx.min.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../static/vendor/htmx.min.js"),

@@ -12,7 +12,7 @@
 //! - [`assets`]: the embedded static files.
 //! - [`page`]: the page frame (navigation, organization switcher), errors as pages, time and JSON views.
 //! - [`readable`]: a tool's result as tables and lists.
-//! - One module per area: [`auth`], [`overview`], [`assets_pages`], [`tools`], [`alerts`], [`keys`].
+//! - One module per area: [`auth`], [`overview`], [`assets_pages`], [`tools`], [`alerts`], [`rules`], [`keys`].
 
 pub mod alerts;
 pub mod assets;
@@ -23,6 +23,7 @@ pub mod keys;
 pub mod overview;
 pub mod page;
 pub mod readable;
+pub mod rules;
 pub mod session;
 pub mod tools;
 
@@ -80,6 +81,13 @@ pub fn routes() -> Router<AppState> {
         .route(&org("/alerts/{id}"), get(alerts::detail))
         .route(&org("/alerts/{id}/status"), post(alerts::change_status))
         .route(&org("/deliveries/{id}/redeliver"), post(alerts::redeliver))
+        .route(&org("/rules"), get(rules::list).post(rules::create))
+        .route(&org("/rules/new"), get(rules::new_form))
+        .route(&org("/rules/test"), post(rules::test))
+        .route(&org("/rules/{id}"), get(rules::edit_form).post(rules::update))
+        .route(&org("/rules/{id}/toggle"), post(rules::toggle))
+        .route(&org("/rules/{id}/delete"), post(rules::delete))
+        .route(&org("/rules/{id}/rotate-secret"), post(rules::rotate_secret))
         .route(&org("/keys"), get(keys::list).post(keys::create))
         .route(&org("/keys/{id}/revoke"), post(keys::revoke))
         .route(&org("/keys/{id}/rotate"), post(keys::rotate));

@@ -16,6 +16,7 @@ pub enum Nav {
     Assets,
     Tools,
     Alerts,
+    Rules,
     Keys,
 }
 
@@ -62,6 +63,7 @@ impl Chrome {
             (Nav::Assets, "/assets", "Assets"),
             (Nav::Tools, "/tools", "Tools"),
             (Nav::Alerts, "/alerts", "Alerts"),
+            (Nav::Rules, "/rules", "Rules"),
             (Nav::Keys, "/keys", "API keys"),
         ];
         Chrome {
