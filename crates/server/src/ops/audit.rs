@@ -53,16 +53,16 @@ pub struct Change<'a> {
 /// Records `change`, made by `member`, in their organization. A failure to record is logged, not
 /// returned: the change itself has already happened.
 pub async fn record(state: &AppState, member: &Member, change: Change<'_>) {
-    record_in(state, &[member.org_id.clone()], Some(&member.user_id), &member.origin, change).await;
+    record_in(state, std::slice::from_ref(&member.org_id), Some(&member.user_id), &member.origin, change).await;
 }
 
 /// Records `change`, made by `actor`, in `org` (plans: an operator acts on any organization).
 pub async fn record_by(state: &AppState, actor: &Actor, org: &OrgId, change: Change<'_>) {
     match actor {
-        Actor::Member(m) => record_in(state, &[org.clone()], Some(&m.user_id), &m.origin, change).await,
+        Actor::Member(m) => record_in(state, std::slice::from_ref(org), Some(&m.user_id), &m.origin, change).await,
         Actor::Operator(user) => {
             let origin = Origin { source: if user.is_some() { Source::Api } else { Source::Cli }, ..Origin::default() };
-            record_in(state, &[org.clone()], user.as_ref(), &origin, change).await;
+            record_in(state, std::slice::from_ref(org), user.as_ref(), &origin, change).await;
         }
     }
 }

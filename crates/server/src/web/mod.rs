@@ -12,11 +12,14 @@
 //! - [`assets`]: the embedded static files.
 //! - [`page`]: the page frame (navigation, organization switcher), errors as pages, time and JSON views.
 //! - [`readable`]: a tool's result as tables and lists.
-//! - One module per area: [`auth`], [`overview`], [`assets_pages`], [`tools`], [`alerts`], [`rules`], [`keys`].
+//! - One module per area: [`auth`], [`overview`], [`assets_pages`], [`tools`], [`alerts`], [`rules`], [`keys`],
+//!   [`app_keys`] (Hawk credentials for the Threat Stack API), [`usage`], [`audit`].
 
 pub mod alerts;
+pub mod app_keys;
 pub mod assets;
 pub mod assets_pages;
+pub mod audit;
 pub mod auth;
 pub mod form;
 pub mod keys;
@@ -26,6 +29,7 @@ pub mod readable;
 pub mod rules;
 pub mod session;
 pub mod tools;
+pub mod usage;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -89,6 +93,9 @@ pub fn routes() -> Router<AppState> {
         .route(&org("/rules/{id}/delete"), post(rules::delete))
         .route(&org("/rules/{id}/rotate-secret"), post(rules::rotate_secret))
         .route(&org("/keys"), get(keys::list).post(keys::create))
+        .route(&org("/application-keys"), get(app_keys::page))
+        .route(&org("/usage"), get(usage::page))
+        .route(&org("/audit"), get(audit::page))
         .route(&org("/keys/{id}/revoke"), post(keys::revoke))
         .route(&org("/keys/{id}/rotate"), post(keys::rotate));
     for (name, value) in security_headers() {

@@ -18,6 +18,9 @@ pub enum Nav {
     Alerts,
     Rules,
     Keys,
+    AppKeys,
+    Usage,
+    Audit,
 }
 
 /// A navigation link.
@@ -65,6 +68,9 @@ impl Chrome {
             (Nav::Alerts, "/alerts", "Alerts"),
             (Nav::Rules, "/rules", "Rules"),
             (Nav::Keys, "/keys", "API keys"),
+            (Nav::AppKeys, "/application-keys", "Application keys"),
+            (Nav::Usage, "/usage", "Usage"),
+            (Nav::Audit, "/audit", "Audit trail"),
         ];
         Chrome {
             title: title.into(),

@@ -515,6 +515,71 @@ async function alertsJourney(page) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 5b. Alert rules: write one with the field suggested, dry-run it against the asset's latest report, save it
+
+async function rulesJourney(page) {
+  step('Rules → New rule (tool dns)', page);
+  await clickNav(page, 'Rules');
+  check(path(page) === `${O}/rules`, `nav Rules opens ${O}/rules; opened ${page.url()}`);
+  await navigating(page, () => page.getByRole('link', { name: 'New rule' }).click());
+  const suggested = await page.locator('#field-suggestions option').evaluateAll((os) => os.map((o) => o.value));
+  check(suggested.includes('a') && suggested.some((f) => f.startsWith('records.mx[*].')),
+    `the Field suggestions come from the dns result schema; saw ${JSON.stringify(suggested.slice(0, 20))}`);
+
+  step('fill in the rule and "Test this rule" (no navigation)');
+  await page.getByLabel('Name').fill('A record present');
+  await page.getByLabel('Field').fill('a');
+  await page.getByLabel('Operator').selectOption('exists');
+  await page.getByLabel('Severity').selectOption('LOW');
+  let navigations = 0;
+  const onNav = (f) => {
+    if (f === page.mainFrame()) navigations += 1;
+  };
+  page.on('framenavigated', onNav);
+  await page.getByRole('button', { name: 'Test this rule' }).click();
+  await page.locator('#dry-summary').waitFor({ timeout: TIMEOUT });
+  page.off('framenavigated', onNav);
+  check(navigations === 0, `the dry run answered in place; the page navigated ${navigations} time(s)`);
+  const summary = await text(page.locator('#dry-summary'));
+  check(/\b1\b of 1 report\(s\) would fire/.test(summary), `the dry run says 1 of 1 report(s) would fire; saw ${JSON.stringify(summary)}`);
+  const row = await text(page.locator('#dry-run-table tbody tr').first());
+  check(row.includes('WOULD FIRE') && row.includes(EXPECTED_ADDRESS), `the dry run shows the actual value ${EXPECTED_ADDRESS}; saw ${JSON.stringify(row)}`);
+  await page.screenshot({ path: join(SHOTS, 'rule-dry-run-desktop-light.png'), fullPage: true });
+
+  step('a condition that does not hold');
+  await page.getByLabel('Field').fill('nxdomain');
+  await page.getByLabel('Operator').selectOption('eq');
+  await page.getByLabel(/^Value/).fill('true');
+  await page.getByRole('button', { name: 'Test this rule' }).click();
+  await page.waitForFunction(() => /\b0\b of 1/.test(document.querySelector('#dry-summary')?.textContent ?? ''), null, { timeout: TIMEOUT });
+  const no = await text(page.locator('#dry-run-table tbody tr').first());
+  check(no.includes('NO') && no.includes('false'), `the dry run shows it would not fire, with the actual value false; saw ${JSON.stringify(no)}`);
+
+  step('a malformed field is refused by name');
+  await page.getByLabel('Field').fill('a..b');
+  await page.getByRole('button', { name: 'Test this rule' }).click();
+  await page.waitForFunction(() => (document.querySelector('#dry-run .flash.error')?.textContent ?? '').includes('condition.field'), null, { timeout: TIMEOUT });
+
+  step('save it');
+  await page.getByLabel('Field').fill('a');
+  await page.getByLabel('Operator').selectOption('exists');
+  await page.getByLabel(/^Value/).fill('');
+  await navigating(page, () => page.getByRole('button', { name: 'Create rule' }).click());
+  check((await flash(page)) === 'Rule created.', `flash "Rule created."; saw ${JSON.stringify(await flash(page))} at ${page.url()}`);
+  state.ruleId = path(page).split('/').pop();
+  await goto(page, `${O}/rules`);
+  const listed = await text(page.locator('#rules-table'));
+  check(listed.includes('A record present') && listed.includes('ENABLED'), `the rule is listed, enabled; saw ${JSON.stringify(listed.slice(0, 300))}`);
+
+  step('disable it');
+  const ruleRow = page.locator('#rules-table tr', { hasText: 'A record present' });
+  await navigating(page, () => ruleRow.getByRole('button', { name: 'Disable' }).click());
+  check((await flash(page)).startsWith('Rule disabled'), `flash "Rule disabled…"; saw ${JSON.stringify(await flash(page))}`);
+  const over = await api('GET', `/api/orgs/${ORG}/alert-rules/${state.ruleId}`);
+  check(over.json?.data?.enabled === false, `the API sees the rule disabled; saw ${over.text.slice(0, 200)}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // 6. API keys: create, use, rotate, revoke
 
 async function meWith(key) {
@@ -567,6 +632,46 @@ async function keysJourney(page) {
   check(f.startsWith('Key revoked'), `flash "Key revoked…"; saw ${JSON.stringify(f)} at ${page.url()}`);
   check((await page.locator('#new-key').count()) === 0, 'the revoked page shows no key');
   check((await meWith(second)) === 401, `the revoked key answers 401; got ${await meWith(second)}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 6b. Application keys (Hawk), usage, and the audit trail of everything done so far
+
+async function hawkAuditJourney(page) {
+  step('Application keys: the ids to use with Hawk, and "Test Hawk" signs a real request in the browser', page);
+  await clickNav(page, 'Application keys');
+  check(path(page) === `${O}/application-keys`, `nav opens ${O}/application-keys; opened ${page.url()}`);
+  check((await text(page.locator('#hawk-org-id'))) === ORG, 'the page shows the organization id for Hawk ext');
+  check((await text(page.locator('#example-python'))).includes('mohawk') && (await text(page.locator('#example-node'))).includes('Hawk.client.header'),
+    'the Python mohawk and Node hawk examples are shown');
+  await page.locator('#hawk-key').fill(API_KEY);
+  await page.getByRole('button', { name: 'Test Hawk' }).click();
+  await page.waitForFunction(() => (document.querySelector('#hawk-result')?.textContent ?? '').length > 0, null, { timeout: TIMEOUT });
+  const result = await text(page.locator('#hawk-result'));
+  check(result.includes('Hawk works'), `"Test Hawk" succeeds with the owner's key; saw ${JSON.stringify(result)}`);
+  await page.locator('#hawk-key').fill('tlpro_wrongwrongwrongwrongwrongwrong');
+  expectedErrorDocs.add(BASE + '/help/hawk/self-test');
+  await page.getByRole('button', { name: 'Test Hawk' }).click();
+  await page.waitForFunction(() => !(document.querySelector('#hawk-result')?.textContent ?? '').includes('Hawk works'), null, { timeout: TIMEOUT });
+  const refused = await text(page.locator('#hawk-result'));
+  check(/401/.test(refused), `a wrong key is refused with 401; saw ${JSON.stringify(refused)}`);
+  expectedErrorDocs.delete(BASE + '/help/hawk/self-test');
+
+  step('Usage: the plan and this month\'s runs');
+  await clickNav(page, 'Usage');
+  const usage = await text(page.locator('main'));
+  check(usage.includes('FREE') && (await page.locator('meter').count()) >= 1, `the usage page shows the plan and a quota meter; saw ${JSON.stringify(usage.slice(0, 200))}`);
+
+  step('Audit trail: the changes made through the dashboard and the API');
+  await clickNav(page, 'Audit trail');
+  const log = await text(page.locator('#audit-table'));
+  for (const want of ['created the rule “A record present”', 'created the API key “browser-test”', 'revoked the API key', 'dashboard']) {
+    check(log.includes(want), `the audit trail lists ${JSON.stringify(want)}; saw ${JSON.stringify(log.slice(0, 600))}`);
+  }
+  check(/ACKNOWLEDGED/.test(log) && /RESOLVED/.test(log), 'the alert status changes are in the audit trail');
+  const over = await api('GET', `/api/orgs/${ORG}/audit-log?action=rule.created`);
+  check(over.status === 200 && over.json.data.some((e) => e.source === 'dashboard' && e.summary.includes('A record present')),
+    `the API's audit log has the rule created from the dashboard; saw ${over.text.slice(0, 300)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -638,6 +743,13 @@ async function viewerJourney(page) {
   check(path(page) === O, `the viewer lands back on ${O}; landed on ${page.url()}`);
   const account = await text(page.locator('header .account'));
   check(account.includes(VIEWER.email) && account.includes('VIEWER'), `the header shows the viewer and the role; saw ${JSON.stringify(account)}`);
+
+  step('no "Audit trail" in the navigation, and its page is refused');
+  check((await page.locator('nav.main-nav a', { hasText: 'Audit trail' }).count()) === 0, 'a viewer has no "Audit trail" link');
+  expectedErrorDocs.add(BASE + `${O}/audit`);
+  const audit = await page.request.get(`${BASE}${O}/audit`);
+  expectedErrorDocs.delete(BASE + `${O}/audit`);
+  check(audit.status() === 403, `a viewer's GET ${O}/audit is 403; got ${audit.status()}`);
 
   step('Assets: no "Add asset"');
   await clickNav(page, 'Assets');
@@ -763,6 +875,12 @@ async function everyPageJourney(storageState) {
     ['alerts', `${O}/alerts`, 200],
     ['alert-detail', `${O}/alerts/${state.alertId}`, 200],
     ['keys', `${O}/keys`, 200],
+    ['rules', `${O}/rules`, 200],
+    ['rule-new', `${O}/rules/new?tool=ip-reputation`, 200],
+    ['rule-edit', `${O}/rules/${state.ruleId}`, 200],
+    ['application-keys', `${O}/application-keys`, 200],
+    ['usage', `${O}/usage`, 200],
+    ['audit', `${O}/audit`, 200],
     ['not-found', `${O}/alerts/00000000-0000-0000-0000-000000000000`, 404],
   ];
   for (const [name, p, status] of pages) await auditPage(storageState, name, p, status, metrics);
@@ -820,7 +938,9 @@ async function main() {
   await journey('3. assets', () => assetsJourney(page));
   await journey('4. tool run, live', () => toolRunJourney(page));
   await journey('5. alerts, live', () => alertsJourney(page));
+  await journey('5b. alert rules, dry run', () => rulesJourney(page));
   await journey('6. API keys', () => keysJourney(page));
+  await journey('6b. application keys, usage, audit trail', () => hawkAuditJourney(page));
   await journey('7. tenancy', () => tenancyJourney(page));
   await journey('8. CSRF', () => csrfJourney(page));
   await journey('9. sign out, viewer', () => viewerJourney(page));
