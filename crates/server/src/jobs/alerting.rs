@@ -68,6 +68,17 @@ impl Alerting {
         self.sender.sealer()
     }
 
+    /// Sends one webhook message now, outside the queue (see [`Sender::send_once`]).
+    pub async fn send_once(
+        &self,
+        secret: &tlink_tools::notify::WebhookSecret,
+        url: &str,
+        msg_id: &str,
+        body: Vec<u8>,
+    ) -> tlink_tools::notify::Attempt {
+        self.sender.send_once(secret, url, msg_id, body).await
+    }
+
     /// Runs one delivery job (see [`Sender::deliver`]).
     pub async fn deliver(&self, job: &Job) -> Finish {
         self.sender.deliver(job).await

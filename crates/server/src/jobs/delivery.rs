@@ -227,6 +227,13 @@ impl Sender {
         Ok(key)
     }
 
+    /// Sends one message now, signed with `secret`, outside the queue: nothing is recorded and nothing is
+    /// retried (a rule's "send test delivery").
+    pub async fn send_once(&self, secret: &WebhookSecret, url: &str, msg_id: &str, body: Vec<u8>) -> notify::Attempt {
+        let req = WebhookRequest { url: url.to_string(), msg_id: msg_id.to_string(), body };
+        self.webhooks.deliver(secret, &req).await
+    }
+
     async fn send_webhook(&self, id: &str, d: &Outgoing, manual: bool) -> Sent {
         let key = match self.webhook_key(&d.org_id, &d.rule_id).await {
             Ok(k) => k,

@@ -226,6 +226,60 @@ pub async fn delete_rule(state: &AppState, member: &Member, id: &RuleId) -> OpRe
     Ok(())
 }
 
+/// The receiver's answer to a test delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestDelivery {
+    pub url: String,
+    /// The `webhook-id` it carried (`msg_test_…`).
+    pub msg_id: String,
+    /// Whether the receiver answered 2xx.
+    pub delivered: bool,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    /// The first KiB of the receiver's answer.
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Signs a sample `alert.fired` (marked `"test": true`) with the rule's webhook secret and sends it to the
+/// rule's URL now, as a delivery would be sent (both signatures, the egress policy, the timeout); the
+/// answer is returned and nothing is recorded or retried.
+pub async fn send_test_delivery(state: &AppState, member: &Member, id: &RuleId) -> OpResult<TestDelivery> {
+    member.require_write()?;
+    let rule = state.store.get_rule(&member.org_id, id).await?.ok_or(OpError::NotFound("alert rule"))?;
+    let url = rule.webhook_url.clone().ok_or_else(|| OpError::field("webhookUrl", "the rule has no webhook"))?;
+    let secret = rule
+        .webhook_secret
+        .as_deref()
+        .and_then(|s| state.sealer.open(s))
+        .and_then(|s| WebhookSecret::parse(&s).ok())
+        .ok_or_else(|| {
+            OpError::Rejected("the rule's webhook secret cannot be read (was secrets_key changed?)".into())
+        })?;
+    let msg_id = format!("msg_test_{}", uuid::Uuid::now_v7().simple());
+    let body = serde_json::json!({
+        "event": "alert.fired",
+        "test": true,
+        "alertId": null,
+        "ruleId": rule.id.as_str(),
+        "ruleName": rule.name,
+        "severity": rule.severity,
+        "asset": {"id": null, "type": "DOMAIN", "value": "example.com"},
+        "triggeredAt": tlink_domain::format_millis(tlink_store::now_millis()),
+        "message": "A test delivery from tlink: this is not an alert.",
+    });
+    let a = state.alerting.send_once(&secret, &url, &msg_id, body.to_string().into_bytes()).await;
+    Ok(TestDelivery {
+        url,
+        msg_id,
+        delivered: a.verdict == tlink_tools::notify::Verdict::Delivered,
+        status: a.status,
+        duration_ms: a.duration_ms,
+        excerpt: a.response_excerpt,
+        error: a.error,
+    })
+}
+
 /// What a dry run looks at: a rule's condition and scope, or one report.
 #[derive(Debug, Clone)]
 pub struct DryRun {

@@ -92,6 +92,7 @@ pub fn routes() -> Router<AppState> {
         .route(&org("/rules/{id}/toggle"), post(rules::toggle))
         .route(&org("/rules/{id}/delete"), post(rules::delete))
         .route(&org("/rules/{id}/rotate-secret"), post(rules::rotate_secret))
+        .route(&org("/rules/{id}/test-delivery"), post(rules::test_delivery))
         .route(&org("/keys"), get(keys::list).post(keys::create))
         .route(&org("/application-keys"), get(app_keys::page))
         .route(&org("/usage"), get(usage::page))

@@ -285,6 +285,7 @@ struct EditPage {
     dry_error: Option<String>,
     preview: String,
     secret: Option<String>,
+    delivery: Option<crate::ops::rules::TestDelivery>,
 }
 
 fn edit_page(s: &OrgSession, rule: Option<RuleRow>, v: RuleValues, errors: FieldErrors) -> Result<EditPage, WebError> {
@@ -311,6 +312,7 @@ fn edit_page(s: &OrgSession, rule: Option<RuleRow>, v: RuleValues, errors: Field
         dry: None,
         dry_error: None,
         secret: None,
+        delivery: None,
     })
 }
 
@@ -512,6 +514,30 @@ pub async fn delete(
     let id = RuleId::parse(&id).map_err(|_| WebError::NotFound)?;
     crate::ops::rules::delete_rule(&state, &s.member(), &id).await?;
     Ok(see_other(&s.url("/rules?done=deleted")))
+}
+
+/// `POST /orgs/{org}/rules/{id}/test-delivery`: a signed sample `alert.fired` to the webhook, now; the
+/// editor shows the receiver's answer.
+pub async fn test_delivery(
+    State(state): State<AppState>,
+    s: OrgSession,
+    Path((_, id)): Path<(String, String)>,
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, WebError> {
+    let rule = rule_of(&state, &s, &id).await?;
+    let delivery = crate::ops::rules::send_test_delivery(&state, &s.member(), &rule.id).await;
+    let v = RuleValues::of(&crate::ops::rules::draft_of(&rule)?);
+    let mut page = edit_page(&s, Some(rule), v, FieldErrors::default())?;
+    match delivery {
+        Ok(d) => page.delivery = Some(d),
+        Err(e) => {
+            let errors = FieldErrors::from_op(e)?;
+            let text =
+                errors.fields.iter().map(|f| f.message.clone()).chain(errors.general).collect::<Vec<_>>().join("; ");
+            page.chrome = page.chrome.error(format!("The test delivery was not sent: {text}"));
+        }
+    }
+    Ok(render(&page))
 }
 
 /// `POST /orgs/{org}/rules/{id}/rotate-secret`: a new webhook signing secret, shown once.

@@ -590,3 +590,60 @@ async fn dry_run_case(app: TestApp) {
     let bad = json!({"condition": {"tool": "dns", "field": "a", "operator": "exists"}, "reportId": report_id});
     app.post(&test, &alice.auth(), bad).await.invalid("reportId");
 }
+
+both!(a_test_delivery_is_signed_sent_and_answered_but_not_recorded, test_delivery_case, monitoring);
+async fn test_delivery_case(app: TestApp) {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let alice = app.user("alice@example.com", Some("Org A")).await;
+    let org = alice.org().to_string();
+    let rule = app
+        .post(
+            &format!("/api/orgs/{org}/alert-rules"),
+            &alice.auth(),
+            json!({"name": "Hooked", "condition": {"tool": "dns", "field": "a", "operator": "exists"},
+                   "severity": "LOW", "notifyWebhook": true, "webhookUrl": url}),
+        )
+        .await;
+    let rule = rule.ok(StatusCode::CREATED).clone();
+    let (rule_id, secret) = (s(&rule, "id").to_string(), s(&rule, "webhookSecret").to_string());
+    let r = app.post(&format!("/api/orgs/{org}/alert-rules/{rule_id}/test-delivery"), &alice.auth(), json!({})).await;
+    let out = r.ok(StatusCode::OK).clone();
+    assert_eq!((out["delivered"].as_bool(), out["statusCode"].as_i64()), (Some(true), Some(200)), "{out}");
+    assert_eq!(out["responseExcerpt"], "receiver says hi");
+    let seen = receiver.seen.lock().clone();
+    assert_eq!(seen.len(), 1);
+    let (headers, body) = &seen[0];
+    let msg: Value = serde_json::from_slice(body).expect("JSON");
+    assert_eq!((msg["event"].as_str(), msg["test"].as_bool()), (Some("alert.fired"), Some(true)), "{msg}");
+    // Signed as every delivery is (Standard Webhooks), with the rule's secret.
+    let id = headers["webhook-id"].to_str().expect("id");
+    assert_eq!(id, s(&out, "webhookId"));
+    let ts: i64 = headers["webhook-timestamp"].to_str().expect("ts").parse().expect("number");
+    let secret = tlink_tools::notify::WebhookSecret::parse(&secret).expect("secret");
+    assert!(tlink_tools::notify::verify_standard(
+        &secret,
+        id,
+        ts,
+        body,
+        headers["webhook-signature"].to_str().expect("sig")
+    ));
+    // Nothing recorded: no alert, no delivery.
+    let alerts = app.get(&format!("/api/orgs/{org}/alerts"), &alice.auth()).await;
+    assert!(alerts.ok(StatusCode::OK).as_array().is_some_and(Vec::is_empty));
+    // A rule without a webhook has nothing to test; a viewer may not send.
+    let plain = app
+        .post(
+            &format!("/api/orgs/{org}/alert-rules"),
+            &alice.auth(),
+            json!({"name": "Plain", "condition": {"tool": "dns", "field": "a", "operator": "exists"}, "severity": "LOW"}),
+        )
+        .await;
+    let plain = s(plain.ok(StatusCode::CREATED), "id").to_string();
+    app.post(&format!("/api/orgs/{org}/alert-rules/{plain}/test-delivery"), &alice.auth(), json!({}))
+        .await
+        .invalid("webhookUrl");
+    let viewer = app.member(&org, &alice, "viewer@example.com", "VIEWER").await;
+    let r = app.post(&format!("/api/orgs/{org}/alert-rules/{rule_id}/test-delivery"), &viewer.auth(), json!({})).await;
+    r.err(StatusCode::FORBIDDEN);
+}

@@ -66,6 +66,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/orgs/{orgId}/alert-rules/{ruleId}"),
     ("post", "/api/orgs/{orgId}/alert-rules/{ruleId}/rotate-secret"),
     ("post", "/api/orgs/{orgId}/alert-rules/test"),
+    ("post", "/api/orgs/{orgId}/alert-rules/{ruleId}/test-delivery"),
     ("get", "/api/orgs/{orgId}/audit-log"),
     ("get", "/v2/auditlogs"),
     ("get", "/api/orgs/{orgId}/alerts"),

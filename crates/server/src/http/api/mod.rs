@@ -153,6 +153,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rules::get_rule, rules::update_rule, rules::delete_rule))
         .routes(routes!(rules::rotate_secret))
         .routes(routes!(rules::test_rule))
+        .routes(routes!(rules::test_delivery))
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::get_alert, alerts::update_alert))
         .routes(routes!(alerts::list_deliveries))

@@ -261,6 +261,46 @@ pub async fn rotate_secret(
     Ok(ok(RuleOut::new(row, Some(secret))?))
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestDeliveryOut {
+    pub url: String,
+    /// The `webhook-id` the message carried (`msg_test_…`).
+    pub webhook_id: String,
+    /// Whether the receiver answered 2xx.
+    pub delivered: bool,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    /// The first KiB of the receiver's answer.
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Send a test delivery: a sample `alert.fired` (with `"test": true`), signed with the rule's webhook secret
+/// like every delivery, sent to the rule's URL now. The answer is the receiver's; nothing is recorded or
+/// retried, and no alert exists.
+#[utoipa::path(post, path = "/api/orgs/{orgId}/alert-rules/{ruleId}/test-delivery", tag = "alerts",
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path), ("ruleId" = String, Path)),
+    responses((status = 200, body = Envelope<TestDeliveryOut>), (status = 400, body = ErrorBody, description = "The rule has no webhook"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn test_delivery(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = rule_id(&id)?;
+    let t = crate::ops::rules::send_test_delivery(&state, &caller.member(), &id).await?;
+    Ok(ok(TestDeliveryOut {
+        url: t.url,
+        webhook_id: t.msg_id,
+        delivered: t.delivered,
+        status_code: t.status,
+        duration_ms: t.duration_ms,
+        response_excerpt: t.excerpt,
+        error: t.error,
+    }))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TestRule {
