@@ -179,7 +179,8 @@ mod tests {
         assert!(require_manage(Role::Admin).is_ok());
         for r in [Role::Member, Role::Viewer] {
             let e = require_manage(r).expect_err("refused");
-            assert!(matches!(&e, OpError::Forbidden(m) if m == &format!("role {} may not manage this organization", r.as_str())), "{e}");
+            let expected = format!("role {} may not manage this organization", r.as_str());
+            assert!(matches!(&e, OpError::Forbidden(m) if *m == expected), "{e}");
         }
     }
 
