@@ -134,6 +134,29 @@ impl Store {
             .collect()
     }
 
+    /// The org's live (not revoked) enrollments, newest first.
+    pub async fn list_enrollments(&self, org: &OrgId, page: &PageQuery) -> Result<Page<EnrollmentRow>> {
+        const SQL: &str = "SELECT id, org_id, name, prefix, created_at FROM agent_enrollments \
+            WHERE org_id = $1 AND revoked_at IS NULL AND (created_at, id) < ($2, $3) AND created_at >= $4 \
+            AND created_at < $5 ORDER BY created_at DESC, id DESC LIMIT $6";
+        let mut p = Vec::from(params![org.as_str()]);
+        p.extend(page.bounds());
+        let rows = self.db.query(SQL, &p).await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(EnrollmentRow {
+                    id: EnrollmentId::from_trusted(r.text(0)?),
+                    org_id: OrgId::from_trusted(r.text(1)?),
+                    name: r.text(2)?,
+                    prefix: r.text(3)?,
+                    created_at: r.i64(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |e| (e.created_at, e.id.as_str().to_string())))
+    }
+
     /// Revokes an enrollment of `org`; its agents can no longer report. False if there is none.
     pub async fn revoke_enrollment(&self, org: &OrgId, id: &EnrollmentId) -> Result<bool> {
         const SQL: &str =

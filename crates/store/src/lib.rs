@@ -124,6 +124,7 @@
 //! **Host agents** ([`AgentRow`])
 //! - [`Store::create_enrollment`]: an enrollment credential.
 //! - [`Store::enrollment_candidates`]: live enrollments with a prefix.
+//! - [`Store::list_enrollments`]: one page of the live enrollments.
 //! - [`Store::revoke_enrollment`]: revokes one.
 //! - [`Store::record_report`]: an agent's report: creates or updates the agent, stores its inventory.
 //! - [`Store::get_agent`]: one agent.
@@ -139,6 +140,7 @@
 //! - [`Store::replace_findings`]: replaces an agent's findings and records its alerts, atomically.
 //! - [`Store::list_vulns`]: one page of findings, grouped by CVE, package and version.
 //! - [`Store::vuln_servers`]: the agents with a finding.
+//! - [`Store::vuln_severity_counts`]: entries per severity.
 //! - [`Store::suppress_cve`]: suppresses a CVE for the organization or one agent.
 //! - [`Store::unsuppress_cve`]: lifts a suppression.
 //!

@@ -89,6 +89,8 @@ pub struct VulnFilter {
     pub cve: Option<String>,
     /// The suppressed findings instead of the active ones.
     pub suppressed: bool,
+    /// Only findings of this severity (`critical`, `high`, `medium`, `low`, `negligible`, `unknown`).
+    pub severity: Option<String>,
 }
 
 /// A suppression of a CVE.
@@ -159,7 +161,7 @@ impl FindingRow {
 }
 
 /// The filter on `agent_vulns` alias `$t`, with the parameters $1 org, $2 agent ('' any), $3 has-fix (0/1),
-/// $4 package ('' any), $5 cve ('' any), $6 suppressed (0/1), $7 from, $8 until.
+/// $4 package ('' any), $5 cve ('' any), $6 suppressed (0/1), $7 from, $8 until, $9 severity ('' any).
 macro_rules! finding_filter {
     ($t:literal) => {
         concat!(
@@ -178,7 +180,9 @@ macro_rules! finding_filter {
             $t,
             ".first_seen_at >= $7 AND ",
             $t,
-            ".first_seen_at < $8 AND (CASE WHEN EXISTS (SELECT 1 FROM vuln_suppressions s WHERE s.org_id = ",
+            ".first_seen_at < $8 AND ($9 = '' OR ",
+            $t,
+            ".severity = $9) AND (CASE WHEN EXISTS (SELECT 1 FROM vuln_suppressions s WHERE s.org_id = ",
             $t,
             ".org_id AND s.cve = ",
             $t,
@@ -198,7 +202,8 @@ fn filter_params(org: &OrgId, f: &VulnFilter, page: &PageQuery) -> Vec<crate::Va
         f.cve.as_deref().unwrap_or(""),
         i64::from(f.suppressed),
         page.from.unwrap_or(i64::MIN),
-        page.until.unwrap_or(i64::MAX)
+        page.until.unwrap_or(i64::MAX),
+        f.severity.as_deref().unwrap_or("")
     ])
 }
 
@@ -374,8 +379,8 @@ impl Store {
             " AND (v.cve, v.package, v.installed_version) IN (SELECT DISTINCT w.cve, w.package, w.installed_version \
               FROM agent_vulns w WHERE ",
             finding_filter!("w"),
-            " AND (w.cve, w.package, w.installed_version) > ($9, $10, $11) \
-              ORDER BY w.cve, w.package, w.installed_version LIMIT $12) \
+            " AND (w.cve, w.package, w.installed_version) > ($10, $11, $12) \
+              ORDER BY w.cve, w.package, w.installed_version LIMIT $13) \
               ORDER BY v.cve, v.package, v.installed_version, v.agent_id"
         );
         let mut p = filter_params(org, f, page);
@@ -405,7 +410,7 @@ impl Store {
         const SQL: &str = concat!(
             "SELECT DISTINCT v.agent_id, a.hostname FROM agent_vulns v JOIN agents a ON a.id = v.agent_id WHERE ",
             finding_filter!("v"),
-            " AND v.agent_id > $9 ORDER BY v.agent_id LIMIT $10"
+            " AND v.agent_id > $10 ORDER BY v.agent_id LIMIT $11"
         );
         let mut p = filter_params(org, f, page);
         p.push(page.after.as_ref().map(|(_, k)| k.as_str()).unwrap_or("").into());
@@ -414,6 +419,19 @@ impl Store {
         let items =
             rows.iter().map(|r| Ok((AgentId::from_trusted(r.text(0)?), r.text(1)?))).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(items, page.limit, |(id, _)| (0, id.as_str().to_string())))
+    }
+
+    /// How many entries ((CVE, package, installed version), as [`Store::list_vulns`] groups them) of each
+    /// severity match `f` (its time window is not applied). Severities without any are left out.
+    pub async fn vuln_severity_counts(&self, org: &OrgId, f: &VulnFilter) -> Result<Vec<(String, i64)>> {
+        const SQL: &str = concat!(
+            "SELECT g.severity, COUNT(*) FROM (SELECT DISTINCT v.severity, v.cve, v.package, v.installed_version \
+             FROM agent_vulns v WHERE ",
+            finding_filter!("v"),
+            ") g GROUP BY g.severity"
+        );
+        let rows = self.db.query(SQL, &filter_params(org, f, &PageQuery::first(0))).await?;
+        rows.iter().map(|r| Ok((r.text(0)?, r.i64(1)?))).collect()
     }
 
     /// Suppresses `cve` for the org (`agent` None) or one agent; replaces the reason of an existing one.

@@ -11,25 +11,33 @@
 //! - [`sessions`]: sign in under the failed-login throttle, find a browser's session, sign out.
 //! - [`keys`]: create, rotate and revoke a user's API keys.
 //! - [`orgs`]: create an organization; tell an instance operator.
+//! - [`members`]: add an existing user to an organization, change a member's role, remove a member or
+//!   leave (only owners touch the OWNER role; the last owner stays).
+//! - [`settings`]: an organization's default scan interval; who takes alert e-mail.
 //! - [`plans`]: check and set an organization's plan.
 //! - [`assets`]: create an asset, change its label or monitoring, delete it.
 //! - [`runs`]: queue a tool run; queue a scan of an asset now.
 //! - [`alerts`]: change an alert's status; send a notification again.
 //! - [`rules`]: check a rule as written; try one against the latest reports (a dry run); rotate a rule's
 //!   webhook signing secret.
-//! - [`agents`]: record an agent's report and match its packages against the advisories.
+//! - [`agents`]: create and revoke enrollment tokens; record an agent's report and match its packages
+//!   against the advisories; tell whether an agent is online.
+//! - [`vulns`]: suppress a CVE (everywhere or on one agent) and lift a suppression.
 
 pub mod agents;
 pub mod alerts;
 pub mod assets;
 pub mod audit;
 pub mod keys;
+pub mod members;
 pub mod orgs;
 pub mod plans;
 pub mod rules;
 pub mod runs;
 pub mod sessions;
+pub mod settings;
 pub mod users;
+pub mod vulns;
 
 use tlink_domain::{OrgId, PlanLimits, Role, UserId};
 use tlink_store::DbError;

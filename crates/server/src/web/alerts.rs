@@ -19,7 +19,6 @@ use super::form::CsrfForm;
 use super::overview::SEVERITIES;
 use super::page::{Chrome, Nav, PageQuery, Time, WebError, json_tree, render, see_other};
 use super::session::OrgSession;
-use super::tools::async_stream;
 use crate::AppState;
 use crate::http::pagination;
 use crate::ops::alerts::AlertStatus;
@@ -186,7 +185,7 @@ pub async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let org = s.org_id().clone();
     let mut latest = q.get("latest").unwrap_or("").to_string();
-    let stream = async_stream(move |tx| async move {
+    let stream = super::page::event_stream(move |tx| async move {
         let started = tokio::time::Instant::now();
         while started.elapsed() < STREAM_FOR {
             match state.store.list_alerts(&org, &AlertFilter::default(), &first(1)).await {

@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::http::pagination;
 
 /// The actions the operations record, `resource.verb`.
-pub const ACTIONS: [&str; 14] = [
+pub const ACTIONS: [&str; 16] = [
     "api_key.created",
     "api_key.rotated",
     "api_key.revoked",
@@ -28,10 +28,12 @@ pub const ACTIONS: [&str; 14] = [
     "alert.status_changed",
     "vulnerability.suppressed",
     "vulnerability.unsuppressed",
+    "agent_enrollment.created",
+    "agent_enrollment.revoked",
 ];
 
 /// The kinds of things changed.
-pub const TARGET_TYPES: [&str; 6] = ["api_key", "member", "rule", "plan", "alert", "vulnerability"];
+pub const TARGET_TYPES: [&str; 7] = ["api_key", "member", "rule", "plan", "alert", "vulnerability", "agent_enrollment"];
 
 /// The trail's filters, as read from the query (a value the page does not offer is ignored).
 #[derive(Default)]
@@ -77,8 +79,8 @@ struct AuditPage {
     chrome: Chrome,
     base: String,
     f: Filters,
-    actions: [&'static str; 14],
-    target_types: [&'static str; 6],
+    actions: [&'static str; 16],
+    target_types: [&'static str; 7],
     items: Vec<Entry>,
     next: Option<String>,
 }

@@ -79,10 +79,9 @@ pub async fn login(
     ClientIp(peer): ClientIp,
     req: Request,
 ) -> Result<Response, WebError> {
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let expected = cookie(&parts, LOGIN_COOKIE).map(str::to_string);
     let origin_ok = same_origin(&parts.headers);
-    let _ = &mut parts;
     let body = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| WebError::BadRequest("the form is too large".into()))?;

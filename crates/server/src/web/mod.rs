@@ -13,8 +13,10 @@
 //! - [`page`]: the page frame (navigation, organization switcher), errors as pages, time and JSON views.
 //! - [`readable`]: a tool's result as tables and lists.
 //! - One module per area: [`auth`], [`overview`], [`assets_pages`], [`tools`], [`alerts`], [`rules`], [`keys`],
-//!   [`app_keys`] (Hawk credentials for the Threat Stack API), [`usage`], [`audit`].
+//!   [`app_keys`] (Hawk credentials for the Threat Stack API), [`usage`], [`audit`], [`members`], [`settings`],
+//!   [`agents`], [`vulns`].
 
+pub mod agents;
 pub mod alerts;
 pub mod app_keys;
 pub mod assets;
@@ -23,13 +25,16 @@ pub mod audit;
 pub mod auth;
 pub mod form;
 pub mod keys;
+pub mod members;
 pub mod overview;
 pub mod page;
 pub mod readable;
 pub mod rules;
 pub mod session;
+pub mod settings;
 pub mod tools;
 pub mod usage;
+pub mod vulns;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -93,10 +98,23 @@ pub fn routes() -> Router<AppState> {
         .route(&org("/rules/{id}/delete"), post(rules::delete))
         .route(&org("/rules/{id}/rotate-secret"), post(rules::rotate_secret))
         .route(&org("/rules/{id}/test-delivery"), post(rules::test_delivery))
+        .route(&org("/agents"), get(agents::list).post(agents::create))
+        .route(&org("/agents/{id}"), get(agents::detail))
+        .route(&org("/agents/enrollments/{id}/revoke"), post(agents::revoke))
+        .route(&org("/vulnerabilities"), get(vulns::list))
+        .route(&org("/vulnerabilities/{cve}/suppress"), post(vulns::suppress))
+        .route(&org("/vulnerabilities/{cve}/unsuppress"), post(vulns::unsuppress))
         .route(&org("/keys"), get(keys::list).post(keys::create))
         .route(&org("/application-keys"), get(app_keys::page))
         .route(&org("/usage"), get(usage::page))
         .route(&org("/audit"), get(audit::page))
+        .route(&org("/members"), get(members::list).post(members::add))
+        .route(&org("/members/{user}/role"), post(members::change_role))
+        .route(&org("/members/{user}/remove"), post(members::remove))
+        .route(&org("/organizations"), post(members::create_org))
+        .route(&org("/settings"), get(settings::show))
+        .route(&org("/settings/interval"), post(settings::set_interval))
+        .route(&org("/settings/alert-email/{user}"), post(settings::set_alert_email))
         .route(&org("/keys/{id}/revoke"), post(keys::revoke))
         .route(&org("/keys/{id}/rotate"), post(keys::rotate));
     for (name, value) in security_headers() {

@@ -17,9 +17,13 @@ pub enum Nav {
     Tools,
     Alerts,
     Rules,
+    Agents,
+    Vulns,
     Keys,
     AppKeys,
     Usage,
+    Members,
+    Settings,
     Audit,
 }
 
@@ -67,9 +71,13 @@ impl Chrome {
             (Nav::Tools, "/tools", "Tools"),
             (Nav::Alerts, "/alerts", "Alerts"),
             (Nav::Rules, "/rules", "Rules"),
+            (Nav::Agents, "/agents", "Agents"),
+            (Nav::Vulns, "/vulnerabilities", "Vulnerabilities"),
             (Nav::Keys, "/keys", "API keys"),
             (Nav::AppKeys, "/application-keys", "Application keys"),
             (Nav::Usage, "/usage", "Usage"),
+            (Nav::Members, "/members", "Members"),
+            (Nav::Settings, "/settings", "Settings"),
             (Nav::Audit, "/audit", "Audit trail"),
         ];
         Chrome {
@@ -245,6 +253,20 @@ impl IntoResponse for WebError {
 /// The not-found page (unknown dashboard paths).
 pub fn not_found() -> Response {
     WebError::NotFound.into_response()
+}
+
+/// A server-sent event stream fed by a task through a small channel; the task stops when the client goes
+/// away (its next send fails).
+pub fn event_stream<F, Fut>(
+    f: F,
+) -> impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<axum::response::sse::Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(f(tx));
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) })
 }
 
 /// Escapes text for HTML.

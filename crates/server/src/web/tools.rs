@@ -15,7 +15,9 @@ use tlink_domain::{ReportId, ToolKey};
 use tlink_store::{ReportFilter, ReportRow, ReportStatus};
 
 use super::form::CsrfForm;
-use super::page::{Chrome, FieldErrors, Nav, PageQuery, Time, WebError, json_tree, render, render_status, see_other};
+use super::page::{
+    Chrome, FieldErrors, Nav, PageQuery, Time, WebError, event_stream, json_tree, render, render_status, see_other,
+};
 use super::readable::{Body, Section, readable};
 use super::session::OrgSession;
 use crate::AppState;
@@ -242,7 +244,7 @@ pub async fn report_events(
     let first = report_of(&state, &s, &id).await?;
     let base = s.url("");
     let org = s.org_id().clone();
-    let stream = async_stream(move |tx| async move {
+    let stream = event_stream(move |tx| async move {
         let started = tokio::time::Instant::now();
         let mut last: Option<(ReportStatus, i64)> = None;
         let mut current = Some(first);
@@ -277,17 +279,6 @@ pub async fn report_events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-/// A stream fed by a task through a small channel; the task stops when the client goes away.
-pub fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(f(tx));
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) })
 }
 
 /// `GET /orgs/{org}/reports/{id}/json`: the result as a file.

@@ -12,19 +12,17 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tlink_domain::{Addresses, AgentId, Package, Port, format_millis};
-use tlink_store::{AgentReport, AgentRow, DbError, Inventory, NewEnrollment, decode_json};
+use tlink_store::{AgentReport, AgentRow, DbError, Inventory, decode_json};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::credentials::{random_token, sha256_hex};
+use crate::credentials::sha256_hex;
 use crate::http::auth::{HawkCaller, OrgCaller, ThreatStackError};
 use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, ErrorsBody, created, list, ok};
 use crate::http::extract::{ApiJson, QueryMap, path_id};
 use crate::http::pagination;
+use crate::ops::agents::{TOKEN_PREFIX, TOKEN_RANDOM_LEN, TOKEN_VISIBLE_LEN, online_since};
 
-pub const TOKEN_PREFIX: &str = "tlagent_";
-const TOKEN_RANDOM_LEN: usize = 40;
-const TOKEN_VISIBLE_LEN: usize = 14;
 /// Largest inventory list accepted (packages or ports).
 const MAX_ITEMS: usize = 50_000;
 
@@ -53,23 +51,12 @@ pub async fn create_enrollment(
     caller: OrgCaller,
     ApiJson(req): ApiJson<CreateEnrollment>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::field("name", "must be 1 to 100 characters"));
-    }
-    let token = format!("{TOKEN_PREFIX}{}", random_token(TOKEN_RANDOM_LEN));
-    let new = NewEnrollment {
-        name: name.to_string(),
-        prefix: token[..TOKEN_VISIBLE_LEN].to_string(),
-        token_hash: sha256_hex(&token),
-    };
-    let row = state.store.create_enrollment(&caller.org_id, new).await?;
+    let issued = crate::ops::agents::create_enrollment(&state, &caller.member(), &req.name).await?;
     Ok(created(EnrollmentOut {
-        id: row.id.to_string(),
-        name: row.name,
-        token,
-        created_at: format_millis(row.created_at),
+        id: issued.row.id.to_string(),
+        name: issued.row.name,
+        token: issued.token,
+        created_at: format_millis(issued.row.created_at),
     }))
 }
 
@@ -208,18 +195,13 @@ pub struct AgentOut {
     pub ports: Option<Vec<Port>>,
 }
 
-fn online_since(state: &AppState) -> i64 {
-    let window = i64::try_from(state.config.agent_offline_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    tlink_store::now_millis().saturating_sub(window)
-}
-
 /// The agent as the API shows it; a stored JSON column that does not decode is an error.
 fn agent_out(a: &AgentRow, since: i64, with_inventory: bool) -> Result<AgentOut, DbError> {
     let id = a.id.as_str();
     Ok(AgentOut {
         id: a.id.to_string(),
         instance_id: a.instance_id.clone(),
-        status: if a.last_reported_at >= since { "online" } else { "offline" }.into(),
+        status: if crate::ops::agents::is_online(a, since) { "online" } else { "offline" }.into(),
         created_at: format_millis(a.created_at),
         last_reported_at: format_millis(a.last_reported_at),
         version: a.version.clone(),

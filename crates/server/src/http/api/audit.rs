@@ -30,9 +30,9 @@ pub struct AuditEntryOut {
     /// `resource.verb`: `api_key.created`, `api_key.rotated`, `api_key.revoked`, `member.added`,
     /// `member.role_changed`, `member.removed`, `rule.created`, `rule.updated`, `rule.deleted`,
     /// `rule.secret_rotated`, `plan.changed`, `alert.status_changed`, `vulnerability.suppressed`,
-    /// `vulnerability.unsuppressed`.
+    /// `vulnerability.unsuppressed`, `agent_enrollment.created`, `agent_enrollment.revoked`.
     pub action: String,
-    /// `api_key`, `member`, `rule`, `plan`, `alert` or `vulnerability`.
+    /// `api_key`, `member`, `rule`, `plan`, `alert`, `vulnerability` or `agent_enrollment`.
     pub target_type: String,
     pub target_id: String,
     /// The change in a sentence.
@@ -100,10 +100,10 @@ pub struct AuditQuery {
 
 /// Who changed what in the organization, newest first (owners and admins).
 ///
-/// Changes to API keys, members, alert rules, the plan, alert statuses and vulnerability suppressions are
-/// recorded whether they were made through the API, the dashboard or the command line, with the actor,
-/// the key they used, the client's address and the time. The log is append-only: nothing writes or
-/// deletes entries.
+/// Changes to API keys, members, alert rules, the plan, alert statuses, vulnerability suppressions and agent
+/// enrollment tokens are recorded whether they were made through the API, the dashboard or the command
+/// line, with the actor, the key they used, the client's address and the time. The log is append-only:
+/// nothing writes or deletes entries.
 #[utoipa::path(get, path = "/api/orgs/{orgId}/audit-log", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(("orgId" = String, Path), AuditQuery, crate::http::pagination::ListQueryDoc),
     responses((status = 200, body = Envelope<Vec<AuditEntryOut>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tlink_domain::{Plan, Role, UserId, format_millis};
-use tlink_store::{DbError, MemberChange, MemberRow, OrgRow};
+use tlink_store::{MemberRow, OrgRow};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -88,23 +88,6 @@ pub struct RemovedMember {
     pub removed: bool,
 }
 
-/// Only an owner may create, promote to, demote or remove an owner.
-fn check_owner_rules(caller: &OrgCaller, target_role: Option<Role>, new_role: Option<Role>) -> ApiResult<()> {
-    let touches_owner = target_role == Some(Role::Owner) || new_role == Some(Role::Owner);
-    if touches_owner && caller.role != Role::Owner {
-        return Err(ApiError::Forbidden("only an owner may grant or change the OWNER role".into()));
-    }
-    Ok(())
-}
-
-fn member_change(change: MemberChange) -> ApiResult<()> {
-    match change {
-        MemberChange::Done => Ok(()),
-        MemberChange::NotFound => Err(ApiError::not_found("member")),
-        MemberChange::LastOwner => Err(ApiError::Conflict("an organization must keep at least one owner".into())),
-    }
-}
-
 /// Organizations you belong to.
 #[utoipa::path(get, path = "/api/orgs", tag = "orgs", security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
     params(crate::http::pagination::ListQueryDoc),
@@ -165,17 +148,7 @@ pub async fn add_member(
     caller: OrgCaller,
     ApiJson(req): ApiJson<AddMember>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
-    check_owner_rules(&caller, None, Some(req.role))?;
-    let email = crate::ops::users::normalize_email(&req.email).map_err(|m| ApiError::field("email", m))?;
-    let user = state.store.user_by_email(&email).await?.ok_or_else(|| ApiError::not_found("user with this email"))?;
-    state.store.add_member(&caller.org_id, &user.id, req.role).await.map_err(|e| match e {
-        DbError::Unique(_) => ApiError::Conflict("this user is already a member".into()),
-        other => other.into(),
-    })?;
-    let member = state.store.member(&caller.org_id, &user.id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    let summary = format!("added {} as {}", member.email, member.role.as_str());
-    member_audit(&state, &caller, "member.added", &member, summary).await;
+    let member = crate::ops::members::add_member(&state, &caller.member(), &req.email, req.role).await?;
     Ok(created(MemberOut::from(member)))
 }
 
@@ -191,27 +164,11 @@ pub async fn update_member(
     Path((_, user_id)): Path<(String, String)>,
     ApiJson(req): ApiJson<UpdateMember>,
 ) -> ApiResult<Response> {
+    // Refused before the path's user id is read, as always: a member or viewer learns nothing from it.
     caller.require_admin()?;
     let user_id = path_id("userId", &user_id, UserId::parse)?;
-    let current =
-        state.store.member_role(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    check_owner_rules(&caller, Some(current), Some(req.role))?;
-    member_change(state.store.set_member_role(&caller.org_id, &user_id, req.role).await?)?;
-    let member = state.store.member(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    let summary = format!("changed {}'s role from {} to {}", member.email, current.as_str(), member.role.as_str());
-    member_audit(&state, &caller, "member.role_changed", &member, summary).await;
+    let member = crate::ops::members::change_role(&state, &caller.member(), &user_id, req.role).await?;
     Ok(ok(MemberOut::from(member)))
-}
-
-async fn member_audit(state: &AppState, caller: &OrgCaller, action: &str, member: &MemberRow, summary: String) {
-    let c = crate::ops::audit::Change {
-        action,
-        target_type: "member",
-        target_id: member.user_id.as_str(),
-        summary,
-        detail: Some(serde_json::json!({"email": member.email, "role": member.role.as_str()})),
-    };
-    crate::ops::audit::record(state, &caller.member(), c).await;
 }
 
 /// Remove a member (owners and admins, or yourself to leave; the last owner stays).
@@ -225,20 +182,6 @@ pub async fn remove_member(
     Path((_, user_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let user_id = path_id("userId", &user_id, UserId::parse)?;
-    if user_id != caller.user_id {
-        caller.require_admin()?;
-    }
-    let current =
-        state.store.member_role(&caller.org_id, &user_id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    if user_id != caller.user_id {
-        check_owner_rules(&caller, Some(current), None)?;
-    }
-    let gone = state.store.member(&caller.org_id, &user_id).await?;
-    member_change(state.store.remove_member(&caller.org_id, &user_id).await?)?;
-    if let Some(m) = gone {
-        let summary =
-            if user_id == caller.user_id { format!("{} left", m.email) } else { format!("removed {}", m.email) };
-        member_audit(&state, &caller, "member.removed", &m, summary).await;
-    }
+    crate::ops::members::remove_member(&state, &caller.member(), &user_id).await?;
     Ok(ok(RemovedMember { user_id: user_id.to_string(), removed: true }))
 }

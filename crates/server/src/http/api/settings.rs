@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::http::auth::OrgCaller;
-use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, ok};
+use crate::http::error::{ApiResult, Envelope, ErrorBody, ok};
 use crate::http::extract::ApiJson;
 
 #[derive(Serialize, ToSchema)]
@@ -30,7 +30,8 @@ pub struct UpdateSettings {
 }
 
 async fn current(state: &AppState, caller: &OrgCaller) -> ApiResult<SettingsOut> {
-    let interval = state.store.org_monitor_interval(&caller.org_id).await?.unwrap_or(1440);
+    let default = crate::ops::settings::DEFAULT_INTERVAL_MINUTES;
+    let interval = state.store.org_monitor_interval(&caller.org_id).await?.unwrap_or(default);
     let notify = state.store.member_notify(&caller.org_id, &caller.user_id).await?.unwrap_or(false);
     Ok(SettingsOut { monitor_interval_minutes: interval, notify_email: notify })
 }
@@ -52,17 +53,12 @@ pub async fn update_settings(
     caller: OrgCaller,
     ApiJson(req): ApiJson<UpdateSettings>,
 ) -> ApiResult<Response> {
+    let member = caller.member();
     if let Some(minutes) = req.monitor_interval_minutes {
-        caller.require_admin()?;
-        let min = state.config.monitoring.min_interval_minutes.max(1);
-        let max = crate::monitoring::MAX_INTERVAL_MINUTES;
-        if !(min..=max).contains(&minutes) {
-            return Err(ApiError::field("monitorIntervalMinutes", format!("must be {min} to {max} minutes")));
-        }
-        state.store.set_org_monitor_interval(&caller.org_id, minutes).await?;
+        crate::ops::settings::set_monitor_interval(&state, &member, minutes).await?;
     }
     if let Some(on) = req.notify_email {
-        state.store.set_member_notify(&caller.org_id, &caller.user_id, on).await?;
+        crate::ops::settings::set_alert_email(&state, &member, &caller.user_id, on).await?;
     }
     Ok(ok(current(&state, &caller).await?))
 }

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tlink_domain::{Role, UserId, format_millis};
-use tlink_store::{DbError, MemberChange, MemberRow};
+use tlink_store::MemberRow;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -22,6 +22,8 @@ use crate::http::auth::{HawkCaller, ThreatStackError};
 use crate::http::error::{ApiError, ErrorsBody};
 use crate::http::extract::{JsonBytes, QueryMap};
 use crate::http::pagination;
+use crate::ops::audit::{Origin, Source};
+use crate::ops::members::Manager;
 
 type TsResult = Result<Response, ThreatStackError>;
 
@@ -76,12 +78,19 @@ pub struct TsAddMember {
     pub role: String,
 }
 
+/// Refused before the body or the path is read (the operations check it again).
 fn require_admin(caller: &HawkCaller) -> Result<(), ThreatStackError> {
-    if caller.role.can_manage_members() {
-        Ok(())
-    } else {
-        Err(err(ApiError::Forbidden(format!("role {} may not manage this organization", caller.role.as_str()))))
-    }
+    crate::ops::members::require_manage(caller.role).map_err(err)
+}
+
+/// Where a Threat Stack request came from, as the audit log records it: the API, through the caller's key.
+fn origin_of(caller: &HawkCaller) -> Origin {
+    Origin { source: Source::Api, key: Some(caller.key_id.clone()), client_ip: None }
+}
+
+/// The caller as the member operations see it.
+fn manager<'a>(caller: &'a HawkCaller, origin: &'a Origin) -> Manager<'a> {
+    Manager { org_id: &caller.org_id, user_id: &caller.user_id, role: caller.role, origin }
 }
 
 /// The organization's members (`token` paging).
@@ -120,23 +129,9 @@ pub async fn add_member(
         "admin" => Role::Admin,
         _ => return Err(err(ApiError::field("role", "must be user, reader or admin"))),
     };
-    let email = crate::ops::users::normalize_email(&req.email).map_err(|m| err(ApiError::field("email", m)))?;
-    let user = state.store.user_by_email(&email).await.map_err(err)?;
-    let user = user.ok_or_else(|| err(ApiError::not_found("user with this email")))?;
-    state.store.add_member(&caller.org_id, &user.id, role).await.map_err(|e| match e {
-        DbError::Unique(_) => err(ApiError::Conflict("this user is already a member".into())),
-        other => err(other),
-    })?;
-    let member = state.store.member(&caller.org_id, &user.id).await.map_err(err)?;
-    let member = member.ok_or_else(|| err(ApiError::not_found("member")))?;
-    let c = crate::ops::audit::Change {
-        action: "member.added",
-        target_type: "member",
-        target_id: member.user_id.as_str(),
-        summary: format!("added {} as {}", member.email, member.role.as_str()),
-        detail: Some(serde_json::json!({"email": member.email, "role": member.role.as_str()})),
-    };
-    caller.audit(&state, c).await;
+    let origin = origin_of(&caller);
+    let member =
+        crate::ops::members::add_member_as(&state, manager(&caller, &origin), &req.email, role).await.map_err(err)?;
     Ok((StatusCode::CREATED, axum::Json(TsMember::from(member))).into_response())
 }
 
@@ -148,25 +143,7 @@ pub async fn remove_member(State(state): State<AppState>, caller: HawkCaller, Pa
     require_admin(&caller)?;
     let missing = || err(ApiError::not_found("member"));
     let user_id = UserId::parse(&user_id).map_err(|_| missing())?;
-    let current = state.store.member_role(&caller.org_id, &user_id).await.map_err(err)?.ok_or_else(missing)?;
-    if current == Role::Owner && caller.role != Role::Owner {
-        return Err(err(ApiError::Forbidden("only an owner may remove an owner".into())));
-    }
-    let gone = state.store.member(&caller.org_id, &user_id).await.map_err(err)?;
-    match state.store.remove_member(&caller.org_id, &user_id).await.map_err(err)? {
-        MemberChange::Done => {
-            let email = gone.map_or_else(|| user_id.to_string(), |m| m.email);
-            let c = crate::ops::audit::Change {
-                action: "member.removed",
-                target_type: "member",
-                target_id: user_id.as_str(),
-                summary: format!("removed {email}"),
-                detail: None,
-            };
-            caller.audit(&state, c).await;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        MemberChange::NotFound => Err(missing()),
-        MemberChange::LastOwner => Err(err(ApiError::Conflict("an organization must keep at least one owner".into()))),
-    }
+    let origin = origin_of(&caller);
+    crate::ops::members::remove_member_as(&state, manager(&caller, &origin), &user_id).await.map_err(err)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

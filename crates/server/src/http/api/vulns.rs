@@ -86,10 +86,25 @@ fn entry(group: &[FindingRow], suppressed: bool) -> Result<Option<TsVulnerabilit
 
 /// A CVE or advisory id in a path: letters, digits and `-_.:`, at most 100.
 fn cve_param(raw: &str) -> Result<String, ThreatStackError> {
-    let ok = !raw.is_empty()
-        && raw.len() <= 100
-        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if ok { Ok(raw.to_string()) } else { Err(bad("cve", "must be a CVE or advisory id, e.g. CVE-2023-5363")) }
+    crate::ops::vulns::cve_id(raw).map_err(op)
+}
+
+fn op(e: crate::ops::OpError) -> ThreatStackError {
+    ThreatStackError(ApiError::from(e))
+}
+
+/// Where the caller's request came from, as [`HawkCaller::audit`] records it.
+fn origin(caller: &HawkCaller) -> crate::ops::audit::Origin {
+    crate::ops::audit::Origin {
+        source: crate::ops::audit::Source::Api,
+        key: Some(caller.key_id.clone()),
+        client_ip: None,
+    }
+}
+
+/// The caller as the suppression operations see it (Threat Stack callers carry no plan).
+fn member<'a>(caller: &'a HawkCaller, origin: &'a crate::ops::audit::Origin) -> crate::ops::vulns::MemberRef<'a> {
+    crate::ops::vulns::MemberRef { org_id: &caller.org_id, user_id: &caller.user_id, role: caller.role, origin }
 }
 
 fn flag(q: &QueryMap, name: &str) -> Result<bool, ThreatStackError> {
@@ -334,14 +349,7 @@ pub struct SuppressionOut {
 }
 
 fn require_write(caller: &HawkCaller) -> Result<(), ThreatStackError> {
-    if caller.role.can_write() {
-        Ok(())
-    } else {
-        Err(ThreatStackError(ApiError::Forbidden(format!(
-            "role {} may only read in this organization",
-            caller.role.as_str()
-        ))))
-    }
+    crate::ops::require_write(caller.role).map_err(op)
 }
 
 fn body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ThreatStackError> {
@@ -362,30 +370,10 @@ pub async fn suppress(
     let cve = cve_param(&cve)?;
     let JsonBytes(raw) = raw?;
     let req: SuppressIn = body(&raw)?;
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(bad("reason", "is required, at most 1000 characters"));
-    }
-    let agent = match &req.agent_id {
-        Some(a) => Some(agent_of(&state, &caller, a).await?),
-        None => None,
-    };
-    let row = state
-        .store
-        .suppress_cve(&caller.org_id, &cve, agent.as_ref(), reason, Some(&caller.user_id))
+    let origin = origin(&caller);
+    let row = crate::ops::vulns::suppress(&state, member(&caller, &origin), &cve, req.agent_id.as_deref(), &req.reason)
         .await
-        .map_err(db)?;
-    let scope = agent.as_ref().map_or_else(|| "everywhere".to_string(), |a| format!("on agent {a}"));
-    let c = crate::ops::audit::Change {
-        action: "vulnerability.suppressed",
-        target_type: "vulnerability",
-        target_id: &row.cve,
-        summary: format!("suppressed {} {scope}: {}", row.cve, row.reason),
-        detail: Some(
-            serde_json::json!({"agentId": row.agent_id.as_ref().map(ToString::to_string), "reason": row.reason}),
-        ),
-    };
-    caller.audit(&state, c).await;
+        .map_err(op)?;
     Ok(axum::Json(SuppressionOut {
         cve_number: row.cve,
         agent_id: row.agent_id.map(|a| a.to_string()),
@@ -410,21 +398,7 @@ pub async fn unsuppress(
     let cve = cve_param(&cve)?;
     let JsonBytes(raw) = raw?;
     let req: UnsuppressIn = if raw.iter().all(u8::is_ascii_whitespace) { UnsuppressIn::default() } else { body(&raw)? };
-    let agent = match &req.agent_id {
-        Some(a) => Some(agent_of(&state, &caller, a).await?),
-        None => None,
-    };
-    if !state.store.unsuppress_cve(&caller.org_id, &cve, agent.as_ref()).await.map_err(db)? {
-        return Err(ThreatStackError(ApiError::not_found("suppression")));
-    }
-    let scope = agent.as_ref().map_or_else(|| "everywhere".to_string(), |a| format!("on agent {a}"));
-    let c = crate::ops::audit::Change {
-        action: "vulnerability.unsuppressed",
-        target_type: "vulnerability",
-        target_id: &cve,
-        summary: format!("lifted the suppression of {cve} {scope}"),
-        detail: None,
-    };
-    caller.audit(&state, c).await;
+    let origin = origin(&caller);
+    crate::ops::vulns::unsuppress(&state, member(&caller, &origin), &cve, req.agent_id.as_deref()).await.map_err(op)?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
