@@ -88,7 +88,12 @@ impl Chrome {
             org_name: s.org.name.clone(),
             role: s.role().as_str(),
             can_write: s.can_write(),
-            nav: links.into_iter().map(|(n, p, label)| NavLink { href: s.url(p), label, current: n == nav }).collect(),
+            nav: links
+                .into_iter()
+                // The audit trail is for owners and admins.
+                .filter(|(n, ..)| *n != Nav::Audit || s.role().can_manage_members())
+                .map(|(n, p, label)| NavLink { href: s.url(p), label, current: n == nav })
+                .collect(),
             orgs: s
                 .orgs
                 .iter()

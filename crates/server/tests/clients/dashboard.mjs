@@ -22,6 +22,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -46,6 +47,10 @@ const API_KEY = env('TLINK_API_KEY');
 const DNS_TARGET = env('TLINK_DNS_TARGET');
 const SHOTS = env('TLINK_SCREENSHOTS');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+const OTHER_EMAIL = env('TLINK_OTHER_EMAIL');
+// The `tlink` binary and a fixture host's root for a real `tlink agent` (the agents journey).
+const TLINK_BIN = env('TLINK_BIN', '');
+const AGENT_ROOT = env('TLINK_AGENT_ROOT', '');
 
 const EXPECTED_ADDRESS = '192.0.2.10';
 const TIMEOUT = 20_000;
@@ -675,6 +680,80 @@ async function hawkAuditJourney(page) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 6c. Members, settings, a real agent enrolled from the dashboard, vulnerabilities
+
+async function membersAgentsJourney(page) {
+  step('Members: add an existing user, change the role, remove', page);
+  await clickNav(page, 'Members');
+  await page.getByLabel('E-mail address').fill('nobody@example.com');
+  expectedErrorDocs.add(BASE + `${O}/members`);
+  await navigating(page, () => page.getByRole('button', { name: 'Add member' }).click());
+  const unknown = await text(page.locator('#m-email-error'));
+  check(unknown.length > 0, `an unknown e-mail is refused next to the field; saw ${JSON.stringify(unknown)}`);
+  await page.getByLabel('E-mail address').fill(OTHER_EMAIL);
+  await page.getByLabel('Role', { exact: true }).selectOption('MEMBER');
+  await navigating(page, () => page.getByRole('button', { name: 'Add member' }).click());
+  expectedErrorDocs.delete(BASE + `${O}/members`);
+  const table = page.locator('#members-table');
+  check((await text(table)).includes(OTHER_EMAIL), `the new member is listed; saw ${JSON.stringify((await text(table)).slice(0, 300))}`);
+  const row = table.locator('tr', { hasText: OTHER_EMAIL });
+  await row.locator('select[name=role]').selectOption('ADMIN');
+  await navigating(page, () => row.getByRole('button', { name: /Change role/ }).click());
+  const changed = page.locator('#members-table tr', { hasText: OTHER_EMAIL });
+  const roleCell = await text(changed.locator('td').nth(2));
+  check(roleCell === "Admin", `the role changed to Admin; the row shows ${JSON.stringify(roleCell)}`);
+  await navigating(page, () => page.locator('#members-table tr', { hasText: OTHER_EMAIL }).getByRole('button', { name: /Remove/ }).click());
+  check(!(await text(page.locator('#members-table'))).includes(OTHER_EMAIL), 'the member is gone after Remove');
+
+  step('Settings: the default scan interval');
+  await clickNav(page, 'Settings');
+  check((await page.locator('main form').count()) >= 1, 'the settings page has its forms');
+
+  step('Agents: create an enrollment token; it is shown once with the command line');
+  await clickNav(page, 'Agents');
+  await page.getByLabel('Name').fill('browser hosts');
+  await navigating(page, () => page.getByRole('button', { name: 'Create enrollment token' }).click());
+  const token = await text(page.locator('#new-token'));
+  const command = await text(page.locator('#agent-command'));
+  check(token.length > 10 && command.includes('tlink agent') && command.includes(token), `the token and its command line are shown; saw ${JSON.stringify(command)}`);
+  if (!TLINK_BIN || !AGENT_ROOT) {
+    console.log('     (no TLINK_BIN: the real agent step is skipped)');
+    return;
+  }
+
+  step('a real `tlink agent` reports the fixture host; the host appears with its packages');
+  const agent = spawn(TLINK_BIN, ['agent', '--server', BASE, '--interval-secs', '1', '--root', AGENT_ROOT], {
+    // Only what the agent needs: the script's own TLINK_* variables are not tlink configuration.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME ?? '/tmp', TLINK_AGENT_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let agentOutput = '';
+  agent.stdout.on('data', (d) => (agentOutput += d));
+  agent.stderr.on('data', (d) => (agentOutput += d));
+  try {
+    const deadline = Date.now() + TIMEOUT;
+    let listed = '';
+    while (Date.now() < deadline) {
+      await goto(page, `${O}/agents`);
+      listed = await text(page.locator('main'));
+      if (listed.includes('deb12-web01')) break;
+      await page.waitForTimeout(500);
+    }
+    check(listed.includes('deb12-web01'), `the fixture host deb12-web01 is listed within ${TIMEOUT / 1000} s; the agent said ${JSON.stringify(agentOutput.slice(0, 600))}`);
+    await navigating(page, () => page.getByRole('link', { name: 'deb12-web01' }).first().click());
+    state.agentPath = path(page);
+    const detail = await text(page.locator('main'));
+    check(detail.includes('bash') && /Debian/i.test(detail), `the host's detail lists its packages (bash) and OS; saw ${JSON.stringify(detail.slice(0, 400))}`);
+  } finally {
+    agent.kill();
+  }
+
+  step('Vulnerabilities: the page and its chart');
+  await clickNav(page, 'Vulnerabilities');
+  check((await page.locator('h1').count()) === 1, 'the vulnerabilities page renders');
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // 7. Tenancy: another organization's things are "Not found"
 
 async function tenancyJourney(page) {
@@ -881,6 +960,11 @@ async function everyPageJourney(storageState) {
     ['application-keys', `${O}/application-keys`, 200],
     ['usage', `${O}/usage`, 200],
     ['audit', `${O}/audit`, 200],
+    ['members', `${O}/members`, 200],
+    ['settings', `${O}/settings`, 200],
+    ['agents', `${O}/agents`, 200],
+    ...(state.agentPath ? [['agent-detail', state.agentPath, 200]] : []),
+    ['vulnerabilities', `${O}/vulnerabilities`, 200],
     ['not-found', `${O}/alerts/00000000-0000-0000-0000-000000000000`, 404],
   ];
   for (const [name, p, status] of pages) await auditPage(storageState, name, p, status, metrics);
@@ -941,6 +1025,7 @@ async function main() {
   await journey('5b. alert rules, dry run', () => rulesJourney(page));
   await journey('6. API keys', () => keysJourney(page));
   await journey('6b. application keys, usage, audit trail', () => hawkAuditJourney(page));
+  await journey('6c. members, settings, a real agent, vulnerabilities', () => membersAgentsJourney(page));
   await journey('7. tenancy', () => tenancyJourney(page));
   await journey('8. CSRF', () => csrfJourney(page));
   await journey('9. sign out, viewer', () => viewerJourney(page));

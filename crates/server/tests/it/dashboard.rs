@@ -76,8 +76,19 @@ async fn journeys_case(app: TestApp) {
         let _ = stop_rx.await;
     }));
 
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/dashboard-screenshots")
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The `tlink` binary, for a real agent: built beside this test by `cargo test --workspace`.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), std::path::PathBuf::from);
+    let bin = target.join("debug/tlink");
+    let bin = if bin.exists() {
+        bin.display().to_string()
+    } else {
+        eprintln!("no {}: the browser journeys skip the real agent (run `cargo test --workspace`)", bin.display());
+        String::new()
+    };
+    let shots = workspace
+        .join("target/dashboard-screenshots")
         .join(format!("{:?}", app.state.store.db().dialect()).to_lowercase());
     let env = [
         ("TLINK_URL", format!("http://{addr}")),
@@ -91,6 +102,9 @@ async fn journeys_case(app: TestApp) {
         ("TLINK_API_KEY", key),
         ("TLINK_DNS_TARGET", "example.test".to_string()),
         ("TLINK_SCREENSHOTS", shots.display().to_string()),
+        ("TLINK_OTHER_EMAIL", "stranger@example.com".to_string()),
+        ("TLINK_BIN", bin),
+        ("TLINK_AGENT_ROOT", workspace.join("tests/fixtures/hosts/debian-12").display().to_string()),
     ];
     let outcome = crate::hawk::run_client("node", "dashboard.mjs", &env).await;
     let _ = stop_tx.send(());
