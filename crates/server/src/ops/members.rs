@@ -147,7 +147,7 @@ pub async fn remove_member(state: &AppState, member: &Member, user_id: &UserId) 
 }
 
 /// Removes member `user_id` as the Threat Stack routes always have: owners and admins only (leaving
-/// included), an owner only by an owner, the last owner stays; the entry reads "removed <email>", without
+/// included), an owner only by an owner, the last owner stays; the entry reads "removed `<email>`", without
 /// detail.
 pub async fn remove_member_as(state: &AppState, by: Manager<'_>, user_id: &UserId) -> OpResult<()> {
     require_manage(by.role)?;

@@ -60,8 +60,8 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// A signed-in person.
-#[derive(Debug, Clone)]
+/// A signed-in person. Its `Debug` leaves out the cookie's token, the CSRF token and the password hash.
+#[derive(Clone)]
 pub struct Session {
     pub user: UserRow,
     /// The login (refresh-token family) the cookie belongs to.
@@ -70,6 +70,12 @@ pub struct Session {
     pub csrf: String,
     /// The cookie's token (to sign out).
     pub token: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("user", &self.user.id).field("login", &self.login).finish_non_exhaustive()
+    }
 }
 
 impl FromRequestParts<AppState> for Session {
