@@ -9,34 +9,7 @@ use tlink_store::{NewAuditEntry, PageQuery};
 use super::{Actor, Member};
 use crate::AppState;
 
-/// Which front end a change came through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Source {
-    #[default]
-    Api,
-    Dashboard,
-    Cli,
-}
-
-impl Source {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Source::Api => "api",
-            Source::Dashboard => "dashboard",
-            Source::Cli => "cli",
-        }
-    }
-}
-
-/// Where a request came from, as the audit log records it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Origin {
-    pub source: Source,
-    /// The API key the request was made with (`X-API-Key` or Hawk), if any.
-    pub key: Option<ApiKeyId>,
-    /// The client's address, when there was a request.
-    pub client_ip: Option<String>,
-}
+pub use super::{Origin, Source};
 
 /// One change to record.
 #[derive(Debug, Clone)]

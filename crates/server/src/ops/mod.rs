@@ -39,7 +39,7 @@ pub mod settings;
 pub mod users;
 pub mod vulns;
 
-use tlink_domain::{OrgId, PlanLimits, Role, UserId};
+use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 use tlink_store::DbError;
 
 /// One invalid input and why; `field` is the input's name as the JSON API spells it (`assetId`,
@@ -114,7 +114,36 @@ pub struct Member {
     pub role: Role,
     pub limits: PlanLimits,
     /// Where the request came from (for the audit log).
-    pub origin: audit::Origin,
+    pub origin: Origin,
+}
+
+/// Which front end a change came through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Source {
+    #[default]
+    Api,
+    Dashboard,
+    Cli,
+}
+
+impl Source {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Dashboard => "dashboard",
+            Source::Cli => "cli",
+        }
+    }
+}
+
+/// Where a request came from, as the audit log records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub source: Source,
+    /// The API key the request was made with (`X-API-Key` or Hawk), if any.
+    pub key: Option<ApiKeyId>,
+    /// The client's address, when there was a request.
+    pub client_ip: Option<String>,
 }
 
 impl Member {

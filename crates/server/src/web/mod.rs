@@ -10,7 +10,8 @@
 //! - [`session`]: the session cookie, the signed-in extractors, CSRF.
 //! - [`form`]: urlencoded forms (repeated fields included) and the CSRF check.
 //! - [`assets`]: the embedded static files.
-//! - [`page`]: the page frame (navigation, organization switcher), errors as pages, time and JSON views.
+//! - [`page`]: the page frame (navigation, organization switcher), time and JSON views.
+//! - [`error`]: why a page is not shown, as a page; [`headers`]: the security headers of every response.
 //! - [`readable`]: a tool's result as tables and lists.
 //! - One module per area: [`auth`], [`overview`], [`assets_pages`], [`tools`], [`alerts`], [`rules`], [`keys`],
 //!   [`app_keys`] (Hawk credentials for the Threat Stack API), [`usage`], [`audit`], [`members`], [`settings`],
@@ -23,7 +24,9 @@ pub mod assets;
 pub mod assets_pages;
 pub mod audit;
 pub mod auth;
+pub mod error;
 pub mod form;
+pub mod headers;
 pub mod keys;
 pub mod members;
 pub mod overview;
@@ -37,28 +40,11 @@ pub mod usage;
 pub mod vulns;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
-
-/// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, no framing.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-    frame-ancestors 'none'";
-
-/// The security headers every dashboard response carries (pages, fragments, static files, errors).
-pub fn security_headers() -> [(HeaderName, HeaderValue); 5] {
-    [
-        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
-        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
-    ]
-}
 
 /// The dashboard's routes (merged beside `/api` and `/v2`), with their security headers and compression.
 pub fn routes() -> Router<AppState> {
@@ -117,7 +103,7 @@ pub fn routes() -> Router<AppState> {
         .route(&org("/settings/alert-email/{user}"), post(settings::set_alert_email))
         .route(&org("/keys/{id}/revoke"), post(keys::revoke))
         .route(&org("/keys/{id}/rotate"), post(keys::rotate));
-    for (name, value) in security_headers() {
+    for (name, value) in headers::security_headers() {
         r = r.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
     // Event streams are not compressed (a compressor would hold events back).

@@ -1,13 +1,15 @@
 //! The page frame every dashboard page shares, errors as pages, and small views (times, JSON trees).
 
 use askama::Template;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::Value;
 use tlink_domain::format_millis;
 
 use super::session::OrgSession;
 use crate::ops::OpError;
+
+pub use super::error::{WebError, not_found};
 
 /// Which navigation entry a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,102 +164,6 @@ pub fn render_status<T: Template>(status: StatusCode, t: &T) -> Response {
 /// `303 See Other` to `to` (after a form).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
-}
-
-/// Why a page is not shown.
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    /// Not signed in: to the sign-in page, then back to this path.
-    #[error("sign in required")]
-    SignIn(String),
-    /// Unknown, or another organization's: the same page.
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Forbidden(String),
-    /// A state-changing request without this session's CSRF token, or from another origin.
-    #[error("the form's security token is missing or invalid")]
-    Csrf,
-    #[error("{0}")]
-    BadRequest(String),
-    #[error(transparent)]
-    Internal(anyhow::Error),
-}
-
-impl From<OpError> for WebError {
-    fn from(e: OpError) -> Self {
-        match e {
-            OpError::NotFound(_) => WebError::NotFound,
-            OpError::Forbidden(m) => WebError::Forbidden(m),
-            OpError::Internal(e) => WebError::Internal(e),
-            other => WebError::BadRequest(other.to_string()),
-        }
-    }
-}
-
-impl From<tlink_store::DbError> for WebError {
-    fn from(e: tlink_store::DbError) -> Self {
-        WebError::Internal(anyhow::Error::new(e).context("database"))
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-    v: &'static str,
-}
-
-impl IntoResponse for WebError {
-    fn into_response(self) -> Response {
-        let (status, title, message) = match &self {
-            WebError::SignIn(next) => {
-                let to = if next.is_empty() || next == "/" {
-                    "/login".to_string()
-                } else {
-                    format!(
-                        "/login?next={}",
-                        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
-                    )
-                };
-                return see_other(&to);
-            }
-            WebError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is nothing here, or it belongs to an organization you are not a member of.".to_string(),
-            ),
-            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m.clone()),
-            WebError::Csrf => (
-                StatusCode::FORBIDDEN,
-                "Form expired",
-                "This form's security token is missing or invalid. Go back, reload the page and try again.".to_string(),
-            ),
-            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m.clone()),
-            WebError::Internal(e) => {
-                tracing::error!(error = %crate::telemetry::error_chain(e.as_ref()), "dashboard request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "The error was logged. Try again later.".into(),
-                )
-            }
-        };
-        let page = ErrorPage { title, message: &message, v: version() };
-        let html = page.render().unwrap_or_else(|_| message.clone());
-        let mut r = (status, Html(html)).into_response();
-        for (name, value) in super::security_headers() {
-            r.headers_mut().insert(name, value);
-        }
-        r.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-        r
-    }
-}
-
-/// The not-found page (unknown dashboard paths).
-pub fn not_found() -> Response {
-    WebError::NotFound.into_response()
 }
 
 /// A server-sent event stream fed by a task through a small channel; the task stops when the client goes

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use tlink_domain::{FamilyId, OrgId, PlanLimits, Role, UserId};
 use tlink_store::{OrgRow, UserRow};
 
-use super::page::WebError;
+use super::error::WebError;
 use crate::AppState;
 use crate::ops::Member;
 

@@ -86,18 +86,36 @@ async fn oversized_bodies_are_413_case(app: TestApp) {
 
 both!(unknown_routes_are_404, unknown_routes_are_404_case);
 async fn unknown_routes_are_404_case(app: TestApp) {
+    api_404s(&app, false).await;
+    // Outside the API families the dashboard answers: `/` sends a stranger to sign in, an unknown page is
+    // the not-found page.
+    let home = app.get("/", &Auth::None).await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    let page = app.get("/nope", &Auth::None).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.text.contains("Not found") && page.text.starts_with("<!doctype html>"), "{}", page.text);
+}
+
+// Without the dashboard every unknown path is the API's JSON 404.
+both!(unknown_routes_are_404_without_the_dashboard, without_dashboard_case, |c: &mut tlink_server::Config| {
+    c.web.enabled = false;
+});
+async fn without_dashboard_case(app: TestApp) {
+    api_404s(&app, true).await;
+}
+
+async fn api_404s(app: &TestApp, with_root: bool) {
     let alice = app.user("alice@example.com", Some("Org A")).await;
     let org = alice.org();
-    for path in [
-        "/".to_string(),
-        "/nope".to_string(),
+    let root = if with_root { vec!["/".to_string(), "/nope".to_string(), "/login".to_string()] } else { Vec::new() };
+    for path in root.into_iter().chain([
         "/api".to_string(),
         "/api/nope".to_string(),
         "/api/orgs/".to_string(),
         format!("/api/orgs/{org}/nothing"),
         format!("/api/orgs/{org}/assets/{}/scan", random_id()),
         "/api/users/me/api-keys/a/b".to_string(),
-    ] {
+    ]) {
         for auth in [Auth::None, alice.auth()] {
             let r = app.get(&path, &auth).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);

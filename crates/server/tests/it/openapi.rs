@@ -91,6 +91,9 @@ fn valid_value(template: &str, name: &str, agent_id: &str) -> String {
         "wait" => "0".into(),
         "agentId" => agent_id.into(),
         "assetId" | "ruleId" => random_id(),
+        "action" => "rule.created".into(),
+        "targetType" => "rule".into(),
+        "userId" => random_id(),
         other => panic!("no valid value known for the query parameter `{other}` of {template}: add one here"),
     }
 }
