@@ -23,6 +23,8 @@ import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -565,13 +567,47 @@ async function rulesJourney(page) {
   await page.getByRole('button', { name: 'Test this rule' }).click();
   await page.waitForFunction(() => (document.querySelector('#dry-run .flash.error')?.textContent ?? '').includes('condition.field'), null, { timeout: TIMEOUT });
 
-  step('save it');
-  await page.getByLabel('Field').fill('a');
-  await page.getByLabel('Operator').selectOption('exists');
-  await page.getByLabel(/^Value/).fill('');
-  await navigating(page, () => page.getByRole('button', { name: 'Create rule' }).click());
-  check((await flash(page)) === 'Rule created.', `flash "Rule created."; saw ${JSON.stringify(await flash(page))} at ${page.url()}`);
-  state.ruleId = path(page).split('/').pop();
+  step('save it with a webhook to a loopback receiver: the signing secret is shown once');
+  const received = [];
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('receiver says hi');
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  try {
+    await page.getByLabel('Field').fill('a');
+    await page.getByLabel('Operator').selectOption('exists');
+    await page.getByLabel(/^Value/).fill('');
+    await page.getByLabel('Send a signed webhook').check();
+    await page.getByLabel('Webhook URL').fill(`http://127.0.0.1:${receiver.address().port}/hook`);
+    await navigating(page, () => page.getByRole('button', { name: 'Create rule' }).click());
+    check((await flash(page)) === 'Rule created.', `flash "Rule created."; saw ${JSON.stringify(await flash(page))} at ${page.url()}`);
+    const secret = await text(page.locator('#webhook-secret'));
+    check(secret.startsWith('whsec_'), `the webhook secret is shown once; saw ${JSON.stringify(secret)}`);
+    state.ruleId = await page.locator('input[name=ruleId]').inputValue();
+
+    step('"Send a test delivery": the receiver gets a signed alert.fired, and its answer is shown');
+    await navigating(page, () => page.getByRole('button', { name: 'Send a test delivery' }).click());
+    const shown = await text(page.locator('#test-delivery'));
+    check(shown.includes('DELIVERED') && shown.includes('HTTP 200') && shown.includes('receiver says hi'),
+      `the test delivery's answer is shown; saw ${JSON.stringify(shown)}`);
+    check(received.length === 1, `the receiver got one request; got ${received.length}`);
+    const { headers, body } = received[0];
+    const msg = JSON.parse(body);
+    check(msg.event === 'alert.fired' && msg.test === true, `the body is a test alert.fired; saw ${body.slice(0, 200)}`);
+    const expected = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+      .update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`)
+      .digest('base64');
+    check(String(headers['webhook-signature']).split(' ').includes(`v1,${expected}`),
+      `the Standard Webhooks signature verifies with the secret shown; header ${headers['webhook-signature']}`);
+  } finally {
+    receiver.close();
+  }
   await goto(page, `${O}/rules`);
   const listed = await text(page.locator('#rules-table'));
   check(listed.includes('A record present') && listed.includes('ENABLED'), `the rule is listed, enabled; saw ${JSON.stringify(listed.slice(0, 300))}`);

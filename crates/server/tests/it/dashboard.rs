@@ -28,7 +28,9 @@ $TTL 300
 ns1  IN A   192.0.2.53
 "#;
 
-both!(journeys_in_a_real_browser, journeys_case);
+// Webhooks to the journeys' loopback receiver are allowed (the default egress policy refuses them).
+both!(journeys_in_a_real_browser, journeys_case, |c: &mut tlink_server::Config| c.tools =
+    crate::support::loopback_config());
 async fn journeys_case(app: TestApp) {
     if !std::path::Path::new("/usr/bin/chromium").exists() {
         assert!(std::env::var_os("REQUIRE_TEST_PEERS").is_none(), "Debian's chromium is required at /usr/bin/chromium");
@@ -49,6 +51,12 @@ async fn journeys_case(app: TestApp) {
         .await;
     let other_asset = other_asset.ok(StatusCode::CREATED)["id"].as_str().expect("asset id").to_string();
     let key = app.api_key(&owner.auth(), "journeys").await;
+    let ts_env = [
+        ("TS_USER_ID", owner.id.clone()),
+        ("TS_API_KEY", key.clone()),
+        ("TS_ORGANIZATION_ID", org.clone()),
+        ("TS_FROM", tlink_domain::from_millis(tlink_store::now_millis()).format("%Y-%m-%d").to_string()),
+    ];
 
     // Served by the accept loop `tlink serve` uses.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -107,6 +115,15 @@ async fn journeys_case(app: TestApp) {
         ("TLINK_AGENT_ROOT", workspace.join("tests/fixtures/hosts/debian-12").display().to_string()),
     ];
     let outcome = crate::hawk::run_client("node", "dashboard.mjs", &env).await;
+    // What the journeys changed, read back over Threat Stack's audit log by a mohawk client.
+    let audit = match &outcome {
+        Some((true, _)) => {
+            let mut ts_env = ts_env.to_vec();
+            ts_env.push(("TS_HOST", format!("http://{addr}")));
+            crate::hawk::run_client("python3", "ts_audit_mohawk.py", &ts_env).await
+        }
+        _ => None,
+    };
     let _ = stop_tx.send(());
     let _ = worker.await;
     server.abort();
@@ -115,6 +132,22 @@ async fn journeys_case(app: TestApp) {
     let metrics = output.lines().find(|l| l.starts_with("DASHBOARD_METRICS")).expect("the script's measurements");
     // Kept beside the screenshots for the record (CI prints them).
     std::fs::write(shots.join("metrics.txt"), format!("{metrics}\n")).expect("writing the measurements");
+    let Some((ok, records)) = audit else { return };
+    assert!(ok, "the mohawk audit client failed:\n{records}");
+    for change in [
+        "member.added dashboard",
+        "member.role_changed dashboard",
+        "member.removed dashboard",
+        "rule.created dashboard",
+        "rule.updated dashboard",
+        "api_key.created dashboard",
+        "api_key.revoked dashboard",
+        "alert.status_changed dashboard",
+        "agent_enrollment.created dashboard",
+        "rule.created api",
+    ] {
+        assert!(records.lines().any(|l| l == format!("action {change}")), "{change} over /v2/auditlogs:\n{records}");
+    }
 }
 
 /// A UDP relay to `upstream` that forwards each answer `delay` after its query.
@@ -300,6 +333,24 @@ async fn tenancy_case(app: TestApp) {
     let api = web(&app, Method::GET, "/api/no-such-route", &[], None).await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert!(api.text.starts_with('{'), "{}", api.text);
+}
+
+both!(only_an_owner_grants_owner_in_the_dashboard, owner_rules_case);
+async fn owner_rules_case(app: TestApp) {
+    let owner = app.user("owner@example.com", Some("Acme")).await;
+    let org = owner.org().to_string();
+    app.member(&org, &owner, "admin@example.com", "ADMIN").await;
+    let (bob, _) = app.create_user("bob@example.com", None).await;
+    let admin = sign_in(&app, "admin@example.com").await;
+    let form = format!("csrf={}&email=bob%40example.com&role=OWNER", admin.csrf);
+    let r = admin.post(&app, &format!("/orgs/{org}/members"), &form, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "an admin may not make an owner: {}", r.text);
+    let members = app.get(&format!("/api/orgs/{org}/members"), &owner.auth()).await;
+    let listed = members.ok(StatusCode::OK).as_array().expect("members").clone();
+    assert!(!listed.iter().any(|m| m["userId"] == json!(bob) || m["email"] == "bob@example.com"), "{listed:?}");
+    // The same admin may add a member, and the owner an owner.
+    let form = format!("csrf={}&email=bob%40example.com&role=MEMBER", admin.csrf);
+    assert_eq!(admin.post(&app, &format!("/orgs/{org}/members"), &form, &[]).await.status, StatusCode::SEE_OTHER);
 }
 
 both!(the_sign_in_form_shares_the_failed_login_throttle, throttle_case, |c: &mut tlink_server::Config| {
