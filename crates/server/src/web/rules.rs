@@ -26,6 +26,7 @@ const FLASHES: &[(&str, &str)] = &[
     ("deleted", "Rule deleted."),
     ("enabled", "Rule enabled."),
     ("disabled", "Rule disabled: it raises no alert until enabled again."),
+    ("secret", "New webhook signing secret made: deliveries are signed with it from now on."),
 ];
 
 /// A field of a tool's result: its dotted path (`[*]` for each element of an array) and its JSON type.
@@ -393,22 +394,23 @@ pub async fn create(
     let mut errors = FieldErrors::default();
     match v.draft() {
         Ok(d) => match crate::ops::rules::create_rule(&state, &s.member(), d).await {
-            Ok((row, secret)) => {
-                if let Some(secret) = secret {
-                    // The secret is shown this once: the answer is the editor with it, not a redirect.
-                    let mut page =
-                        edit_page(&s, Some(row.clone()), RuleValues::of(&crate::ops::rules::draft_of(&row)?), errors)?;
-                    page.secret = Some(secret);
-                    page.chrome = page.chrome.flash(Some("created"), FLASHES);
-                    return Ok(render(&page));
-                }
-                return Ok(see_other(&s.url(&format!("/rules/{}?done=created", row.id))));
-            }
+            Ok((row, secret)) => return saved(&s, &row, secret, "created"),
             Err(e) => errors = FieldErrors::from_op(e)?,
         },
         Err(e) => errors.fields.push(e),
     }
     Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &edit_page(&s, None, v, errors)?))
+}
+
+/// After a rule was saved (`done`: `created`, `updated`, `secret`): a redirect to its editor, or — when it
+/// got a new webhook secret, which is shown this once — the editor itself with the secret.
+fn saved(s: &OrgSession, row: &RuleRow, secret: Option<String>, done: &str) -> Result<Response, WebError> {
+    let Some(secret) = secret else { return Ok(see_other(&s.url(&format!("/rules/{}?done={done}", row.id)))) };
+    let v = RuleValues::of(&crate::ops::rules::draft_of(row)?);
+    let mut page = edit_page(s, Some(row.clone()), v, FieldErrors::default())?;
+    page.secret = Some(secret);
+    page.chrome = page.chrome.flash(Some(done), FLASHES);
+    Ok(render(&page))
 }
 
 /// `POST /orgs/{org}/rules/{id}`: save the editor.
@@ -425,20 +427,7 @@ pub async fn update(
         Ok(d) => {
             let touched = d.webhook_url != rule.webhook_url || d.notify_webhook != rule.notify_webhook;
             match crate::ops::rules::update_rule(&state, &s.member(), &rule.id, d, touched).await {
-                Ok((row, secret)) => {
-                    if let Some(secret) = secret {
-                        let mut page = edit_page(
-                            &s,
-                            Some(row.clone()),
-                            RuleValues::of(&crate::ops::rules::draft_of(&row)?),
-                            errors,
-                        )?;
-                        page.secret = Some(secret);
-                        page.chrome = page.chrome.flash(Some("updated"), FLASHES);
-                        return Ok(render(&page));
-                    }
-                    return Ok(see_other(&s.url(&format!("/rules/{}?done=updated", row.id))));
-                }
+                Ok((row, secret)) => return saved(&s, &row, secret, "updated"),
                 Err(e) => errors = FieldErrors::from_op(e)?,
             }
         }
@@ -549,10 +538,7 @@ pub async fn rotate_secret(
 ) -> Result<Response, WebError> {
     let id = RuleId::parse(&id).map_err(|_| WebError::NotFound)?;
     let (row, secret) = crate::ops::rules::rotate_webhook_secret(&state, &s.member(), &id).await?;
-    let mut page =
-        edit_page(&s, Some(row.clone()), RuleValues::of(&crate::ops::rules::draft_of(&row)?), FieldErrors::default())?;
-    page.secret = Some(secret);
-    Ok(render(&page))
+    saved(&s, &row, Some(secret), "secret")
 }
 
 #[cfg(test)]
