@@ -246,6 +246,17 @@ impl Store {
         Ok(Page::from_rows(items, page.limit, |r| (r.created_at, r.id.as_str().to_string())))
     }
 
+    /// A rule's latest `limit` deliveries (of all its alerts), newest first.
+    pub async fn rule_deliveries(&self, org: &OrgId, rule: &RuleId, limit: u32) -> Result<Vec<DeliveryRow>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE org_id = $1 AND rule_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        let rows = self.db.query(SQL, &params![org.as_str(), rule.as_str(), i64::from(limit)]).await?;
+        rows.iter().map(DeliveryRow::from_row).collect()
+    }
+
     pub async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> Result<Option<DeliveryRow>> {
         const SQL: &str = concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE org_id = $1 AND id = $2");
         self.db

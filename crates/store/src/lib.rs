@@ -110,6 +110,7 @@
 //! - [`Store::alert_severity_counts`]: alerts per severity.
 //! - [`Store::alert_events`]: an alert's status changes.
 //! - [`Store::list_deliveries`]: one page of an alert's deliveries.
+//! - [`Store::rule_deliveries`]: a rule's latest deliveries, of all its alerts.
 //! - [`Store::get_delivery`]: one delivery.
 //! - [`Store::delivery_by_id`]: one delivery, for the delivery worker.
 //! - [`Store::delivery_attempts`]: every attempt of a delivery.

@@ -14,6 +14,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_vulnerabilities.sql")),
     (8, include_str!("../migrations/sqlite/0008_operators.sql")),
     (9, include_str!("../migrations/sqlite/0009_audit.sql")),
+    (10, include_str!("../migrations/sqlite/0010_deliveries_by_rule.sql")),
 ];
 
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
@@ -27,6 +28,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (8, include_str!("../migrations/postgres/0008_notify.sql")),
     (9, include_str!("../migrations/postgres/0009_operators.sql")),
     (10, include_str!("../migrations/postgres/0010_audit.sql")),
+    (11, include_str!("../migrations/postgres/0011_deliveries_by_rule.sql")),
 ];
 
 #[cfg(test)]

@@ -340,8 +340,32 @@ pub async fn detail(
         };
         history.push(EventView { from: e.from_status, to: e.to_status, by, note: e.note, at: Time::at(e.created_at) });
     }
+    let rows = state.store.list_deliveries(s.org_id(), &a.id, &first(50)).await?.items;
+    let deliveries = delivery_views(&state, rows).await?;
+    let asset_value = match &a.asset_id {
+        Some(asset) => state.store.get_asset(s.org_id(), asset).await?.map(|x| x.value),
+        None => None,
+    };
+    chrome.title = format!("{} alert", a.severity);
+    Ok(render(&DetailPage {
+        chrome,
+        base: s.url(""),
+        last_seen: Time::at(a.last_seen_at),
+        actual: serde_json::to_string(&actual).unwrap_or_default(),
+        rule: json_tree(&rule),
+        rule_name,
+        report,
+        history,
+        deliveries,
+        asset_value,
+        a: a.into(),
+    }))
+}
+
+/// Deliveries as the pages show them, each with its attempts.
+pub async fn delivery_views(state: &AppState, rows: Vec<DeliveryRow>) -> Result<Vec<DeliveryView>, WebError> {
     let mut deliveries = Vec::new();
-    for d in state.store.list_deliveries(s.org_id(), &a.id, &first(50)).await?.items {
+    for d in rows {
         let attempts = state
             .store
             .delivery_attempts(&d.id)
@@ -364,24 +388,7 @@ pub async fn detail(
         };
         deliveries.push(DeliveryView { next_attempt: Time::opt(d.next_attempt_at), target, attempts, row: d });
     }
-    let asset_value = match &a.asset_id {
-        Some(asset) => state.store.get_asset(s.org_id(), asset).await?.map(|x| x.value),
-        None => None,
-    };
-    chrome.title = format!("{} alert", a.severity);
-    Ok(render(&DetailPage {
-        chrome,
-        base: s.url(""),
-        last_seen: Time::at(a.last_seen_at),
-        actual: serde_json::to_string(&actual).unwrap_or_default(),
-        rule: json_tree(&rule),
-        rule_name,
-        report,
-        history,
-        deliveries,
-        asset_value,
-        a: a.into(),
-    }))
+    Ok(deliveries)
 }
 
 /// `POST /orgs/{org}/alerts/{id}/status`: `status` and an optional `note`.

@@ -287,6 +287,8 @@ struct EditPage {
     preview: String,
     secret: Option<String>,
     delivery: Option<crate::ops::rules::TestDelivery>,
+    /// The rule's latest deliveries, with their attempts.
+    deliveries: Vec<super::alerts::DeliveryView>,
 }
 
 fn edit_page(s: &OrgSession, rule: Option<RuleRow>, v: RuleValues, errors: FieldErrors) -> Result<EditPage, WebError> {
@@ -314,6 +316,7 @@ fn edit_page(s: &OrgSession, rule: Option<RuleRow>, v: RuleValues, errors: Field
         dry_error: None,
         secret: None,
         delivery: None,
+        deliveries: Vec::new(),
     })
 }
 
@@ -379,7 +382,9 @@ pub async fn edit_form(
 ) -> Result<Response, WebError> {
     let rule = rule_of(&state, &s, &id).await?;
     let v = RuleValues::of(&crate::ops::rules::draft_of(&rule)?);
+    let recent = state.store.rule_deliveries(s.org_id(), &rule.id, 10).await?;
     let mut page = edit_page(&s, Some(rule), v, FieldErrors::default())?;
+    page.deliveries = super::alerts::delivery_views(&state, recent).await?;
     page.chrome = page.chrome.flash(q.get("done"), FLASHES);
     Ok(render(&page))
 }

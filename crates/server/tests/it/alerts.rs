@@ -243,6 +243,17 @@ async fn fire_case(app: TestApp) {
     let deliveries = app.get(&format!("/api/orgs/{org}/alerts/{alert_id}/deliveries"), &alice.auth()).await;
     let deliveries = deliveries.items().clone();
     assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    // The rule's page lists the same deliveries (of all its alerts), newest first; another org sees none.
+    let org_id = tlink_domain::OrgId::parse(&org).expect("org id");
+    let rule = tlink_domain::RuleId::parse(&rule_id).expect("rule id");
+    let by_rule = app.state.store.rule_deliveries(&org_id, &rule, 10).await.expect("rule deliveries");
+    let mut ids: Vec<String> = by_rule.iter().map(|d| d.id.to_string()).collect();
+    let mut expected: Vec<String> = deliveries.iter().map(|d| s(d, "id").to_string()).collect();
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let other = tlink_domain::OrgId::new();
+    assert!(app.state.store.rule_deliveries(&other, &rule, 10).await.expect("none").is_empty());
     let webhook = deliveries.iter().find(|d| d["channel"] == "WEBHOOK").expect("webhook delivery");
     assert_eq!((s(webhook, "status"), webhook["attempts"].clone()), ("DELIVERED", json!(1)));
     assert_eq!(s(webhook, "id"), header("webhook-id"));
