@@ -4,36 +4,20 @@
 //! by the store in the statement that makes the change, so two concurrent demotions cannot both pass).
 //! Every change is recorded in the audit log (`member.added`, `member.role_changed`, `member.removed`).
 //!
-//! The `*_as` variants take the acting user spelled out ([`Manager`]) for the Threat Stack routes, whose
+//! The `*_as` variants take the acting user spelled out ([`MemberRef`]) for the Threat Stack routes, whose
 //! callers carry no plan; `remove_member_as` keeps those routes' own rules and wording.
 
-use tlink_domain::{OrgId, Role, UserId};
+use tlink_domain::{Role, UserId};
 use tlink_store::{DbError, MemberChange, MemberRow};
 
-use super::audit::{self, Change, Origin};
-use super::{Member, OpError, OpResult};
+use super::audit::{self, Change};
+use super::{Member, MemberRef, OpError, OpResult};
 use crate::AppState;
 
 /// What [`OpError::NotFound`] names when no user has the e-mail address given to [`add_member`].
 pub const NO_SUCH_USER: &str = "user with this email";
 /// The refusal to leave an organization without an owner.
 pub const LAST_OWNER: &str = "an organization must keep at least one owner";
-
-/// Who changes an organization's memberships: the organization, the acting user, their role in it, and
-/// where the request came from.
-#[derive(Debug, Clone, Copy)]
-pub struct Manager<'a> {
-    pub org_id: &'a OrgId,
-    pub user_id: &'a UserId,
-    pub role: Role,
-    pub origin: &'a Origin,
-}
-
-impl<'a> From<&'a Member> for Manager<'a> {
-    fn from(m: &'a Member) -> Self {
-        Manager { org_id: &m.org_id, user_id: &m.user_id, role: m.role, origin: &m.origin }
-    }
-}
 
 /// Forbidden unless `role` may manage members (owner or admin).
 pub fn require_manage(role: Role) -> OpResult<()> {
@@ -92,11 +76,11 @@ fn change<'a>(action: &'a str, m: &'a MemberRow, summary: String) -> Change<'a> 
 /// Adds the existing user with e-mail address `email` to the member's organization as `role` (owners and
 /// admins; only owners add owners).
 pub async fn add_member(state: &AppState, member: &Member, email: &str, role: Role) -> OpResult<MemberRow> {
-    add_member_as(state, Manager::from(member), email, role).await
+    add_member_as(state, MemberRef::from(member), email, role).await
 }
 
 /// [`add_member`], by `by`.
-pub async fn add_member_as(state: &AppState, by: Manager<'_>, email: &str, role: Role) -> OpResult<MemberRow> {
+pub async fn add_member_as(state: &AppState, by: MemberRef<'_>, email: &str, role: Role) -> OpResult<MemberRow> {
     require_manage(by.role)?;
     check_owner_rules(by.role, None, Some(role))?;
     let email = super::users::normalize_email(email).map_err(|m| OpError::field("email", m))?;
@@ -149,7 +133,7 @@ pub async fn remove_member(state: &AppState, member: &Member, user_id: &UserId) 
 /// Removes member `user_id` as the Threat Stack routes always have: owners and admins only (leaving
 /// included), an owner only by an owner, the last owner stays; the entry reads "removed `<email>`", without
 /// detail.
-pub async fn remove_member_as(state: &AppState, by: Manager<'_>, user_id: &UserId) -> OpResult<()> {
+pub async fn remove_member_as(state: &AppState, by: MemberRef<'_>, user_id: &UserId) -> OpResult<()> {
     require_manage(by.role)?;
     let current = state.store.member_role(by.org_id, user_id).await?.ok_or(OpError::NotFound("member"))?;
     if current == Role::Owner && by.role != Role::Owner {

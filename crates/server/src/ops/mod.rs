@@ -146,6 +146,23 @@ pub struct Origin {
     pub client_ip: Option<String>,
 }
 
+/// A member acting in an organization, borrowed, without the plan: what the membership and suppression
+/// operations need, and all a Threat Stack caller (Hawk, no plan) carries.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberRef<'a> {
+    pub org_id: &'a OrgId,
+    pub user_id: &'a UserId,
+    pub role: Role,
+    /// Where the request came from (for the audit log).
+    pub origin: &'a Origin,
+}
+
+impl<'a> From<&'a Member> for MemberRef<'a> {
+    fn from(m: &'a Member) -> Self {
+        MemberRef { org_id: &m.org_id, user_id: &m.user_id, role: m.role, origin: &m.origin }
+    }
+}
+
 impl Member {
     /// Forbidden unless the role may change the organization's resources (not a viewer).
     pub fn require_write(&self) -> OpResult<()> {

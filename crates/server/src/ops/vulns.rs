@@ -5,33 +5,17 @@
 //! The JSON API (Threat Stack's `/v2/vulnerabilities/{cve}/suppress`, whose callers carry no plan) and the
 //! dashboard call these with a [`MemberRef`]: who acts, in which organization, with which role, from where.
 
-use tlink_domain::{AgentId, OrgId, Role, UserId};
+use tlink_domain::{AgentId, OrgId};
 use tlink_store::SuppressionRow;
 
-use super::audit::{self, Change, Origin};
-use super::{Member, OpError, OpResult};
+use super::audit::{self, Change};
+use super::{MemberRef, OpError, OpResult};
 use crate::AppState;
 
 /// The longest reason a suppression keeps, in characters.
 pub const MAX_REASON_CHARS: usize = 1000;
 /// The longest CVE or advisory id, in bytes.
 pub const MAX_CVE_LEN: usize = 100;
-
-/// A member acting in an organization, as the suppression operations need them (no plan).
-#[derive(Debug, Clone, Copy)]
-pub struct MemberRef<'a> {
-    pub org_id: &'a OrgId,
-    pub user_id: &'a UserId,
-    pub role: Role,
-    /// Where the request came from (for the audit log).
-    pub origin: &'a Origin,
-}
-
-impl<'a> From<&'a Member> for MemberRef<'a> {
-    fn from(m: &'a Member) -> Self {
-        MemberRef { org_id: &m.org_id, user_id: &m.user_id, role: m.role, origin: &m.origin }
-    }
-}
 
 /// A CVE or advisory id as typed: letters, digits and `-_.:`, 1 to 100 of them (`CVE-2023-5363`,
 /// `DSA-5532-1`, `GHSA-xxxx-xxxx-xxxx`). Kept as given: ids are stored as the advisories spell them.

@@ -17,8 +17,8 @@ use super::page::{Chrome, Nav, PageQuery, Time, WebError, render, see_other};
 use super::session::OrgSession;
 use crate::AppState;
 use crate::http::pagination;
+use crate::ops::MemberRef;
 use crate::ops::OpError;
-use crate::ops::vulns::MemberRef;
 
 /// Severities as findings name them, most severe first.
 pub const SEVERITIES: [&str; 6] = ["critical", "high", "medium", "low", "negligible", "unknown"];

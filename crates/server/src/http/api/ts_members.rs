@@ -22,8 +22,6 @@ use crate::http::auth::{HawkCaller, ThreatStackError};
 use crate::http::error::{ApiError, ErrorsBody};
 use crate::http::extract::{JsonBytes, QueryMap};
 use crate::http::pagination;
-use crate::ops::audit::{Origin, Source};
-use crate::ops::members::Manager;
 
 type TsResult = Result<Response, ThreatStackError>;
 
@@ -83,16 +81,6 @@ fn require_admin(caller: &HawkCaller) -> Result<(), ThreatStackError> {
     crate::ops::members::require_manage(caller.role).map_err(err)
 }
 
-/// Where a Threat Stack request came from, as the audit log records it: the API, through the caller's key.
-fn origin_of(caller: &HawkCaller) -> Origin {
-    Origin { source: Source::Api, key: Some(caller.key_id.clone()), client_ip: None }
-}
-
-/// The caller as the member operations see it.
-fn manager<'a>(caller: &'a HawkCaller, origin: &'a Origin) -> Manager<'a> {
-    Manager { org_id: &caller.org_id, user_id: &caller.user_id, role: caller.role, origin }
-}
-
 /// The organization's members (`token` paging).
 #[utoipa::path(get, path = "/v2/organizations/members", tag = "threat-stack", security(("hawk" = [])),
     params(crate::http::pagination::ThreatStackListQueryDoc),
@@ -129,9 +117,9 @@ pub async fn add_member(
         "admin" => Role::Admin,
         _ => return Err(err(ApiError::field("role", "must be user, reader or admin"))),
     };
-    let origin = origin_of(&caller);
+    let origin = caller.origin();
     let member =
-        crate::ops::members::add_member_as(&state, manager(&caller, &origin), &req.email, role).await.map_err(err)?;
+        crate::ops::members::add_member_as(&state, caller.acting(&origin), &req.email, role).await.map_err(err)?;
     Ok((StatusCode::CREATED, axum::Json(TsMember::from(member))).into_response())
 }
 
@@ -143,7 +131,7 @@ pub async fn remove_member(State(state): State<AppState>, caller: HawkCaller, Pa
     require_admin(&caller)?;
     let missing = || err(ApiError::not_found("member"));
     let user_id = UserId::parse(&user_id).map_err(|_| missing())?;
-    let origin = origin_of(&caller);
-    crate::ops::members::remove_member_as(&state, manager(&caller, &origin), &user_id).await.map_err(err)?;
+    let origin = caller.origin();
+    crate::ops::members::remove_member_as(&state, caller.acting(&origin), &user_id).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

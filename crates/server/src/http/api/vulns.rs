@@ -93,20 +93,6 @@ fn op(e: crate::ops::OpError) -> ThreatStackError {
     ThreatStackError(ApiError::from(e))
 }
 
-/// Where the caller's request came from, as [`HawkCaller::audit`] records it.
-fn origin(caller: &HawkCaller) -> crate::ops::audit::Origin {
-    crate::ops::audit::Origin {
-        source: crate::ops::audit::Source::Api,
-        key: Some(caller.key_id.clone()),
-        client_ip: None,
-    }
-}
-
-/// The caller as the suppression operations see it (Threat Stack callers carry no plan).
-fn member<'a>(caller: &'a HawkCaller, origin: &'a crate::ops::audit::Origin) -> crate::ops::vulns::MemberRef<'a> {
-    crate::ops::vulns::MemberRef { org_id: &caller.org_id, user_id: &caller.user_id, role: caller.role, origin }
-}
-
 fn flag(q: &QueryMap, name: &str) -> Result<bool, ThreatStackError> {
     match q.get(name).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(false),
@@ -370,8 +356,8 @@ pub async fn suppress(
     let cve = cve_param(&cve)?;
     let JsonBytes(raw) = raw?;
     let req: SuppressIn = body(&raw)?;
-    let origin = origin(&caller);
-    let row = crate::ops::vulns::suppress(&state, member(&caller, &origin), &cve, req.agent_id.as_deref(), &req.reason)
+    let origin = caller.origin();
+    let row = crate::ops::vulns::suppress(&state, caller.acting(&origin), &cve, req.agent_id.as_deref(), &req.reason)
         .await
         .map_err(op)?;
     Ok(axum::Json(SuppressionOut {
@@ -398,7 +384,7 @@ pub async fn unsuppress(
     let cve = cve_param(&cve)?;
     let JsonBytes(raw) = raw?;
     let req: UnsuppressIn = if raw.iter().all(u8::is_ascii_whitespace) { UnsuppressIn::default() } else { body(&raw)? };
-    let origin = origin(&caller);
-    crate::ops::vulns::unsuppress(&state, member(&caller, &origin), &cve, req.agent_id.as_deref()).await.map_err(op)?;
+    let origin = caller.origin();
+    crate::ops::vulns::unsuppress(&state, caller.acting(&origin), &cve, req.agent_id.as_deref()).await.map_err(op)?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -223,14 +223,20 @@ impl FromRequestParts<AppState> for HawkCaller {
 }
 
 impl HawkCaller {
+    /// Where the request came from, as the audit log records it: the API, through the caller's key.
+    pub fn origin(&self) -> crate::ops::Origin {
+        crate::ops::Origin { source: crate::ops::Source::Api, key: Some(self.key_id.clone()), client_ip: None }
+    }
+
+    /// The caller as the operations see a member (Threat Stack callers carry no plan); `origin` is
+    /// [`HawkCaller::origin`].
+    pub fn acting<'a>(&'a self, origin: &'a crate::ops::Origin) -> crate::ops::MemberRef<'a> {
+        crate::ops::MemberRef { org_id: &self.org_id, user_id: &self.user_id, role: self.role, origin }
+    }
+
     /// Records a change this caller made in the audit log.
     pub async fn audit(&self, state: &AppState, change: crate::ops::audit::Change<'_>) {
-        let origin = crate::ops::audit::Origin {
-            source: crate::ops::audit::Source::Api,
-            key: Some(self.key_id.clone()),
-            client_ip: None,
-        };
-        crate::ops::audit::record_as(state, &self.org_id, &self.user_id, &origin, change).await;
+        crate::ops::audit::record_as(state, &self.org_id, &self.user_id, &self.origin(), change).await;
     }
 }
 
