@@ -90,6 +90,27 @@ d.addEventListener('click', (e) => {
   if (root) for (const x of all(root, 'details')) x.open = open;
 });
 
+// rule editor: only the operators that fit the chosen field's JSON type
+// (on load the saved operator stays selectable even if it does not fit)
+const fitOperators = (input, initial) => {
+  const sel = d.getElementById(input.dataset.operators);
+  if (!sel || !input.list) return;
+  const opt = [...input.list.options].find((o) => o.value === input.value.trim());
+  const kind = opt?.dataset.kind || '';
+  for (const o of sel.options) {
+    const k = o.dataset.kinds;
+    o.disabled = !!(k && kind && kind !== 'any' && !k.split(' ').includes(kind)) && !(initial && o.selected);
+  }
+  if (sel.selectedOptions[0]?.disabled) {
+    const first = [...sel.options].find((o) => !o.disabled);
+    if (first) first.selected = true;
+  }
+  const hint = d.getElementById(input.dataset.kindHint);
+  const text = kind ? `Field type: ${kind}; the operators that fit it are offered.` : '';
+  if (hint && hint.textContent !== text) hint.textContent = text;
+};
+d.addEventListener('input', (e) => { if (e.target.matches?.('input[data-operators]')) fitOperators(e.target); });
+
 d.addEventListener('change', (e) => {
   const t = e.target, f = t.form;
   if (!f) return;
@@ -121,7 +142,11 @@ d.addEventListener('htmx:configRequest', (e) => {
   if (m?.content) e.detail.headers['X-CSRF-Token'] = m.content;
 });
 
-const init = (root) => { if (root) { say(); times(root); syncAll(root); } };
+const init = (root) => {
+  if (!root) return;
+  say(); times(root); syncAll(root);
+  for (const i of all(root, 'input[data-operators]')) fitOperators(i, true);
+};
 const start = () => init(d.body);
 if (window.htmx) htmx.onLoad(init); // also runs for <body>
 else if (d.readyState === 'loading') d.addEventListener('DOMContentLoaded', start);

@@ -3,6 +3,7 @@
 
 use tlink_domain::UserId;
 
+use super::audit::{self, Change};
 use super::members::require_manage;
 use super::{FieldError, Member, OpError, OpResult};
 use crate::AppState;
@@ -31,7 +32,19 @@ pub fn check_interval(minutes: i64, (min, max): (i64, i64)) -> Result<i64, Field
 pub async fn set_monitor_interval(state: &AppState, member: &Member, minutes: i64) -> OpResult<()> {
     require_manage(member.role)?;
     let minutes = check_interval(minutes, interval_bounds(state)).map_err(|e| OpError::Invalid(vec![e]))?;
+    let before = state.store.org_monitor_interval(&member.org_id).await?;
     state.store.set_org_monitor_interval(&member.org_id, minutes).await?;
+    if before != Some(minutes) {
+        let was = before.map_or_else(|| "the default".to_string(), |m| format!("{m} minutes"));
+        let c = Change {
+            action: "settings.monitor_interval_changed",
+            target_type: "organization",
+            target_id: member.org_id.as_str(),
+            summary: format!("changed the default scan interval from {was} to {minutes} minutes"),
+            detail: Some(serde_json::json!({"from": before, "to": minutes})),
+        };
+        audit::record(state, member, c).await;
+    }
     Ok(())
 }
 
@@ -41,8 +54,20 @@ pub async fn set_alert_email(state: &AppState, member: &Member, user: &UserId, o
     if *user != member.user_id {
         require_manage(member.role)?;
     }
+    let target = state.store.member(&member.org_id, user).await?.ok_or(OpError::NotFound("member"))?;
+    let before = state.store.member_notify(&member.org_id, user).await?;
     if !state.store.set_member_notify(&member.org_id, user, on).await? {
         return Err(OpError::NotFound("member"));
+    }
+    if before != Some(on) {
+        let c = Change {
+            action: "member.alert_email_changed",
+            target_type: "member",
+            target_id: user.as_str(),
+            summary: format!("turned alert e-mail {} for {}", if on { "on" } else { "off" }, target.email),
+            detail: Some(serde_json::json!({"email": target.email, "alertEmail": on})),
+        };
+        audit::record(state, member, c).await;
     }
     Ok(())
 }

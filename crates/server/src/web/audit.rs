@@ -13,18 +13,20 @@ use crate::AppState;
 use crate::http::pagination;
 
 /// The actions the operations record, `resource.verb`.
-pub const ACTIONS: [&str; 16] = [
+pub const ACTIONS: [&str; 18] = [
     "api_key.created",
     "api_key.rotated",
     "api_key.revoked",
     "member.added",
     "member.role_changed",
     "member.removed",
+    "member.alert_email_changed",
     "rule.created",
     "rule.updated",
     "rule.deleted",
     "rule.secret_rotated",
     "plan.changed",
+    "settings.monitor_interval_changed",
     "alert.status_changed",
     "vulnerability.suppressed",
     "vulnerability.unsuppressed",
@@ -33,7 +35,8 @@ pub const ACTIONS: [&str; 16] = [
 ];
 
 /// The kinds of things changed.
-pub const TARGET_TYPES: [&str; 7] = ["api_key", "member", "rule", "plan", "alert", "vulnerability", "agent_enrollment"];
+pub const TARGET_TYPES: [&str; 8] =
+    ["api_key", "member", "rule", "plan", "alert", "vulnerability", "agent_enrollment", "organization"];
 
 /// The trail's filters, as read from the query (a value the page does not offer is ignored).
 #[derive(Default)]
@@ -79,8 +82,8 @@ struct AuditPage {
     chrome: Chrome,
     base: String,
     f: Filters,
-    actions: [&'static str; 16],
-    target_types: [&'static str; 7],
+    actions: [&'static str; 18],
+    target_types: [&'static str; 8],
     items: Vec<Entry>,
     next: Option<String>,
 }

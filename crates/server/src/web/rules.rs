@@ -113,20 +113,44 @@ fn members(root: &Value, node: &Value, prefix: &str, depth: usize, kind: &str, o
     }
 }
 
-/// The operators, with what they compare (shown beside the select).
-fn operator_help() -> Vec<(&'static str, &'static str, &'static str)> {
+/// An operator as the editor offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorOption {
+    pub op: &'static str,
+    pub symbol: &'static str,
+    /// What it compares, in words (shown beside the select).
+    pub fits: &'static str,
+    /// The JSON types of the fields it fits, space-separated; empty: every type.
+    pub kinds: &'static str,
+}
+
+impl OperatorOption {
+    /// Whether the operator fits a field of JSON type `kind` (an unknown field or type fits everything).
+    pub fn fits_kind(&self, kind: &str) -> bool {
+        self.kinds.is_empty() || kind.is_empty() || kind == "any" || self.kinds.split(' ').any(|k| k == kind)
+    }
+}
+
+/// The operators, with what they compare and the field types they fit (the script narrows the select to
+/// those as the field is typed; the page starts narrowed to the field it was given).
+fn operator_options() -> Vec<OperatorOption> {
     Operator::ALL
         .iter()
         .map(|op| {
-            let fits = match op {
-                Operator::Gt | Operator::Lt | Operator::Gte | Operator::Lte => "numbers",
-                Operator::Contains => "strings and arrays",
-                Operator::Exists | Operator::Changed => "any field (no value)",
-                _ => "any value",
+            let (fits, kinds) = match op {
+                Operator::Gt | Operator::Lt | Operator::Gte | Operator::Lte => ("numbers", "number integer"),
+                Operator::Contains => ("strings and arrays", "string array"),
+                Operator::Exists | Operator::Changed => ("any field (no value)", ""),
+                _ => ("any value", ""),
             };
-            (op.as_str(), op.symbol(), fits)
+            OperatorOption { op: op.as_str(), symbol: op.symbol(), fits, kinds }
         })
         .collect()
+}
+
+/// The JSON type of `field` among `fields`; empty when it is not one of them.
+fn kind_of_field<'a>(fields: &'a [SchemaField], field: &str) -> &'a str {
+    fields.iter().find(|f| f.path == field.trim()).map_or("", |f| f.kind.as_str())
 }
 
 /// The editor's values, as typed.
@@ -279,7 +303,9 @@ struct EditPage {
     errors: FieldErrors,
     tools: Vec<&'static str>,
     fields: Vec<SchemaField>,
-    operators: Vec<(&'static str, &'static str, &'static str)>,
+    operators: Vec<OperatorOption>,
+    /// The JSON type of the field in the editor, when it is one of `fields`.
+    field_kind: String,
     severities: &'static [&'static str],
     types: [AssetType; 7],
     dry: Option<DryView>,
@@ -300,14 +326,16 @@ fn edit_page(s: &OrgSession, rule: Option<RuleRow>, v: RuleValues, errors: Field
     let symbol = v.operator.parse::<Operator>().map_or("?", Operator::symbol);
     let value = if v.value.is_empty() { String::new() } else { format!(" {}", v.value) };
     let field = if v.field.is_empty() { "<field>" } else { v.field.as_str() };
+    let fields = schema_fields(&tool.result_schema());
     Ok(EditPage {
         chrome: Chrome::new(s, Nav::Rules, title),
         base: s.url(""),
         rule,
         preview: format!("{field} {symbol}{value} (actual: …)"),
-        fields: schema_fields(&tool.result_schema()),
+        field_kind: kind_of_field(&fields, &v.field).to_string(),
+        fields,
         tools: ToolKey::ALL.iter().map(|t| t.as_str()).collect(),
-        operators: operator_help(),
+        operators: operator_options(),
         severities: SEVERITIES,
         types: TYPES,
         rv: v,
@@ -562,6 +590,23 @@ mod tests {
         for t in ToolKey::ALL {
             assert!(schema_fields(&t.result_schema()).len() > 3, "{t:?}");
         }
+    }
+
+    #[test]
+    fn operators_fit_the_field_type() {
+        let ops = operator_options();
+        let fitting = |kind: &str| ops.iter().filter(|o| o.fits_kind(kind)).map(|o| o.op).collect::<Vec<_>>();
+        let all: Vec<&str> = Operator::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(fitting(""), all, "an unknown field is offered everything");
+        assert_eq!(fitting("any"), all);
+        assert_eq!(fitting("integer"), ["gt", "lt", "gte", "lte", "eq", "neq", "exists", "changed"]);
+        assert_eq!(fitting("string"), ["eq", "neq", "contains", "exists", "changed"]);
+        assert_eq!(fitting("array"), fitting("string"));
+        assert_eq!(fitting("boolean"), ["eq", "neq", "exists", "changed"]);
+
+        let rep = schema_fields(&ToolKey::IpReputation.result_schema());
+        assert!(matches!(kind_of_field(&rep, " abuseipdb.abuseConfidenceScore "), "integer" | "number"));
+        assert_eq!(kind_of_field(&rep, "no.such.field"), "");
     }
 
     #[test]

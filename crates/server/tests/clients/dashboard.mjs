@@ -533,6 +533,19 @@ async function rulesJourney(page) {
   check(suggested.includes('a') && suggested.some((f) => f.startsWith('records.mx[*].')),
     `the Field suggestions come from the dns result schema; saw ${JSON.stringify(suggested.slice(0, 20))}`);
 
+  step('the operators offered fit the field\'s type');
+  const enabledOps = () => page.locator('#r-op option:not([disabled])').evaluateAll((os) => os.map((o) => o.value));
+  await page.getByLabel('Field').fill('records.mx[*].preference');
+  const forNumber = await enabledOps();
+  check(forNumber.includes('gte') && !forNumber.includes('contains'), `a numeric field is offered ≥ but not contains; saw ${JSON.stringify(forNumber)}`);
+  check((await text(page.locator('#r-field-kind'))).includes('integer'), `the field's type is named; saw ${JSON.stringify(await text(page.locator('#r-field-kind')))}`);
+  await page.getByLabel('Operator').selectOption('gte');
+  await page.getByLabel('Field').fill('a');
+  const forList = await enabledOps();
+  check(forList.includes('contains') && !forList.includes('gte'), `a list field is offered contains but not ≥; saw ${JSON.stringify(forList)}`);
+  const picked = await page.getByLabel('Operator').inputValue();
+  check(forList.includes(picked), `an operator that no longer fits is not left selected; ${JSON.stringify(picked)} is`);
+
   step('fill in the rule and "Test this rule" (no navigation)');
   await page.getByLabel('Name').fill('A record present');
   await page.getByLabel('Field').fill('a');
@@ -741,9 +754,17 @@ async function membersAgentsJourney(page) {
   await navigating(page, () => page.locator('#members-table tr', { hasText: OTHER_EMAIL }).getByRole('button', { name: /Remove/ }).click());
   check(!(await text(page.locator('#members-table'))).includes(OTHER_EMAIL), 'the member is gone after Remove');
 
-  step('Settings: the default scan interval');
+  step('Settings: the default scan interval and my alert e-mail');
   await clickNav(page, 'Settings');
-  check((await page.locator('main form').count()) >= 1, 'the settings page has its forms');
+  await page.getByLabel('Default scan interval, minutes').fill('720');
+  await navigating(page, () => page.getByRole('button', { name: 'Save interval' }).click());
+  const every = await text(page.locator('main section').first());
+  check(/12 hours|720 minutes/.test(every), `the new interval is shown; saw ${JSON.stringify(every.slice(0, 200))}`);
+  const mine = page.locator('#alert-email-table tr', { hasText: 'you' });
+  const before = await text(mine.locator('td').nth(1));
+  await navigating(page, () => mine.getByRole('button').click());
+  const after = await text(page.locator('#alert-email-table tr', { hasText: 'you' }).locator('td').nth(1));
+  check(before !== after, `my alert e-mail switched; it read ${JSON.stringify(before)} and now ${JSON.stringify(after)}`);
 
   step('Agents: create an enrollment token; it is shown once with the command line');
   await clickNav(page, 'Agents');
@@ -754,6 +775,7 @@ async function membersAgentsJourney(page) {
   check(token.length > 10 && command.includes('tlink agent') && command.includes(token), `the token and its command line are shown; saw ${JSON.stringify(command)}`);
   if (!TLINK_BIN || !AGENT_ROOT) {
     console.log('     (no TLINK_BIN: the real agent step is skipped)');
+    await auditViewShows(page, membershipChanges());
     return;
   }
 
@@ -784,9 +806,40 @@ async function membersAgentsJourney(page) {
     agent.kill();
   }
 
-  step('Vulnerabilities: the page and its chart');
+  step('Vulnerabilities: the host\'s matches by CVE, then suppress one with a reason');
   await clickNav(page, 'Vulnerabilities');
-  check((await page.locator('h1').count()) === 1, 'the vulnerabilities page renders');
+  const cves = page.locator('#vuln-cves-table tbody tr');
+  const rows = await cves.count();
+  check(rows > 0, `the fixture host's packages match the loaded advisories; the page says ${JSON.stringify((await text(page.locator('main'))).slice(0, 300))}`);
+  const first = cves.first();
+  const cell = await text(first.locator('td').first());
+  const cve = (cell.match(/^[A-Z]+-\d{4}-\d+/) ?? [cell.split(/\s/)[0]])[0];
+  await first.locator('summary').click();
+  await first.getByLabel('Reason').fill('not reachable: the service is not exposed');
+  await navigating(page, () => first.getByRole('button', { name: 'Suppress', exact: true }).click());
+  check((await flash(page)).startsWith('Suppressed'), `flash "Suppressed: …"; saw ${JSON.stringify(await flash(page))}`);
+  const active = await page.locator('#vuln-cves-table tbody tr td:first-child').allTextContents();
+  check(!active.some((t) => t.trim().startsWith(cve)), `${cve} leaves the active list; it lists ${JSON.stringify(active.slice(0, 10))}`);
+  await goto(page, `${O}/vulnerabilities?status=suppressed`);
+  const suppressed = await text(page.locator('#vuln-cves-table'));
+  check(suppressed.includes(cve) && suppressed.includes('SUPPRESSED'), `${cve} is listed as suppressed; saw ${JSON.stringify(suppressed.slice(0, 300))}`);
+  state.suppressedCve = cve;
+  await auditViewShows(page, [...membershipChanges(), `suppressed ${cve}`]);
+}
+
+/// What the members and settings steps leave in the audit trail.
+function membershipChanges() {
+  return [`added ${OTHER_EMAIL}`, `changed ${OTHER_EMAIL}'s role from MEMBER to ADMIN`, `removed ${OTHER_EMAIL}`,
+    'changed the default scan interval', 'turned alert e-mail', 'created the agent enrollment token “browser hosts”'];
+}
+
+async function auditViewShows(page, wants) {
+  step('Audit trail: those changes are listed');
+  await clickNav(page, 'Audit trail');
+  const log = await text(page.locator('#audit-table'));
+  for (const want of wants) {
+    check(log.includes(want), `the audit trail lists ${JSON.stringify(want)}; saw ${JSON.stringify(log.slice(0, 800))}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

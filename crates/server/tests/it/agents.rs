@@ -82,6 +82,25 @@ async fn agents_case(app: TestApp) {
     app.get(&format!("/api/orgs/{org}/agents/{agent_id}"), &stranger.auth()).await.err(StatusCode::NOT_FOUND);
     let theirs = app.get(&format!("/api/orgs/{}/agents", stranger.org()), &stranger.auth()).await;
     assert!(theirs.items().is_empty());
+
+    // The tokens are listed by prefix only; a member may not revoke one, a stranger cannot see it, an
+    // owner revokes it and the host is refused from then on while its agent stays listed.
+    let listed = app.get(&path, &member.auth()).await;
+    let item = &listed.items()[0];
+    assert_eq!((item["name"].as_str(), item["prefix"].as_str()), (Some("db"), Some(&token[..14])));
+    assert!(!listed.text.contains(&token), "the token itself is never listed");
+    let enrollment = s(item, "id").to_string();
+    let one = format!("{path}/{enrollment}");
+    app.delete(&one, &member.auth()).await.err(StatusCode::FORBIDDEN);
+    app.delete(&format!("/api/orgs/{}/agent-enrollments/{enrollment}", stranger.org()), &stranger.auth())
+        .await
+        .err(StatusCode::NOT_FOUND);
+    app.delete(&format!("{path}/not-an-id"), &owner.auth()).await.invalid("enrollmentId");
+    assert_eq!(app.delete(&one, &owner.auth()).await.ok(StatusCode::OK)["revoked"], true);
+    report(&app, &token, host("d2", None)).await.err(StatusCode::UNAUTHORIZED);
+    app.delete(&one, &owner.auth()).await.err(StatusCode::NOT_FOUND);
+    assert!(app.get(&path, &owner.auth()).await.items().is_empty());
+    assert_eq!(app.get(&format!("/api/orgs/{org}/agents"), &owner.auth()).await.ids(), vec![agent_id]);
 }
 
 both!(agents_go_offline_when_silent, offline_case, |c: &mut tlink_server::Config| c.agent_offline_after_secs = 0);

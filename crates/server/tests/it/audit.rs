@@ -35,11 +35,29 @@ async fn audit_case(app: TestApp) {
         .ok(StatusCode::OK);
     app.delete(&format!("/api/orgs/{org}/alert-rules/{rule_id}"), &owner.auth()).await.ok(StatusCode::OK);
     app.delete(&format!("/api/orgs/{org}/members/{}", bob.id), &owner.auth()).await.ok(StatusCode::OK);
+    // Settings: a change is recorded, the same value again is not.
+    let settings = format!("/api/orgs/{org}/settings");
+    for _ in 0..2 {
+        let body = json!({"monitorIntervalMinutes": 90, "notifyEmail": false});
+        app.patch(&settings, &owner.auth(), body).await.ok(StatusCode::OK);
+    }
+    let log = app.get(&format!("/api/orgs/{org}/audit-log?limit=2"), &owner.auth()).await;
+    let settings_entries = log.ok(StatusCode::OK).as_array().expect("entries").clone();
+    assert_eq!(
+        actions(&settings_entries),
+        ["member.alert_email_changed", "settings.monitor_interval_changed"],
+        "{settings_entries:#?}"
+    );
+    assert_eq!(settings_entries[0]["summary"], "turned alert e-mail off for owner@example.com");
+    assert_eq!(settings_entries[1]["summary"], "changed the default scan interval from 1440 minutes to 90 minutes");
+    assert_eq!(settings_entries[1]["targetType"], "organization");
 
+    let log = app.get(&format!("/api/orgs/{org}/audit-log?targetType=rule&limit=2"), &owner.auth()).await;
+    assert_eq!(actions(log.ok(StatusCode::OK).as_array().expect("page")), ["rule.deleted", "rule.updated"]);
     let log = app.get(&format!("/api/orgs/{org}/audit-log"), &owner.auth()).await;
     let entries = log.ok(StatusCode::OK).as_array().expect("entries").clone();
     assert_eq!(
-        actions(&entries),
+        actions(&entries[2..]),
         [
             "member.removed",
             "rule.deleted",
@@ -51,6 +69,7 @@ async fn audit_case(app: TestApp) {
         ],
         "newest first: {entries:#?}"
     );
+    let entries = entries[2..].to_vec();
     let role = &entries[4];
     assert_eq!(role["actor"], "owner@example.com");
     assert_eq!(role["actorUserId"], json!(owner.id));

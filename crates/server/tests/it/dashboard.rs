@@ -51,6 +51,8 @@ async fn journeys_case(app: TestApp) {
         .await;
     let other_asset = other_asset.ok(StatusCode::CREATED)["id"].as_str().expect("asset id").to_string();
     let key = app.api_key(&owner.auth(), "journeys").await;
+    // Advisories for the fixture host the real agent reports, so its packages have vulnerabilities.
+    crate::vulns::import_all(&app).await;
     let ts_env = [
         ("TS_USER_ID", owner.id.clone()),
         ("TS_API_KEY", key.clone()),
@@ -89,7 +91,8 @@ async fn journeys_case(app: TestApp) {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), std::path::PathBuf::from);
     let bin = target.join("debug/tlink");
-    let bin = if bin.exists() {
+    let agent_runs = bin.exists();
+    let bin = if agent_runs {
         bin.display().to_string()
     } else {
         eprintln!("no {}: the browser journeys skip the real agent (run `cargo test --workspace`)", bin.display());
@@ -144,8 +147,13 @@ async fn journeys_case(app: TestApp) {
         "api_key.revoked dashboard",
         "alert.status_changed dashboard",
         "agent_enrollment.created dashboard",
+        "settings.monitor_interval_changed dashboard",
+        "member.alert_email_changed dashboard",
         "rule.created api",
-    ] {
+    ]
+    .into_iter()
+    .chain(agent_runs.then_some("vulnerability.suppressed dashboard"))
+    {
         assert!(records.lines().any(|l| l == format!("action {change}")), "{change} over /v2/auditlogs:\n{records}");
     }
 }

@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/orgs/{orgId}/plan"),
     ("get", "/help/hawk/self-test"),
     ("post", "/api/orgs/{orgId}/agent-enrollments"),
+    ("get", "/api/orgs/{orgId}/agent-enrollments"),
+    ("delete", "/api/orgs/{orgId}/agent-enrollments/{enrollmentId}"),
     ("post", "/api/agent/report"),
     ("get", "/api/orgs/{orgId}/agents"),
     ("get", "/api/orgs/{orgId}/agents/{agentId}"),

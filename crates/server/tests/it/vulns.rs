@@ -29,7 +29,8 @@ fn advisory_files() -> Vec<PathBuf> {
     files
 }
 
-async fn import_all(app: &TestApp) -> Vec<(String, Imported)> {
+/// Imports every OSV fixture advisory (also used by the browser journeys).
+pub(crate) async fn import_all(app: &TestApp) -> Vec<(String, Imported)> {
     let mut out = Vec::new();
     for f in advisory_files() {
         let bytes = std::fs::read(&f).expect("fixture");

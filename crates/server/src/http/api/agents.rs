@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use tlink_domain::{Addresses, AgentId, Package, Port, format_millis};
+use tlink_domain::{Addresses, AgentId, EnrollmentId, Package, Port, format_millis};
 use tlink_store::{AgentReport, AgentRow, DbError, Inventory, decode_json};
 use utoipa::ToSchema;
 
@@ -58,6 +58,56 @@ pub async fn create_enrollment(
         token: issued.token,
         created_at: format_millis(issued.row.created_at),
     }))
+}
+
+/// An enrollment token as listed: its visible prefix only, never the token.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollmentSummary {
+    pub id: String,
+    pub name: String,
+    /// The token's first characters (`tlagent_…`), to tell tokens apart.
+    pub prefix: String,
+    pub created_at: String,
+}
+
+/// The organization's live (not revoked) enrollment tokens, newest first.
+#[utoipa::path(get, path = "/api/orgs/{orgId}/agent-enrollments", tag = "agents",
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
+    params(("orgId" = String, Path), crate::http::pagination::ListQueryDoc),
+    responses((status = 200, body = Envelope<Vec<EnrollmentSummary>>), (status = 400, body = ErrorBody)))]
+pub async fn list_enrollments(State(state): State<AppState>, caller: OrgCaller, q: QueryMap) -> ApiResult<Response> {
+    let params = pagination::parse(&q, &state.keys.cursor_key, &format!("agent-enrollments:{}", caller.org_id), &[])?;
+    let page = state.store.list_enrollments(&caller.org_id, &params.page).await?;
+    let token = params.token(page.next);
+    let items = page
+        .items
+        .into_iter()
+        .map(|e| EnrollmentSummary {
+            id: e.id.to_string(),
+            name: e.name,
+            prefix: e.prefix,
+            created_at: format_millis(e.created_at),
+        })
+        .collect();
+    Ok(list(items, params.page.limit, token))
+}
+
+/// Revoke an enrollment token (owners and admins): hosts reporting with it are refused from then on; the
+/// agents already seen stay listed.
+#[utoipa::path(delete, path = "/api/orgs/{orgId}/agent-enrollments/{enrollmentId}", tag = "agents",
+    security(("bearer" = []), ("apiKey" = []), ("hawk" = [])),
+    params(("orgId" = String, Path), ("enrollmentId" = String, Path)),
+    responses((status = 200, body = Envelope<crate::http::api::users::Revoked>), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_enrollment(
+    State(state): State<AppState>,
+    caller: OrgCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = path_id("enrollmentId", &id, EnrollmentId::parse)?;
+    crate::ops::agents::revoke_enrollment(&state, &caller.member(), &id).await?;
+    Ok(ok(crate::http::api::users::Revoked { id: id.to_string(), revoked: true }))
 }
 
 /// What `tlink agent` sends. `packages` and `ports` may be left out when `inventoryDigest` is the digest
