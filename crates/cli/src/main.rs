@@ -37,11 +37,16 @@ macro_rules! outln {
 
 mod agent;
 mod bdb;
+mod db;
+mod doctor;
 mod tool;
 mod vulndb;
 
+/// `tlink --version`: the release and the git revision it was built from (set by `build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (rev ", env!("TLINK_GIT_REV"), ")");
+
 #[derive(Parser)]
-#[command(name = "tlink", version, about = "Self-hosted threat intelligence and security monitoring API server")]
+#[command(name = "tlink", version = VERSION, about = "Self-hosted threat intelligence and security monitoring API server")]
 struct Cli {
     /// Configuration file (TOML). Default: ./tlink.toml when present. TLINK_* variables override it.
     #[arg(long, global = true, env = "TLINK_CONFIG")]
@@ -110,6 +115,25 @@ enum Command {
     Vulndb {
         #[command(subcommand)]
         command: VulndbCommand,
+    },
+    // `backup`, `restore` and `db copy` (see db.rs for their help).
+    #[command(flatten)]
+    Data(db::Command),
+    /// Check the configuration, the database and its migrations, Redis, SMTP, DNS, providers and the listen
+    /// address, without changing anything; exit 1 if a check fails.
+    Doctor {
+        /// Do not try to bind the listen address (the server is running and holds it).
+        #[arg(long)]
+        skip_listen: bool,
+        /// The name each DNS resolver is asked for.
+        #[arg(long, default_value = "example.com")]
+        dns_name: String,
+    },
+    /// Ask a running server whether it is ready (GET /readyz); exit 1 unless it answers 2xx within 3 s.
+    Health {
+        /// The server's base URL (default: the configured listen address, on loopback when it is 0.0.0.0).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -215,6 +239,8 @@ fn main() -> anyhow::Result<()> {
     let log_level = match &cli.command {
         // A local tool run prints its own output; keep the log to warnings.
         Command::Tool { .. } => "warn",
+        // doctor and health print their own lines; a log line between them would only confuse.
+        Command::Doctor { .. } | Command::Health { .. } => "error",
         _ => config.log_level.as_str(),
     };
     tlink_server::init_logging(&config.log_format, log_level);
@@ -247,6 +273,13 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let options = tlink_tools::RunOptions { ports, port };
             tool::run(config.tools, &tool, &target, options, json).await
         }
+        Command::Data(command) => db::run(command, &config).await,
+        Command::Doctor { skip_listen, dns_name } => {
+            let ok = doctor::run(&config, &doctor::Options { skip_listen, dns_name }).await?;
+            anyhow::ensure!(ok, "a check failed (see the FAIL lines above)");
+            Ok(())
+        }
+        Command::Health { url } => doctor::health(&config, url.as_deref()).await,
         Command::Migrate => {
             let url = config.database_url();
             let store = tlink_store::Store::connect(&url, 1)

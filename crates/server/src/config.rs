@@ -114,10 +114,22 @@ impl Default for Config {
 }
 
 /// Variables that share the `TLINK_` prefix but are not configuration keys: the command line's own
-/// (`TLINK_CONFIG`, `TLINK_NEW_USER_PASSWORD`, `TLINK_AGENT_*`) and the test suite's.
+/// (`TLINK_CONFIG`, `TLINK_NEW_USER_PASSWORD`, `TLINK_AGENT_*`, `TLINK_COPY_FROM`/`TLINK_COPY_TO` of
+/// `tlink db copy`), the build's (`TLINK_GIT_REV`, which Cargo also sets when it runs the tests) and the
+/// test suite's.
 /// `TLINK_REDIS_URL` is read as `limits.redis_url`.
-const NOT_CONFIG: &[&str] =
-    &["CONFIG", "NEW_USER_PASSWORD", "AGENT_SERVER", "AGENT_TOKEN", "TEST_DATABASE_URL", "TEST_REDIS_URL", "REDIS_URL"];
+const NOT_CONFIG: &[&str] = &[
+    "CONFIG",
+    "NEW_USER_PASSWORD",
+    "AGENT_SERVER",
+    "AGENT_TOKEN",
+    "COPY_FROM",
+    "COPY_TO",
+    "GIT_REV",
+    "TEST_DATABASE_URL",
+    "TEST_REDIS_URL",
+    "REDIS_URL",
+];
 
 impl Config {
     /// Loads defaults, then `file` (or `./tlink.toml` if it exists), then `TLINK_*` variables.

@@ -255,9 +255,22 @@ pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    let metrics = match state.config.worker.metrics_listen {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr} for metrics"))?;
+            tracing::info!(%addr, "worker metrics listening");
+            let app = http::api::system::worker_routes();
+            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+        }
+        None => None,
+    };
     let follow = tokio::spawn(state.wake.clone().follow(state.store.clone()));
     state.run_jobs(stop_rx).await;
     follow.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     Ok(())
 }
 

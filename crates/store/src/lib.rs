@@ -89,6 +89,8 @@
 //! - [`Store::requeue_expired`]: puts back the jobs whose worker stopped.
 //! - [`Store::release_jobs`]: gives back a worker's jobs on shutdown.
 //! - [`Store::queue_counts`]: jobs by status.
+//! - [`Store::migration_status`]: which migrations are applied, against those this build carries (reads only).
+//! - [`Store::queue_stats`]: queued jobs by kind (ready, delayed, the oldest ready one's due time), for metrics.
 //! - [`Store::get_job`]: one stored job.
 //! - [`Store::queue_events`]: other processes' queue notifications (PostgreSQL).
 //!
@@ -152,12 +154,18 @@
 //! - [`Store::list_audit`]: one page of an organization's entries, newest first, filtered.
 //! - [`audit_statement`]: the insert of an entry, to commit in the same transaction as the change it records.
 //!
+//! **Moving data** ([`transfer`], over any [`Db`], whatever its tables)
+//! - [`transfer::copy`]: every row of one database into another, empty one (SQLite → PostgreSQL, or back).
+//! - [`transfer::backup`]: a consistent copy of a live SQLite database in a new file.
+//! - [`transfer::restore`]: a SQLite database's contents replaced with a checked backup.
+//!
 //! # Modules
 //!
 //! The modules form a layered graph, with no cycles: [`db`] and `json.rs` at the bottom; `jobs.rs` (what a
 //! job is), `usage.rs`, `orgs.rs` and `audit.rs` above them; then `reports.rs` (every statement on the
 //! `reports` table), `deliveries.rs` and `alerts.rs`; and at the top `queue.rs`, `monitoring.rs` and `vulns.rs`,
-//! which run those statements in their own transactions.
+//! which run those statements in their own transactions. [`transfer`] stands apart, on [`db`] and the
+//! migration trees only: it reads the tables from the database itself and names none of them.
 //!
 //! Each row type has one decoder and one column list, beside its struct: `from_row`, and a `*_columns!`
 //! macro that statements splice in with `concat!` (a macro rather than a `const`, so that every statement
@@ -181,9 +189,11 @@ mod monitoring;
 mod orgs;
 mod overview;
 mod queue;
+mod queue_stats;
 mod reports;
 mod rules;
 mod sessions;
+pub mod transfer;
 mod usage;
 mod users;
 mod vulns;
@@ -201,6 +211,7 @@ pub use monitoring::{DueAsset, ScanOutcome, ScheduledScan};
 pub use orgs::{MemberChange, MemberRow, OrgRow};
 pub use overview::{AttentionAsset, DAY_MS, TypeCount};
 pub use queue::{Effects, Finish, Finished, JobOutcome, QueueCounts, QueueEvent, QueueEvents, ReportUpdate};
+pub use queue_stats::QueueStat;
 pub use reports::{NewReport, QUOTA_SKIP_ERROR, ReportFilter, ReportOrigin, ReportRow, ReportStatus};
 pub use rules::{RuleFields, RuleRow};
 pub use sessions::{RefreshRow, RotateOutcome};
@@ -305,5 +316,53 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         self.db.query("SELECT 1", &[]).await.map(|_| ())
+    }
+
+    /// Which migrations are applied, against those this build carries. Reads only: applies nothing and
+    /// creates no table (`tlink doctor` asks before anything is migrated).
+    pub async fn migration_status(&self) -> Result<MigrationStatus> {
+        let (tree, table_sql) = match self.db.dialect() {
+            Dialect::Sqlite => (
+                migrations::SQLITE,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            ),
+            Dialect::Postgres => {
+                (migrations::POSTGRES, "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 ELSE 1 END")
+            }
+        };
+        let known = tree.iter().map(|(version, _)| *version).collect();
+        let table = match self.db.query_opt(table_sql, &[]).await? {
+            Some(row) => row.i64(0)? > 0,
+            None => false,
+        };
+        let applied = if table {
+            let rows = self.db.query("SELECT version FROM schema_migrations ORDER BY version", &[]).await?;
+            rows.iter().map(|row| row.i64(0)).collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(MigrationStatus { known, applied })
+    }
+}
+
+/// The migrations of this engine that this build carries, and those the database records as applied
+/// ([`Store::migration_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// The versions this build would apply, oldest first.
+    pub known: Vec<i64>,
+    /// The versions recorded in `schema_migrations`, oldest first; none for a database never migrated.
+    pub applied: Vec<i64>,
+}
+
+impl MigrationStatus {
+    /// Versions this build carries that are not applied yet.
+    pub fn pending(&self) -> Vec<i64> {
+        self.known.iter().copied().filter(|v| !self.applied.contains(v)).collect()
+    }
+
+    /// Applied versions this build does not know: a newer build migrated the database.
+    pub fn unknown(&self) -> Vec<i64> {
+        self.applied.iter().copied().filter(|v| !self.known.contains(v)).collect()
     }
 }

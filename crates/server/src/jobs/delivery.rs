@@ -4,6 +4,11 @@
 //! A webhook is signed twice (`X-TLINK-Signature` and Standard Webhooks) with the rule's secret, read
 //! from the rule (sealed at rest) and kept for a few seconds; a manual redelivery is one attempt with the
 //! same `webhook-id`.
+//!
+//! Each attempt is counted by channel and outcome (`tlink_deliveries_total`) and timed
+//! (`tlink_delivery_seconds`); a delivery that ends DELIVERED or FAILED is counted once more
+//! (`tlink_deliveries_finished_total`). Its org, rule and channel go into the job's span; its target (a
+//! webhook URL may carry a token, an e-mail a person's address) never reaches a log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use tlink_tools::notify::{self, Mailer, Verdict, WebhookRequest, WebhookSecret, 
 
 use crate::jobs::background::BackgroundJob;
 use crate::sealed::Sealer;
-use crate::telemetry::error_chain;
+use crate::telemetry::{DELIVERY_CHANNELS, error_chain};
 
 /// What a delivery job carries (the delivery row has the rest).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -142,14 +147,23 @@ impl Sender {
                 return Finish::new(job.id.clone(), JobOutcome::Retry { run_at, error }, ReportUpdate::None);
             }
         };
+        // The labels take the known channels only; anything else stored is `other`.
+        let channel = DELIVERY_CHANNELS.iter().copied().find(|c| *c == delivery.channel).unwrap_or("other");
+        let span = tracing::Span::current();
+        span.record("delivery_id", job.id.as_str());
+        span.record("org_id", delivery.org_id.as_str());
+        span.record("rule_id", delivery.rule_id.as_str());
+        span.record("channel", channel);
+        let attempt_started = std::time::Instant::now();
         let outcome = match delivery.channel.as_str() {
             "WEBHOOK" => self.send_webhook(&job.id, &delivery, payload.manual).await,
             "EMAIL" => self.send_email(&job.id, from_payload, &delivery).await,
             other => Sent::refused(format!("unknown channel {other}")),
         };
+        metrics::histogram!("tlink_delivery_seconds", "channel" => channel)
+            .record(attempt_started.elapsed().as_secs_f64());
         let duration_ms = (tlink_store::now_millis() - started_at).max(0);
-        metrics::counter!("tlink_deliveries_total", "channel" => delivery.channel.clone(), "outcome" => outcome.outcome)
-            .increment(1);
+        metrics::counter!("tlink_deliveries_total", "channel" => channel, "outcome" => outcome.outcome).increment(1);
         let attempts = u32::try_from(job.attempts.max(1)).unwrap_or(u32::MAX);
         let mut next_attempt_at = None;
         let (status, job_outcome) = match outcome.outcome {
@@ -168,6 +182,9 @@ impl Sender {
             },
             _ => ("FAILED", JobOutcome::Dead { error: outcome.summary() }),
         };
+        if status != "PENDING" {
+            metrics::counter!("tlink_deliveries_finished_total", "channel" => channel, "status" => status).increment(1);
+        }
         let disable_webhook = (outcome.outcome == "GONE").then(|| {
             self.keys.lock().remove(&delivery.rule_id);
             (

@@ -6,6 +6,10 @@
 //! (the asset's `monitorIntervalMinutes`, else its org's default) with ±`jitter_percent` so assets created
 //! together drift apart. The store claims each asset with a compare-and-set, so several processes never
 //! queue the same scan twice.
+//!
+//! How late scans are queued is the scheduler's health: `tlink_scheduler_lag_seconds` (from each asset's
+//! `next_scan_at` to the tick that queued it; normally under `tick_secs`) and
+//! `tlink_scheduler_last_tick_timestamp_seconds` (a scheduler that stopped ticking stops moving it).
 
 use std::time::Duration;
 
@@ -30,8 +34,23 @@ impl Scheduler {
         Scheduler { store, config, max_attempts, wake }
     }
 
-    /// Queues every scan due at `now`, batch after batch; returns how many assets were scanned.
+    /// Queues every scan due at `now`, batch after batch; returns how many assets were scanned. Counts the
+    /// tick (`tlink_scheduler_ticks_total`) and, when it succeeded, stamps
+    /// `tlink_scheduler_last_tick_timestamp_seconds`.
     pub async fn tick(&self, now: i64) -> anyhow::Result<usize> {
+        let result = self.queue_due(now).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("tlink_scheduler_ticks_total", "outcome" => outcome).increment(1);
+        if result.is_ok() {
+            metrics::gauge!("tlink_scheduler_last_tick_timestamp_seconds").set(now as f64 / 1000.0);
+        }
+        result
+    }
+
+    /// [`Scheduler::tick`]'s work. Each scan claimed (queued, or skipped over the quota) records how late it
+    /// was in `tlink_scheduler_lag_seconds`: from its `next_scan_at` to `now`.
+    async fn queue_due(&self, now: i64) -> anyhow::Result<usize> {
+        let lag = metrics::histogram!("tlink_scheduler_lag_seconds");
         let mut total = 0;
         loop {
             let due = self.store.due_assets(now, self.config.batch_size.max(1)).await?;
@@ -44,12 +63,17 @@ impl Scheduler {
             let queued = outcomes.iter().filter(|o| matches!(o, ScanOutcome::Queued(_))).count();
             let skipped = outcomes.iter().filter(|o| matches!(o, ScanOutcome::Skipped(_))).count();
             total += queued + skipped;
+            for (scan, outcome) in scans.iter().zip(&outcomes) {
+                if !matches!(outcome, ScanOutcome::NotClaimed) {
+                    lag.record(now.saturating_sub(scan.expected).max(0) as f64 / 1000.0);
+                }
+            }
             metrics::counter!("tlink_scheduled_scans_total").increment(queued as u64);
             if skipped > 0 {
                 metrics::counter!("tlink_scheduled_scans_skipped_total").increment(skipped as u64);
                 for (scan, outcome) in scans.iter().zip(&outcomes) {
                     if matches!(outcome, ScanOutcome::Skipped(_)) {
-                        tracing::warn!(org = %scan.org_id, asset = %scan.asset_id, "monthly tool-run quota used up: scheduled scan skipped");
+                        tracing::warn!(org_id = %scan.org_id, asset_id = %scan.asset_id, "monthly tool-run quota used up: scheduled scan skipped");
                     }
                 }
             }

@@ -15,6 +15,11 @@
 //! - on shutdown it stops claiming, lets running jobs finish for `shutdown_grace_secs`, then gives the rest
 //!   back to the queue ([`Store::release_jobs`]) without counting the attempt.
 //!
+//! Each attempt runs in a `job` span (`job_id`, `kind`, `attempt`; `org_id`, `report_id`, `tool`,
+//! `delivery_id`, `rule_id` and `channel` are filled in once the payload names them), so every log line of
+//! a run says whose run it was; it is counted in `tlink_jobs_total` by kind and outcome and timed in
+//! `tlink_job_duration_seconds`. The queue's depth and age are sampled by [`crate::jobs::sampler`].
+//!
 //! Wake-ups: an enqueue in the same process wakes the worker at once ([`Wake`]). On PostgreSQL,
 //! [`Wake::follow`] listens for other processes' enqueues and finished reports (LISTEN/NOTIFY), so a job
 //! queued by an API-only process starts at once and a request waiting for a report finished elsewhere is
@@ -23,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::panic::AssertUnwindSafe;
 
@@ -39,6 +44,7 @@ use crate::jobs::background::{BackgroundJob, Failed};
 use crate::jobs::tool::ToolJob;
 use crate::telemetry::error_chain;
 use tokio::sync::{Notify, Semaphore, mpsc};
+use tracing::Instrument;
 
 /// The `[worker]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +69,9 @@ pub struct WorkerConfig {
     pub retry_max_secs: u64,
     /// On shutdown, how long running jobs may take to finish before they are given back to the queue.
     pub shutdown_grace_secs: u64,
+    /// Where `tlink worker` serves `/metrics` and `/healthz` for Prometheus (a worker-only process has no
+    /// API listener of its own); none by default. `tlink serve` exports its worker's metrics on its API.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerConfig {
@@ -78,6 +87,7 @@ impl Default for WorkerConfig {
             retry_base_secs: 10,
             retry_max_secs: 3600,
             shutdown_grace_secs: 20,
+            metrics_listen: None,
         }
     }
 }
@@ -237,6 +247,8 @@ impl Worker {
             .collect();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
         let id = format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        metrics::gauge!("tlink_worker_concurrency").set(config.concurrency.max(1) as f64);
+        metrics::gauge!("tlink_worker_running_jobs").increment(0.0);
         Worker { inner: Arc::new(Inner { id, store, toolbox, config, wake, tool_slots, alerting }) }
     }
 
@@ -255,6 +267,7 @@ impl Worker {
         let finisher =
             tokio::spawn(finisher(self.inner.store.clone(), self.inner.id.clone(), self.inner.wake.clone(), rx));
         let background = tokio::spawn(self.clone().maintenance(lease_ms));
+        let sampler = tokio::spawn(crate::jobs::sampler::run(self.inner.store.clone()));
         tracing::info!(worker = %self.inner.id, concurrency, "worker started");
 
         // Claim again once a quarter of a batch is free, not for every single finished job: many tiny claims
@@ -303,6 +316,7 @@ impl Worker {
         drop(tx);
         let _ = tokio::time::timeout(Duration::from_secs(5), finisher).await;
         background.abort();
+        sampler.abort();
         if !drained {
             match self.inner.store.release_jobs(&self.inner.id).await {
                 Ok(n) => {
@@ -365,9 +379,40 @@ impl Worker {
         }
     }
 
-    /// Runs one claimed job and decides what becomes of it. Never panics: a panicking job is a failed
-    /// attempt (retried like a network failure).
+    /// Runs one claimed job in its span and decides what becomes of it; counts the attempt by kind and
+    /// outcome and times it. Never panics: a panicking job is a failed attempt (retried like a network
+    /// failure).
     async fn execute(&self, job: Job) -> Finish {
+        let kind = job.kind().map_or("unknown", JobKind::as_str);
+        let span = tracing::info_span!(
+            "job",
+            job_id = %job.id,
+            kind = kind,
+            attempt = job.attempts,
+            org_id = tracing::field::Empty,
+            report_id = tracing::field::Empty,
+            tool = tracing::field::Empty,
+            delivery_id = tracing::field::Empty,
+            rule_id = tracing::field::Empty,
+            channel = tracing::field::Empty,
+        );
+        let running = metrics::gauge!("tlink_worker_running_jobs");
+        running.increment(1.0);
+        let started = Instant::now();
+        let finish = self.attempt(job).instrument(span).await;
+        running.decrement(1.0);
+        metrics::histogram!("tlink_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+        let outcome = match finish.job {
+            JobOutcome::Done => "done",
+            JobOutcome::Retry { .. } => "retry",
+            JobOutcome::Dead { .. } => "failed",
+        };
+        metrics::counter!("tlink_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
+        finish
+    }
+
+    /// One attempt, a panic caught.
+    async fn attempt(&self, job: Job) -> Finish {
         let claimed = job.clone();
         match AssertUnwindSafe(self.dispatch(job)).catch_unwind().await {
             Ok(f) => f,
@@ -403,6 +448,9 @@ impl Worker {
     }
 
     async fn run_tool(&self, job: &Job) -> Finish {
+        let span = tracing::Span::current();
+        // A tool job's id is its report's.
+        span.record("report_id", job.id.as_str());
         let run = match ToolJob::decode(job) {
             Ok(run) => run,
             Err(e) => {
@@ -411,6 +459,10 @@ impl Worker {
                 return self.failure(job, Failed::fatal(error));
             }
         };
+        span.record("tool", run.tool.as_str());
+        if let Some(asset) = &run.asset {
+            span.record("org_id", asset.org_id.as_str());
+        }
         let slot = self.inner.tool_slots.get(&run.tool).cloned();
         match run.run(job, &self.inner.toolbox, slot, self.inner.alerting.as_deref()).await {
             Ok(finish) => finish,
@@ -438,21 +490,11 @@ impl Worker {
 }
 
 /// Writes finished jobs' outcomes in batches: whatever has arrived since the last write goes in one
-/// transaction, so the batch grows with the load and an idle queue writes each outcome at once.
+/// transaction, so the batch grows with the load and an idle queue writes each outcome at once. (Outcomes
+/// are counted when they are decided, in [`Worker::execute`], so one-shot runs count too.)
 async fn finisher(store: Store, worker: String, wake: Wake, mut rx: mpsc::Receiver<Finish>) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
-        let (mut done, mut retry, mut failed) = (0u64, 0u64, 0u64);
-        for f in &batch {
-            match f.job {
-                JobOutcome::Done => done += 1,
-                JobOutcome::Retry { .. } => retry += 1,
-                JobOutcome::Dead { .. } => failed += 1,
-            }
-        }
-        metrics::counter!("tlink_jobs_total", "outcome" => "done").increment(done);
-        metrics::counter!("tlink_jobs_total", "outcome" => "retry").increment(retry);
-        metrics::counter!("tlink_jobs_total", "outcome" => "failed").increment(failed);
         let mut tries = 0;
         let reports = loop {
             match store.finish_jobs(&worker, &batch).await {

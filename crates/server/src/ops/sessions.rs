@@ -48,11 +48,12 @@ pub fn new_refresh_token(state: &AppState) -> (String, i64) {
 }
 
 /// Checks `email` and `password` under the failed-login throttle (per account and per `client` address)
-/// and starts a login.
+/// and starts a login. Counted in `tlink_logins_total` by outcome: `succeeded`, `failed`, `throttled`.
 pub async fn sign_in(state: &AppState, email: &str, password: String, client: &str) -> Result<SignedIn, SignInError> {
     let email = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
     let keys = [format!("account:{email}"), format!("ip:{client}")];
     if let Some(wait) = state.throttle.blocked(&keys).await {
+        metrics::counter!("tlink_logins_total", "outcome" => "throttled").increment(1);
         return Err(SignInError::Throttled(wait));
     }
     let user = state.store.user_by_email(&email).await.map_err(OpError::from)?;
@@ -60,12 +61,14 @@ pub async fn sign_in(state: &AppState, email: &str, password: String, client: &s
         verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await.map_err(OpError::from)?;
     let Some(user) = user.filter(|_| valid) else {
         state.throttle.record_failure(&keys).await;
+        metrics::counter!("tlink_logins_total", "outcome" => "failed").increment(1);
         tracing::info!(ip = %client, "failed login");
         return Err(SignInError::Invalid);
     };
     state.throttle.clear(&keys[0]).await;
     let (refresh_token, expires_at) = new_refresh_token(state);
     state.store.start_refresh_family(&user.id, &sha256_hex(&refresh_token), expires_at).await.map_err(OpError::from)?;
+    metrics::counter!("tlink_logins_total", "outcome" => "succeeded").increment(1);
     Ok(SignedIn { user, refresh_token, expires_at })
 }
 

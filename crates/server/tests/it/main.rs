@@ -53,6 +53,7 @@ mod layers;
 mod limit_families;
 mod limits;
 mod lists;
+mod metrics_export;
 mod openapi;
 mod orgs;
 #[allow(dead_code)] // shared with the tools tests

@@ -10,6 +10,17 @@
 //! - `value.rs`: the tiny value model both share ([`Value`], [`Row`], [`Stmt`]); `error.rs`: [`DbError`].
 //!
 //! This file only dispatches; the engines depend on the value model and the error, never on the handle.
+//!
+//! # Statements built at run time
+//!
+//! [`Db::query`], [`Db::execute`] and [`Db::transaction`] take `&'static str`: every statement of the
+//! application is a constant, so each engine can keep it prepared in a per-connection cache keyed by its text.
+//! Moving data whatever its table (`transfer.rs`: copying a database, checking a schema) needs statements
+//! built from the schema's own table and column names, which that cache must not hold: SQLite's cache is
+//! small (128) and would evict the application's hot statements, and PostgreSQL's grows without bound.
+//! [`Db::query_dynamic`], [`Db::execute_many`] and [`Db::snapshot`] take such statements and prepare them
+//! for the call only. Build them only from names the database itself reported, quoted with [`quote_ident`],
+//! and pass values as parameters, never as text.
 
 mod error;
 mod postgres;
@@ -23,7 +34,8 @@ use std::sync::Arc;
 pub use error::DbError;
 pub use postgres::Listener;
 pub use sqlite::SqliteDb;
-pub use value::{Changed, Dialect, Row, Stmt, Value, now_millis};
+pub(crate) use sqlite::{FileSummary, inspect_file};
+pub use value::{Batch, Changed, Dialect, Row, Stmt, Value, now_millis, quote_ident};
 
 /// A cloneable handle to the database.
 #[derive(Clone)]
@@ -42,12 +54,30 @@ impl fmt::Debug for Db {
     }
 }
 
+/// Rows read by [`Db::snapshot`], batch by batch.
+pub struct Snapshot {
+    rx: tokio::sync::mpsc::Receiver<Result<Batch, DbError>>,
+}
+
+impl Snapshot {
+    /// The next batch; `None` once every query has been answered. After an error nothing follows.
+    pub async fn next(&mut self) -> Option<Result<Batch, DbError>> {
+        self.rx.recv().await
+    }
+}
+
+/// The file a `sqlite://path` (or `sqlite:path`) URL names, without its query string; `None` for any other
+/// URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(path.split('?').next().unwrap_or(path))
+}
+
 impl Db {
     /// Opens the database named by `url`: `sqlite://path` (or `sqlite:path`) or `postgres://…`.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Db, DbError> {
-        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            let path = path.split('?').next().unwrap_or(path).to_string();
-            let db = SqliteDb::open(&path, pool_size.clamp(1, 16))?;
+        if let Some(path) = sqlite_path(url) {
+            let db = SqliteDb::open(path, pool_size.clamp(1, 16))?;
             return Ok(Db::Sqlite(Arc::new(db)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -109,6 +139,39 @@ impl Db {
             Db::Sqlite(db) => db.transaction(stmts).await,
             Db::Postgres(pool, _) => postgres::transaction(pool, stmts).await,
         }
+    }
+
+    /// Runs a statement built at run time and returns all its rows, prepared for this call only (see the
+    /// module documentation). On SQLite a statement that is not a `SELECT`/`WITH` goes through the writer.
+    pub async fn query_dynamic(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        match self {
+            Db::Sqlite(db) => db.query_dynamic(sql, params).await,
+            Db::Postgres(pool, _) => postgres::query_dynamic(pool, sql, params).await,
+        }
+    }
+
+    /// Runs one statement built at run time once for each parameter list of `rows`, in one transaction: every
+    /// row or none. Prepared once for the call (see the module documentation); on PostgreSQL the rows are
+    /// sent pipelined, so a thousand of them cost about one round trip. Returns the rows changed.
+    pub async fn execute_many(&self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
+        match self {
+            Db::Sqlite(db) => db.execute_many(sql, rows).await,
+            Db::Postgres(pool, _) => postgres::execute_many(pool, sql, &rows).await,
+        }
+    }
+
+    /// Reads the rows of every query in `queries` (statements built at run time, without parameters), in
+    /// order, `batch` rows at a time, all from **one** snapshot of the database: one read transaction
+    /// (SQLite, on a connection and a thread of its own) or one read-only `REPEATABLE READ` transaction
+    /// (PostgreSQL, on a pooled connection, through a portal), so they agree with each other however the
+    /// database changes meanwhile. Only a batch or two is read ahead of the caller. Dropping the
+    /// [`Snapshot`] ends the transaction.
+    pub fn snapshot(&self, queries: Vec<String>, batch: usize) -> Result<Snapshot, DbError> {
+        let rx = match self {
+            Db::Sqlite(db) => db.snapshot(queries, batch)?,
+            Db::Postgres(pool, _) => postgres::snapshot(pool, queries, batch),
+        };
+        Ok(Snapshot { rx })
     }
 
     /// Listens on PostgreSQL notification `channels` over a connection of its own; `None` on SQLite. The

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::error::DbError;
-use super::value::{Changed, Row, Stmt, Value};
+use super::value::{Batch, Changed, Row, Stmt, Value};
 use crate::migrations::SCHEMA_MIGRATIONS;
 
 impl ToSql for Value {
@@ -133,6 +133,88 @@ pub(super) async fn transaction(pool: &deadpool_postgres::Pool, stmts: Vec<Stmt>
     let out = futures_util::future::join_all(futures).await.into_iter().collect::<Result<Vec<_>, _>>()?;
     tx.commit().await.map_err(classify)?;
     Ok(out)
+}
+
+/// Runs a statement built at run time (see [`Db::query_dynamic`](crate::Db::query_dynamic)): prepared for
+/// this call only, outside the connection's statement cache.
+pub(super) async fn query_dynamic(
+    pool: &deadpool_postgres::Pool,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Row>, DbError> {
+    let client = pool.get().await?;
+    let rows = client.query(sql, &refs(params)).await.map_err(classify)?;
+    rows.iter().map(row).collect()
+}
+
+/// Runs one statement built at run time once per parameter list, in one transaction (every row or none),
+/// prepared once outside the statement cache and sent pipelined: a batch costs about one round trip.
+pub(super) async fn execute_many(
+    pool: &deadpool_postgres::Pool,
+    sql: &str,
+    rows: &[Vec<Value>],
+) -> Result<u64, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await.map_err(classify)?;
+    let stmt = tx.prepare(sql).await.map_err(classify)?;
+    let params: Vec<_> = rows.iter().map(|r| refs(r.as_slice())).collect();
+    let (txr, stmtr) = (&tx, &stmt);
+    // Each future sends its row when first polled: all of them go out before any answer.
+    let futures = params.iter().map(|p| async move { txr.execute(stmtr, p).await.map_err(classify) });
+    let counts = futures_util::future::join_all(futures).await.into_iter().collect::<Result<Vec<u64>, _>>()?;
+    tx.commit().await.map_err(classify)?;
+    Ok(counts.iter().sum())
+}
+
+/// Reads the rows of `queries`, `batch` at a time, in one read-only REPEATABLE READ transaction (one
+/// snapshot for all of them) on a task of its own (see [`Db::snapshot`](crate::Db::snapshot)).
+pub(super) fn snapshot(
+    pool: &deadpool_postgres::Pool,
+    queries: Vec<String>,
+    batch: usize,
+) -> tokio::sync::mpsc::Receiver<Result<Batch, DbError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        if let Err(e) = read_snapshot(&pool, &queries, batch.max(1), &tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    rx
+}
+
+/// Sends the rows of each query through a portal, `batch` at a time; stops quietly when the receiver is
+/// gone (the reader gave up).
+async fn read_snapshot(
+    pool: &deadpool_postgres::Pool,
+    queries: &[String],
+    batch: usize,
+    out: &tokio::sync::mpsc::Sender<Result<Batch, DbError>>,
+) -> Result<(), DbError> {
+    let mut client = pool.get().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(classify)?;
+    let max_rows = i32::try_from(batch).unwrap_or(i32::MAX);
+    for (query, sql) in queries.iter().enumerate() {
+        let portal = tx.bind(sql.as_str(), &[]).await.map_err(classify)?;
+        loop {
+            let rows = tx.query_portal(&portal, max_rows).await.map_err(classify)?;
+            let last = rows.len() < batch;
+            let rows = rows.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+            if out.send(Ok(Batch { query, rows, last })).await.is_err() {
+                return Ok(());
+            }
+            if last {
+                break;
+            }
+        }
+    }
+    tx.commit().await.map_err(classify)
 }
 
 /// Prepares (from the connection's cache) every statement of a pipelined batch.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::error::DbError;
-use super::value::{Changed, Row, Stmt, Value};
+use super::value::{Batch, Changed, Row, Stmt, Value, quote_ident};
 use super::writer::Writer;
 use crate::migrations::SCHEMA_MIGRATIONS;
 
@@ -80,24 +80,34 @@ fn open_connection(path: &str) -> Result<rusqlite::Connection, DbError> {
 
 fn fetch(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
     let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(classify)?;
+    read_all(&mut stmt, params)
+}
+
+/// Runs a prepared statement and reads all its rows.
+fn read_all(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<Vec<Row>, DbError> {
     let ncols = stmt.column_count();
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(classify)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(classify)? {
-        let mut vals = Vec::with_capacity(ncols);
-        for i in 0..ncols {
-            use rusqlite::types::ValueRef;
-            vals.push(match r.get_ref(i)? {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(v) => Value::Int(v),
-                ValueRef::Real(v) => Value::Real(v),
-                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) => Value::Text(String::from_utf8_lossy(b).into_owned()),
-            });
-        }
-        out.push(Row(vals));
+        out.push(read_row(r, ncols)?);
     }
     Ok(out)
+}
+
+/// One row in the value model.
+fn read_row(r: &rusqlite::Row<'_>, ncols: usize) -> Result<Row, DbError> {
+    use rusqlite::types::ValueRef;
+    let mut vals = Vec::with_capacity(ncols);
+    for i in 0..ncols {
+        vals.push(match r.get_ref(i)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(v) => Value::Int(v),
+            ValueRef::Real(v) => Value::Real(v),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Text(String::from_utf8_lossy(b).into_owned()),
+        });
+    }
+    Ok(Row(vals))
 }
 
 fn exec(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
@@ -183,6 +193,182 @@ impl SqliteDb {
         let migrations: Vec<(i64, String)> = migrations.iter().map(|(v, s)| (*v, (*s).to_string())).collect();
         self.writer.exclusive(move |conn| migrate(conn, &migrations, now)).await
     }
+
+    /// Runs a statement built at run time, prepared without the statement cache (see
+    /// [`Db::query_dynamic`](crate::Db::query_dynamic)): reads on a reader connection, writes through the
+    /// writer.
+    pub(super) async fn query_dynamic(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        let sql = sqlite_sql(sql);
+        if is_write(&sql) {
+            let params = params.to_vec();
+            self.writer
+                .write(move |c| {
+                    let mut stmt = c.prepare(&sql).map_err(classify)?;
+                    read_all(&mut stmt, &params)
+                })
+                .await
+        } else {
+            self.with_reader(|c| {
+                let mut stmt = c.prepare(&sql).map_err(classify)?;
+                read_all(&mut stmt, params)
+            })
+        }
+    }
+
+    /// Runs one statement built at run time once per parameter list, through the writer under one savepoint:
+    /// every row or none. Prepared once, without the statement cache.
+    pub(super) async fn execute_many(&self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
+        let sql = sqlite_sql(sql);
+        self.writer
+            .write(move |c| {
+                let mut stmt = c.prepare(&sql).map_err(classify)?;
+                let mut changed = 0u64;
+                for params in &rows {
+                    changed += stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(classify)? as u64;
+                }
+                Ok(changed)
+            })
+            .await
+    }
+
+    /// Reads the rows of `queries`, `batch` at a time, in one read transaction on a connection and a thread of
+    /// their own (see [`Db::snapshot`](crate::Db::snapshot)).
+    pub(super) fn snapshot(
+        &self,
+        queries: Vec<String>,
+        batch: usize,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<Batch, DbError>>, DbError> {
+        let conn = open_connection(&self.path)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        std::thread::Builder::new().name("tlink-sqlite-snapshot".into()).spawn(move || {
+            if let Err(e) = read_snapshot(&conn, &queries, batch.max(1), &tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        })?;
+        Ok(rx)
+    }
+
+    /// Writes a consistent copy of the whole database into `dest` (a file that does not exist or is empty)
+    /// with `VACUUM INTO`, on a connection of its own, outside any transaction. It reads one snapshot, so the
+    /// writer goes on meanwhile (WAL) and the copy holds exactly the transactions committed before it began.
+    /// The copy is left in rollback-journal mode. Blocks: call it off the async threads.
+    pub(crate) fn vacuum_into(&self, dest: &str) -> Result<(), DbError> {
+        let conn = rusqlite::Connection::open(&self.path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute("VACUUM INTO ?1", [dest]).map_err(classify)?;
+        // The copy is one self-contained file (a rollback journal, not WAL), which opens read-only anywhere.
+        let copy = rusqlite::Connection::open(dest)?;
+        copy.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Replaces the whole database with the SQLite database in the file `src`, through SQLite's online backup
+    /// API on the writer connection, alone. The pages are written in one write transaction, so another
+    /// connection sees the old database or the new one, never a mix, and a WAL database stays consistent
+    /// (copying files under a live WAL would not).
+    pub(crate) async fn restore_from(&self, src: &Path) -> Result<(), DbError> {
+        let src = src.to_path_buf();
+        self.writer.exclusive(move |conn| restore(conn, &src)).await
+    }
+}
+
+/// Sends the rows of each query, `batch` at a time, all read in one transaction; stops quietly when the
+/// receiver is gone (the reader gave up).
+fn read_snapshot(
+    conn: &rusqlite::Connection,
+    queries: &[String],
+    batch: usize,
+    out: &tokio::sync::mpsc::Sender<Result<Batch, DbError>>,
+) -> Result<(), DbError> {
+    // Deferred: the snapshot is taken at the first read, and every query of the transaction sees that one.
+    conn.execute_batch("BEGIN").map_err(classify)?;
+    for (query, sql) in queries.iter().enumerate() {
+        let mut stmt = conn.prepare(&sqlite_sql(sql)).map_err(classify)?;
+        let ncols = stmt.column_count();
+        let mut rows = stmt.query([]).map_err(classify)?;
+        let mut next = Vec::with_capacity(batch);
+        while let Some(r) = rows.next().map_err(classify)? {
+            next.push(read_row(r, ncols)?);
+            if next.len() == batch {
+                let full = std::mem::replace(&mut next, Vec::with_capacity(batch));
+                if out.blocking_send(Ok(Batch { query, rows: full, last: false })).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if out.blocking_send(Ok(Batch { query, rows: next, last: true })).is_err() {
+            return Ok(());
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(classify)
+}
+
+/// Copies every page of the database in `src` over the database of `conn` (see [`SqliteDb::restore_from`]).
+fn restore(conn: &mut rusqlite::Connection, src: &Path) -> Result<(), DbError> {
+    use rusqlite::backup::{Backup, StepResult};
+    let from = rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let backup = Backup::new(&from, conn)?;
+    let mut waits = 0;
+    loop {
+        match backup.step(-1)? {
+            StepResult::Done => return Ok(()),
+            // Another connection holds a lock on the destination: wait for it, up to ten seconds.
+            StepResult::Busy | StepResult::Locked if waits < 100 => {
+                waits += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            StepResult::Busy | StepResult::Locked => {
+                return Err(DbError::Sqlite(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("another connection kept the database locked for 10 s".into()),
+                )));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a SQLite database file holds, read without changing it ([`inspect_file`]).
+#[derive(Debug, Clone)]
+pub(crate) struct FileSummary {
+    /// The answer of `PRAGMA integrity_check`: `["ok"]` for a sound file.
+    pub integrity: Vec<String>,
+    /// The versions recorded in `schema_migrations`, in order; `None` when there is no such table.
+    pub versions: Option<Vec<i64>>,
+    /// Every table but SQLite's own, by name, with its row count (empty when the integrity check failed).
+    pub tables: Vec<(String, u64)>,
+}
+
+/// Opens the SQLite file at `path` read-only and reports its integrity, recorded migrations and tables.
+/// Blocks: call it off the async threads.
+pub(crate) fn inspect_file(path: &Path) -> Result<FileSummary, DbError> {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let integrity = {
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?
+    };
+    if integrity != ["ok"] {
+        return Ok(FileSummary { integrity, versions: None, tables: Vec::new() });
+    }
+    let names = {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name",
+        )?;
+        stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?
+    };
+    let mut tables = Vec::with_capacity(names.len());
+    for name in names {
+        let count: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {}", quote_ident(&name)), [], |r| r.get(0))?;
+        tables.push((name, u64::try_from(count).unwrap_or(0)));
+    }
+    let versions = if tables.iter().any(|(t, _)| t == "schema_migrations") {
+        let mut stmt = conn.prepare("SELECT version FROM schema_migrations ORDER BY version")?;
+        Some(stmt.query_map([], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?)
+    } else {
+        None
+    };
+    Ok(FileSummary { integrity, versions, tables })
 }
 
 /// The first line of a SQLite migration that must run with foreign keys off.

@@ -64,6 +64,16 @@ macro_rules! params {
 pub struct Row(pub(super) Vec<Value>);
 
 impl Row {
+    /// The columns, in the statement's order (for code that copies rows whatever their table).
+    pub fn values(&self) -> &[Value] {
+        &self.0
+    }
+
+    /// The columns, taken out of the row.
+    pub fn into_values(self) -> Vec<Value> {
+        self.0
+    }
+
     fn at(&self, i: usize) -> &Value {
         self.0.get(i).unwrap_or(&Value::Null)
     }
@@ -149,6 +159,22 @@ impl Stmt {
 pub struct Changed {
     pub count: u64,
     pub rows: Vec<Row>,
+}
+
+/// Rows of one query of a [`Db::snapshot`](crate::Db::snapshot), in the order they were read.
+#[derive(Debug)]
+pub struct Batch {
+    /// Which query (its index in the list given) the rows answer.
+    pub query: usize,
+    pub rows: Vec<Row>,
+    /// The query's last batch (it may be empty): the next batch, if any, answers the next query.
+    pub last: bool,
+}
+
+/// `name` as a quoted SQL identifier (the same on both engines), for statements built from the schema's own
+/// table and column names.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The current time as unix milliseconds.

@@ -5,6 +5,7 @@ use tlink_domain::{AssetType, OrgId, Plan, Role, parse};
 mod audit;
 mod overview;
 mod queue;
+mod transfer;
 
 use tlink_store::{AssetFilter, DbError, MemberChange, NewAsset, NewUser, PageQuery, RotateOutcome, Store, UserId};
 

@@ -42,6 +42,11 @@ async fn metrics() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::telemetry::prometheus().render())
 }
 
+/// What a worker-only process serves on `worker.metrics_listen`: `/metrics` and a bare `/healthz`.
+pub fn worker_routes() -> Router {
+    Router::new().route("/metrics", get(metrics)).route("/healthz", get(|| async { "ok" }))
+}
+
 /// `/metrics`, `/api/openapi.json` and `/docs`.
 pub fn routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::new().route("/metrics", get(metrics)).merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc))

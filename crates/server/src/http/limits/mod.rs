@@ -39,6 +39,9 @@
 //!
 //! Buckets are GCRA ([`gcra`]): a full bucket allows its whole limit at once, then refills evenly over
 //! the minute.
+//!
+//! Refusals are counted in `tlink_ratelimit_refused_total{bucket}` by the bucket that refused (`ip`,
+//! `credential`, `organization`); Redis failures in `tlink_ratelimit_backend_errors_total`.
 
 mod config;
 pub mod gcra;
@@ -446,11 +449,12 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         slot.0.lock().ip = d;
     }
     let verdicts = slot.0.lock();
-    if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
-        let bucket = match governing(&verdicts) {
-            Some(("organization", d)) if !d.allowed => "organization",
-            _ => "credential",
-        };
+    // Counted by the bucket that refused: a 429 no bucket made (the failed-login throttle, a monthly quota)
+    // is not a rate-limit refusal.
+    if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS
+        && let Some((bucket, d)) = governing(&verdicts)
+        && !d.allowed
+    {
         metrics::counter!("tlink_ratelimit_refused_total", "bucket" => bucket).increment(1);
     }
     headers(resp.headers_mut(), &verdicts, threat_stack);
