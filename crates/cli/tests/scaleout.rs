@@ -114,8 +114,9 @@ fn api_and_worker_processes_on_one_database_do_every_piece_of_work_once() {
     let apis = [free_port(), free_port()];
     let _api0 = cluster.api("api-0", apis[0]);
     let _api1 = cluster.api("api-1", apis[1]);
-    let mut worker_a = cluster.worker("worker-a", relay.front(A));
-    let _worker_b = cluster.worker("worker-b", relay.front(B));
+    let worker_metrics = [common::free_port(), common::free_port()];
+    let mut worker_a = cluster.worker_with("worker-a", relay.front(A), Some(worker_metrics[0]));
+    let _worker_b = cluster.worker_with("worker-b", relay.front(B), Some(worker_metrics[1]));
 
     // Signed in on one process, the key made on the other: sessions and keys are the database's.
     let runs_key = api_key(apis, "runs@example.com");
@@ -246,6 +247,20 @@ fn api_and_worker_processes_on_one_database_do_every_piece_of_work_once() {
         }
     }
     assert!(by_worker[A] > 0 && by_worker[B] > 0, "both workers ran some of the {RUNS} runs: {by_worker:?}");
+    // Each worker's own `/metrics` (`worker.metrics_listen`) counts exactly the dns runs the relay saw it
+    // execute — canaries, scheduled scans and manual runs together (polled: a scan may be finishing).
+    for (front, addr) in [(A, worker_metrics[0]), (B, worker_metrics[1])] {
+        wait_for(
+            &format!("worker {front}'s tool-run counter to match its executions"),
+            Duration::from_secs(20),
+            &cluster,
+            || {
+                let executed: usize = relay.executions().values().map(|e| e[front]).sum();
+                let counted = metric_sum(&get_text(addr, "/metrics"), "tlink_tool_runs_total");
+                (executed > 0 && counted == executed as f64).then_some(())
+            },
+        );
+    }
     // The API-only processes served requests and ran no tool.
     for addr in apis {
         let metrics = get_text(addr, "/metrics");
@@ -532,12 +547,26 @@ account_per_minute = 100000
 
     /// `tlink worker` with the scheduler on, resolving through `resolver` (its own relay port).
     fn worker(&self, name: &str, resolver: SocketAddr) -> Server {
-        let env = [
+        self.worker_with(name, resolver, None)
+    }
+
+    /// A worker that also serves `/metrics` on `metrics` (`worker.metrics_listen`), once it answers there.
+    fn worker_with(&self, name: &str, resolver: SocketAddr, metrics: Option<SocketAddr>) -> Server {
+        let mut env = vec![
             ("TLINK_MONITORING__ENABLED", "true".to_string()),
             ("TLINK_TOOLS__RESOLVERS", format!("[\"{resolver}\"]")),
             ("TLINK_LOG_LEVEL", "info".to_string()),
         ];
-        self.spawn(name, &["worker"], &env)
+        if let Some(addr) = metrics {
+            env.push(("TLINK_WORKER__METRICS_LISTEN", addr.to_string()));
+        }
+        let server = self.spawn(name, &["worker"], &env);
+        if let Some(addr) = metrics {
+            wait_for(&format!("{name}'s metrics on {addr}"), Duration::from_secs(60), self, || {
+                TcpStream::connect(addr).ok().map(drop)
+            });
+        }
+        server
     }
 
     /// The end of every process's log, for failure messages.

@@ -257,6 +257,8 @@ pub async fn run_worker(state: AppState) -> anyhow::Result<()> {
     });
     let metrics = match state.config.worker.metrics_listen {
         Some(addr) => {
+            // Installed before the first job: what is counted before the recorder exists is lost.
+            telemetry::prometheus();
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr} for metrics"))?;
             tracing::info!(%addr, "worker metrics listening");

@@ -109,7 +109,20 @@ const fitOperators = (input, initial) => {
   const text = kind ? `Field type: ${kind}; the operators that fit it are offered.` : '';
   if (hint && hint.textContent !== text) hint.textContent = text;
 };
-d.addEventListener('input', (e) => { if (e.target.matches?.('input[data-operators]')) fitOperators(e.target); });
+// rule editor: the alert's message as it will read, as the condition is typed (as the server words it)
+const preview = (form) => {
+  const out = form && d.getElementById('rule-preview');
+  const op = form?.elements.operator;
+  if (!out || !op) return;
+  const field = form.elements.field.value.trim() || '<field>';
+  const value = form.elements.value.value.trim();
+  const symbol = op.selectedOptions[0]?.dataset.symbol || '?';
+  out.textContent = `${field} ${symbol}${value ? ' ' + value : ''} (actual: …)`;
+};
+d.addEventListener('input', (e) => {
+  if (e.target.matches?.('input[data-operators]')) fitOperators(e.target);
+  if (e.target.form?.id === 'rule-form') preview(e.target.form);
+});
 
 d.addEventListener('change', (e) => {
   const t = e.target, f = t.form;
@@ -119,6 +132,7 @@ d.addEventListener('change', (e) => {
     sync(f);
   } else if (t.name === 'ids') sync(f);
   else if (t.matches('select[data-autosubmit]')) f.requestSubmit();
+  else if (f.id === 'rule-form') preview(f);
 });
 
 // capture: before htmx's submit listener

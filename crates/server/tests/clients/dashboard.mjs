@@ -52,6 +52,8 @@ const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const OTHER_EMAIL = env('TLINK_OTHER_EMAIL');
 // The `tlink` binary and a fixture host's root for a real `tlink agent` (the agents journey).
 const TLINK_BIN = env('TLINK_BIN', '');
+// An IP address the AbuseIPDB stand-in scores 92.
+const IP_TARGET = env('TLINK_IP_TARGET', '192.0.2.77');
 const AGENT_ROOT = env('TLINK_AGENT_ROOT', '');
 
 const EXPECTED_ADDRESS = '192.0.2.10';
@@ -525,6 +527,41 @@ async function alertsJourney(page) {
 // 5b. Alert rules: write one with the field suggested, dry-run it against the asset's latest report, save it
 
 async function rulesJourney(page) {
+  step(`Assets → add the IP ${IP_TARGET} and "Scan now": its ip-reputation result arrives`, page);
+  await clickNav(page, 'Assets');
+  await navigating(page, () => page.getByRole('link', { name: 'Add asset', exact: true }).click());
+  await page.locator('#a-type').selectOption('IP');
+  await page.locator('#a-value').fill(IP_TARGET);
+  await navigating(page, () => page.getByRole('button', { name: 'Add asset' }).click());
+  const ipAsset = path(page);
+  await navigating(page, () => page.getByRole('button', { name: 'Scan now' }).click());
+  const deadline = Date.now() + TIMEOUT;
+  while (Date.now() < deadline && (await page.locator('#result-ip-reputation').count()) === 0) {
+    await page.waitForTimeout(300);
+    await goto(page, ipAsset);
+  }
+  const reputation = await text(page.locator('#result-ip-reputation'));
+  check(reputation.includes('92'), `the asset shows its ip-reputation result with the score 92; saw ${JSON.stringify(reputation.slice(0, 300))}`);
+
+  step('Rules → New rule for ip-reputation: the AbuseIPDB score is suggested, and the dry run says 92 ≥ 75');
+  await clickNav(page, 'Rules');
+  await navigating(page, () => page.getByRole('link', { name: 'New rule' }).click());
+  await page.getByLabel('Tool', { exact: true }).selectOption('ip-reputation');
+  await page.waitForURL(/tool=ip-reputation/, { timeout: TIMEOUT });
+  const repFields = await page.locator('#field-suggestions option').evaluateAll((os) => os.map((o) => o.value));
+  check(repFields.includes('abuseipdb.abuseConfidenceScore'), `the ip-reputation fields are suggested; saw ${JSON.stringify(repFields.slice(0, 20))}`);
+  await page.getByLabel('Name').fill('Abusive address');
+  await page.getByLabel('Field').fill('abuseipdb.abuseConfidenceScore');
+  await page.getByLabel('Operator').selectOption('gte');
+  await page.getByLabel(/^Value/).fill('75');
+  const reads = await text(page.locator('#rule-preview'));
+  check(reads === 'abuseipdb.abuseConfidenceScore ≥ 75 (actual: …)', `the alert's message reads as typed; saw ${JSON.stringify(reads)}`);
+  await page.getByRole('button', { name: 'Test this rule' }).click();
+  await page.locator('#dry-summary').waitFor({ timeout: TIMEOUT });
+  const scored = await text(page.locator('#dry-run-table tbody tr').first());
+  check(scored.includes('WOULD FIRE') && scored.includes('≥ 75 (actual: 92)'), `the dry run shows "would fire: 92 ≥ 75"; saw ${JSON.stringify(scored)}`);
+  await page.screenshot({ path: join(SHOTS, 'rule-dry-run-score-desktop-light.png'), fullPage: true });
+
   step('Rules → New rule (tool dns)', page);
   await clickNav(page, 'Rules');
   check(path(page) === `${O}/rules`, `nav Rules opens ${O}/rules; opened ${page.url()}`);

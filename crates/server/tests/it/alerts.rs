@@ -22,16 +22,17 @@ use tlink_tools::{ToolKey, Toolbox};
 
 use crate::support::{TestApp, loopback_config, s};
 
-const ABUSEIPDB_KEY: &str = "abuseipdb-key-for-tests";
-const IP: &str = "192.0.2.77";
+pub(crate) const ABUSEIPDB_KEY: &str = "abuseipdb-key-for-tests";
+pub(crate) const IP: &str = "192.0.2.77";
 
 /// An AbuseIPDB `check` stand-in whose score the test sets.
-struct AbuseIpdb {
-    base_url: String,
+pub(crate) struct AbuseIpdb {
+    pub(crate) base_url: String,
     score: Arc<AtomicI64>,
 }
 
-async fn abuseipdb() -> AbuseIpdb {
+/// Started on loopback with a score of 92 (also used by the browser journeys).
+pub(crate) async fn abuseipdb() -> AbuseIpdb {
     let score = Arc::new(AtomicI64::new(92));
     let app = Router::new()
         .route(

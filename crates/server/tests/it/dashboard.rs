@@ -28,9 +28,12 @@ $TTL 300
 ns1  IN A   192.0.2.53
 "#;
 
-// Webhooks to the journeys' loopback receiver are allowed (the default egress policy refuses them).
-both!(journeys_in_a_real_browser, journeys_case, |c: &mut tlink_server::Config| c.tools =
-    crate::support::loopback_config());
+// Webhooks to the journeys' loopback receiver are allowed (the default egress policy refuses them); IP
+// assets are scanned with ip-reputation only (its AbuseIPDB stand-in answers on loopback).
+both!(journeys_in_a_real_browser, journeys_case, |c: &mut tlink_server::Config| {
+    c.tools = crate::support::loopback_config();
+    c.monitoring.tools.insert(tlink_domain::AssetType::Ip, vec![tlink_tools::ToolKey::IpReputation]);
+});
 async fn journeys_case(app: TestApp) {
     if !std::path::Path::new("/usr/bin/chromium").exists() {
         assert!(std::env::var_os("REQUIRE_TEST_PEERS").is_none(), "Debian's chromium is required at /usr/bin/chromium");
@@ -74,6 +77,9 @@ async fn journeys_case(app: TestApp) {
     let mut tools = dns.config();
     tools.resolvers = vec![slow.to_string()];
     tools.dns_timeout_ms = 8_000;
+    let abuseipdb = crate::alerts::abuseipdb().await;
+    tools.abuseipdb.base_url = abuseipdb.base_url.clone();
+    tools.abuseipdb.api_key = crate::alerts::ABUSEIPDB_KEY.into();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = Worker::new(
         app.state.store.clone(),
@@ -112,6 +118,7 @@ async fn journeys_case(app: TestApp) {
         ("TLINK_OTHER_ASSET", other_asset),
         ("TLINK_API_KEY", key),
         ("TLINK_DNS_TARGET", "example.test".to_string()),
+        ("TLINK_IP_TARGET", crate::alerts::IP.to_string()),
         ("TLINK_SCREENSHOTS", shots.display().to_string()),
         ("TLINK_OTHER_EMAIL", "stranger@example.com".to_string()),
         ("TLINK_BIN", bin),

@@ -205,7 +205,7 @@ pub fn router(state: AppState, pages: Option<Pages>) -> Router {
         None => (Router::new(), None),
     };
     let app = api
-        .merge(system::routes(doc))
+        .merge(system::routes(&doc))
         .merge(routes)
         .fallback(move |uri: Uri| async move {
             match owns {

@@ -47,7 +47,21 @@ pub fn worker_routes() -> Router {
     Router::new().route("/metrics", get(metrics)).route("/healthz", get(|| async { "ok" }))
 }
 
-/// `/metrics`, `/api/openapi.json` and `/docs`.
-pub fn routes(doc: utoipa::openapi::OpenApi) -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics)).merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc))
+/// `/metrics`, `/api/openapi.json` and `/docs`. The document is serialised once, here: the bytes (about
+/// half a megabyte) are all that is kept, not the document's tree, which is several times larger, and each
+/// request for it is a copy-free answer instead of a serialisation.
+pub fn routes(doc: &utoipa::openapi::OpenApi) -> Router<AppState> {
+    let json = axum::body::Bytes::from(doc.to_json().unwrap_or_else(|e| {
+        // A document built from our own types always serialises; say so loudly if it ever does not.
+        tracing::error!(error = %e, "the OpenAPI document could not be serialised");
+        String::from("{}")
+    }));
+    let document = move || {
+        let json = json.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+    };
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(document))
+        .merge(SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::from("/api/openapi.json")))
 }
