@@ -39,7 +39,8 @@ cargo build --release --locked -p tlink --bin tlink --example copy_seed
 TLINK="$ROOT/target/release/tlink"
 SEED="$ROOT/target/release/examples/copy_seed"
 export TLINK_DATA_DIR="$WORK" TLINK_LOG_LEVEL=warn
-unset TLINK_DATABASE_URL TLINK_COPY_FROM TLINK_COPY_TO
+# TLINK_* variables are tlink's configuration: the script's own is read above and removed here.
+unset TLINK_DATABASE_URL TLINK_COPY_FROM TLINK_COPY_TO TLINK_BENCH_DATABASE_URL
 SOURCE="sqlite://$WORK/source.db"
 
 # Milliseconds the command takes; its output goes to $WORK/last.log.
