@@ -104,7 +104,12 @@ impl Receiver {
 }
 
 /// A worker whose tools reach the stand-in, and whose alerting sends through `smtp_port` (if any).
-fn worker_for(app: &TestApp, provider: &AbuseIpdb, smtp_port: Option<u16>, webhook_timeout: Duration) -> Worker {
+pub(crate) fn worker_for(
+    app: &TestApp,
+    provider: &AbuseIpdb,
+    smtp_port: Option<u16>,
+    webhook_timeout: Duration,
+) -> Worker {
     let mut tools = loopback_config();
     tools.abuseipdb.base_url = provider.base_url.clone();
     tools.abuseipdb.api_key = ABUSEIPDB_KEY.into();

@@ -19,21 +19,16 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::post;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use tlink_server::jobs::alerting::Alerting;
 use tlink_server::jobs::sampler::sample_queue;
-use tlink_server::jobs::worker::{Worker, WorkerConfig};
 use tlink_store::{JobKind, NewJob, now_millis};
-use tlink_tools::{ToolKey, Toolbox};
+use tlink_tools::ToolKey;
 
 use crate::support::{PASSWORD, TestApp, loopback_config, random_id, s};
-
-const ABUSEIPDB_KEY: &str = "abuseipdb-key-for-metrics";
-const IP: &str = "192.0.2.78";
 
 // ---------------------------------------------------------------------------------------------------------
 // The exposition, read
@@ -433,33 +428,6 @@ fn alerts(yaml: &str) -> Vec<(String, String)> {
 // ---------------------------------------------------------------------------------------------------------
 // Stand-ins
 
-/// An AbuseIPDB `check` stand-in answering a score of 92.
-async fn abuseipdb() -> String {
-    let app = Router::new().route(
-        "/api/v2/check",
-        get(|headers: HeaderMap| async move {
-            if headers.get("key").and_then(|v| v.to_str().ok()) != Some(ABUSEIPDB_KEY) {
-                return (StatusCode::UNAUTHORIZED, axum::Json(json!({"errors": [{"detail": "bad key"}]})))
-                    .into_response();
-            }
-            axum::Json(json!({"data": {
-                "ipAddress": IP, "isPublic": true, "ipVersion": 4, "isWhitelisted": false,
-                "abuseConfidenceScore": 92, "countryCode": "NL",
-                "usageType": "Data Center/Web Hosting/Transit", "isp": "Example Hosting", "domain": "hosting.example",
-                "hostnames": [], "isTor": false, "totalReports": 12, "numDistinctUsers": 3,
-                "lastReportedAt": "2026-11-20T10:00:00+00:00"
-            }}))
-            .into_response()
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}/api/v2")
-}
-
 /// A webhook receiver answering the scripted statuses in turn, then 200.
 #[derive(Clone, Default)]
 struct Receiver {
@@ -490,19 +458,6 @@ impl Receiver {
     }
 }
 
-/// A worker whose ip-reputation tool asks the stand-in and whose alerting sends webhooks.
-fn worker_for(app: &TestApp, abuseipdb_url: &str) -> Worker {
-    let mut tools = loopback_config();
-    tools.abuseipdb.base_url = abuseipdb_url.to_string();
-    tools.abuseipdb.api_key = ABUSEIPDB_KEY.into();
-    let toolbox = Toolbox::new(tools).expect("toolbox");
-    let sealer = app.state.alerting.sealer().clone();
-    let alerting =
-        Alerting::new(app.state.store.clone(), &toolbox, sealer, None, Duration::from_secs(5)).expect("alerting");
-    let cfg = WorkerConfig { poll_interval_ms: 20, ..WorkerConfig::default() };
-    Worker::new(app.state.store.clone(), toolbox, cfg, app.state.wake.clone(), Some(Arc::new(alerting)))
-}
-
 /// Monitored IPs are scanned by ip-reputation only, at once; two failed sign-ins throttle.
 fn setup(c: &mut tlink_server::Config) {
     c.tools = loopback_config();
@@ -519,18 +474,19 @@ fn setup(c: &mut tlink_server::Config) {
 both!(operators_see_queue_jobs_tools_deliveries_scheduler_and_sign_ins, flow_case, setup);
 async fn flow_case(app: TestApp) {
     let before = scrape(&app).await;
-    let abuseipdb_url = abuseipdb().await;
+    // The alerts tests' AbuseIPDB stand-in (score 92) and worker (webhooks, no e-mail).
+    let abuseipdb = crate::alerts::abuseipdb().await;
     let receiver = Receiver::default();
     let hook = receiver.start().await;
     let alice = app.user("alice@example.com", Some("Org A")).await;
     let org = alice.org().to_string();
-    let worker = worker_for(&app, &abuseipdb_url);
+    let worker = crate::alerts::worker_for(&app, &abuseipdb, None, Duration::from_secs(5));
 
     let asset = app
         .post(
             &format!("/api/orgs/{org}/assets"),
             &alice.auth(),
-            json!({"type": "IP", "value": IP, "isMonitored": true, "monitorIntervalMinutes": 60}),
+            json!({"type": "IP", "value": crate::alerts::IP, "isMonitored": true, "monitorIntervalMinutes": 60}),
         )
         .await;
     let asset_id = s(asset.ok(StatusCode::CREATED), "id").to_string();
