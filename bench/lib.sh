@@ -6,6 +6,18 @@ die() {
   exit 1
 }
 
+# need COMMAND [DEBIAN_PACKAGE]: installs the package (default: the command's name) with apt-get when the
+# command is missing, through sudo unless root.
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  local pkg=${2:-$1} sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo)
+  log "installing $pkg"
+  "${sudo[@]}" apt-get install -y -qq "$pkg" >/dev/null || {
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "$pkg" >/dev/null
+  } || die "$1 is needed (apt-get install $pkg)"
+}
+
 # JSON on stdin; prints the value at a dotted path such as data.0.id (empty for null).
 jget() {
   python3 -c 'import json, sys

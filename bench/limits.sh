@@ -38,10 +38,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-command -v wrk >/dev/null || {
-  log "installing wrk"
-  apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-}
+need wrk
 if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   log "starting Redis"
   redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no

@@ -21,14 +21,8 @@ OUT=bench/out
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-for tool in wrk perf; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    pkg=$tool
-    [[ $tool == perf ]] && pkg=linux-perf
-    log "installing $pkg"
-    apt-get install -y -q "$pkg" >/dev/null || die "$tool is needed (apt-get install $pkg)"
-  fi
-done
+need wrk
+need perf linux-perf
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlink-profile.XXXXXX")
 SERVER=""

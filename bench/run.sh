@@ -86,14 +86,7 @@ done
 command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required"
 
-if ! command -v wrk >/dev/null; then
-  log "installing wrk"
-  SUDO=()
-  [[ $(id -u) == 0 ]] || SUDO=(sudo)
-  "${SUDO[@]}" apt-get install -y -qq wrk >/dev/null || {
-    "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq wrk >/dev/null
-  }
-fi
+need wrk
 
 log "building (release)"
 cargo build --release --locked -p tlink --bin tlink

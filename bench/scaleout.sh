@@ -101,14 +101,7 @@ command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required"
 command -v psql >/dev/null || die "psql is required"
 
-if ! command -v wrk >/dev/null; then
-  log "installing wrk"
-  SUDO=()
-  [[ $(id -u) == 0 ]] || SUDO=(sudo)
-  "${SUDO[@]}" apt-get install -y -qq wrk >/dev/null || {
-    "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq wrk >/dev/null
-  }
-fi
+need wrk
 
 log "building (release)"
 cargo build --release --locked -p tlink --bin tlink
