@@ -30,8 +30,12 @@ pub enum BdbError {
     NotHash,
     Encrypted,
     PageSize(u32),
-    /// A value's overflow chain ends early, loops, or passes through a page of another kind.
+    /// A value's overflow chain ends early, loops, passes through a page of another kind, or claims more
+    /// bytes than the file holds.
     BrokenChain(u32),
+    /// Items overlap: the values add up to more bytes than the file holds, which no database Berkeley DB
+    /// wrote does (each value is stored once).
+    Overlapping,
 }
 
 impl fmt::Display for BdbError {
@@ -41,6 +45,7 @@ impl fmt::Display for BdbError {
             BdbError::Encrypted => write!(f, "the database is encrypted"),
             BdbError::PageSize(n) => write!(f, "invalid page size {n}"),
             BdbError::BrokenChain(p) => write!(f, "the overflow chain starting at page {p} is broken"),
+            BdbError::Overlapping => write!(f, "the items overlap: the values would be larger than the file"),
         }
     }
 }
@@ -67,7 +72,10 @@ impl Order {
 
 /// Every data value of the hash database in `file`, in page order. Items that cannot be read (a truncated
 /// page, an offset outside its page, an item of a kind rpm does not write) are skipped; a broken overflow
-/// chain is an error, as is a file that is not an unencrypted hash database.
+/// chain is an error, as is a file that is not an unencrypted hash database, and one whose items overlap.
+///
+/// What is read is bounded by the file: every value is a copy of bytes of the file, and their total is at most
+/// the file's size, whatever the pages claim.
 pub fn hash_values(file: &[u8]) -> Result<Vec<Vec<u8>>, BdbError> {
     let order = match (Order { big: false }.u32(file, 12), Order { big: true }.u32(file, 12)) {
         (Some(HASH_MAGIC), _) => Order { big: false },
@@ -85,6 +93,14 @@ pub fn hash_values(file: &[u8]) -> Result<Vec<Vec<u8>>, BdbError> {
     let last = order.u32(file, 32).ok_or(BdbError::NotHash)?;
     let pages = Pages { file, size, order, last };
     let mut values = Vec::new();
+    // Bytes still allowed to be read: the items of a database do not overlap, so its values fit in the file.
+    // Offsets that make items overlap would otherwise let a small file yield the square of its size.
+    let mut budget = file.len();
+    let mut take = |value: Vec<u8>| -> Result<(), BdbError> {
+        budget = budget.checked_sub(value.len()).ok_or(BdbError::Overlapping)?;
+        values.push(value);
+        Ok(())
+    };
     for n in 1..=last {
         let Some(page) = pages.get(n) else { break };
         if !matches!(page[25], P_HASH | P_HASH_UNSORTED) {
@@ -99,10 +115,10 @@ pub fn hash_values(file: &[u8]) -> Result<Vec<Vec<u8>>, BdbError> {
             };
             let Some(item) = page.get(usize::from(start)..usize::from(end)) else { continue };
             match item.first() {
-                Some(&H_KEYDATA) => values.push(item[1..].to_vec()),
+                Some(&H_KEYDATA) => take(item[1..].to_vec())?,
                 Some(&H_OFFPAGE) => {
                     let (Some(first), Some(len)) = (order.u32(item, 4), order.u32(item, 8)) else { continue };
-                    values.push(pages.chain(first, len)?);
+                    take(pages.chain(first, len)?)?;
                 }
                 _ => {}
             }
@@ -127,11 +143,18 @@ impl Pages<'_> {
     /// The `len` bytes of the overflow chain starting at page `first`.
     fn chain(&self, first: u32, len: u32) -> Result<Vec<u8>, BdbError> {
         let broken = || BdbError::BrokenChain(first);
-        let len = len as usize;
-        let mut out = Vec::with_capacity(len.min(self.file.len()));
+        // A value is bytes of the file: a longer one is a lie, and reading it would loop through the chain
+        // (which may point at itself) until that many bytes were copied.
+        let len = usize::try_from(len).map_err(|_| broken())?;
+        if len > self.file.len() {
+            return Err(broken());
+        }
+        let mut out = Vec::with_capacity(len);
         let mut n = first;
-        // A chain visits each page at most once: more steps than pages is a loop.
-        for _ in 0..=self.last {
+        // A chain visits each page at most once: more steps than pages is a loop. The pages are those the file
+        // holds, not the last page number the metadata claims.
+        let pages = (self.file.len() / self.size).min(usize::try_from(self.last).unwrap_or(usize::MAX));
+        for _ in 0..=pages {
             let page = self.get(n).filter(|p| p[25] == P_OVERFLOW).ok_or_else(broken)?;
             let used = usize::from(self.order.u16(page, 22).ok_or_else(broken)?);
             out.extend_from_slice(page.get(PAGE_HEADER..PAGE_HEADER + used).ok_or_else(broken)?);
@@ -195,5 +218,64 @@ mod tests {
         looping[at..at + 4].copy_from_slice(&u32::try_from(overflow).expect("page").to_le_bytes());
         looping[overflow * size + 22..overflow * size + 24].copy_from_slice(&1u16.to_le_bytes());
         assert!(matches!(hash_values(&looping), Err(BdbError::BrokenChain(_))));
+    }
+
+    /// The first value stored on overflow pages: the offset of its item (page and byte) in the file.
+    fn offpage_item(file: &[u8], size: usize) -> (usize, usize) {
+        let order = Order { big: false };
+        for page in 1..file.len() / size {
+            let at = page * size;
+            if !matches!(file[at + 25], P_HASH | P_HASH_UNSORTED) {
+                continue;
+            }
+            let items = usize::from(order.u16(file, at + 20).expect("count"));
+            for i in (1..items).step_by(2) {
+                let start = usize::from(order.u16(file, at + PAGE_HEADER + 2 * i).expect("offset"));
+                if file[at + start] == H_OFFPAGE {
+                    return (page, start);
+                }
+            }
+        }
+        panic!("the fixture has values on overflow pages");
+    }
+
+    /// A value claiming 4 GiB through an overflow page that links to itself, in a file whose metadata claims
+    /// 2^32 pages, used to be copied round the loop until 4 GiB were read (found reviewing the reader for the
+    /// fuzz targets). It is a broken chain, read in one step per page the file really has.
+    #[test]
+    fn a_value_longer_than_the_file_is_refused() {
+        let file = fixture("Packages");
+        let size = 4096;
+        let (page, start) = offpage_item(&file, size);
+        let item = page * size + start;
+        let first = usize::try_from(u32::from_le_bytes(file[item + 4..item + 8].try_into().expect("4 bytes")))
+            .expect("page number");
+        let mut lying = file.clone();
+        lying[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
+        lying[item + 8..item + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let next = first * size + 16;
+        lying[next..next + 4].copy_from_slice(&u32::try_from(first).expect("page").to_le_bytes());
+        assert_eq!(hash_values(&lying), Err(BdbError::BrokenChain(u32::try_from(first).expect("page"))));
+    }
+
+    /// Item offsets that make every data item span its whole page, repeated on every hash page, used to yield
+    /// far more bytes than the file holds (the square of its size, for large pages). They are refused.
+    #[test]
+    fn overlapping_items_are_refused() {
+        let file = fixture("Packages");
+        let size = 4096;
+        let (page, _) = offpage_item(&file, size);
+        let at = page * size;
+        let mut overlapping = file.clone();
+        let items = 1000;
+        overlapping[at + 20..at + 22].copy_from_slice(&u16::try_from(items).expect("count").to_le_bytes());
+        for i in 0..items {
+            // Keys end at the page's end, data starts right after the offsets: each data item is the page.
+            let offset = if i % 2 == 0 { size - 1 } else { PAGE_HEADER + 2 * items };
+            let offset = u16::try_from(offset).expect("offset").to_le_bytes();
+            overlapping[at + PAGE_HEADER + 2 * i..at + PAGE_HEADER + 2 * i + 2].copy_from_slice(&offset);
+        }
+        overlapping[at + PAGE_HEADER + 2 * items] = H_KEYDATA;
+        assert_eq!(hash_values(&overlapping), Err(BdbError::Overlapping));
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tlink::agent;
 use tlink_server::Config;
 
 /// mimalloc rather than the system allocator: requests, tool runs and queue work allocate many small, short-lived
@@ -35,8 +36,6 @@ macro_rules! outln {
     }};
 }
 
-mod agent;
-mod bdb;
 mod db;
 mod doctor;
 mod tool;

@@ -19,6 +19,8 @@ pub mod egress;
 pub mod email;
 pub mod exposure;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lists;
 pub mod notify;
 pub mod provider;

@@ -42,8 +42,8 @@
 //! are in `whois/server.rs`; reading answers is `whois/parse.rs`; this file holds the result, the run's walk from
 //! server to server, and how the answers are combined.
 
-mod parse;
-mod server;
+pub(crate) mod parse;
+pub(crate) mod server;
 
 use std::fmt;
 use std::net::IpAddr;

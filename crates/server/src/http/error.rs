@@ -107,6 +107,7 @@ impl From<OpError> for ApiError {
                 let secs = u64::try_from((resets_at - now).max(1000) / 1000).unwrap_or(1);
                 ApiError::TooManyRequests { message: e.to_string(), retry_after_secs: secs }
             }
+            OpError::Internal(e) if e.downcast_ref::<DbError>().is_some_and(DbError::is_unavailable) => unavailable(&e),
             OpError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -116,9 +117,16 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Unique(_) => ApiError::Conflict("already exists".into()),
+            e if e.is_unavailable() => unavailable(&e),
             other => ApiError::Internal(anyhow::Error::new(other).context("database")),
         }
     }
+}
+
+/// The database cannot be reached (down, restarting): a 503 the client may retry, logged here once.
+fn unavailable(e: &dyn std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %format!("{e:#}"), "database unavailable");
+    ApiError::Unavailable("the database is unavailable; try again shortly".into())
 }
 
 /// The error envelope.

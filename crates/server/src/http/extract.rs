@@ -162,6 +162,11 @@ pub async fn uri_layer(req: Request, next: axum::middleware::Next) -> axum::resp
 /// documentation).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     check_body_text(bytes)?;
+    // Every body the API takes is an object. Serde would also read a struct from an array of its fields
+    // in order (`[null, null]`), a form no client means and the document does not allow.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
+        return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -317,7 +322,7 @@ pub async fn documented_query_layer(
 
 /// Parameters whose empty value means something: the free-text search, and `hasSecurityNotices`, a flag
 /// Threat Stack documents bare (`?hasSecurityNotices` means true).
-const MAY_BE_EMPTY: &[&str] = &["q", "hasSecurityNotices"];
+pub(crate) const MAY_BE_EMPTY: &[&str] = &["q", "hasSecurityNotices"];
 
 /// The query string as a map, with typed accessors that name the offending parameter. Behind
 /// [`documented_query_layer`] it holds only parameters the operation documents; a handler reading one its

@@ -12,7 +12,7 @@ use super::{FieldError, Member, OpError, OpResult};
 use crate::AppState;
 use crate::documents::VULNERABILITY_TOOL;
 
-const MAX_NAME: usize = 200;
+pub const MAX_NAME: usize = 200;
 const MAX_URL: usize = 2048;
 const MAX_SCOPE: usize = 100;
 const MAX_RECIPIENTS: usize = 50;

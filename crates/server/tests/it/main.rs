@@ -48,6 +48,7 @@ mod dnsserver;
 mod errors;
 mod hawk;
 mod hostile;
+mod isolation;
 mod keys;
 mod layers;
 mod limit_families;

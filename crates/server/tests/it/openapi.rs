@@ -271,3 +271,33 @@ async fn rate_limits_are_documented_on_every_operation() {
         assert!(description.contains(needle), "the description says `{needle}`: {description}");
     }
 }
+
+/// The document as a contract: the served document (with the default configuration) is kept in the
+/// repository, and a change to it fails here until the snapshot is updated with it, so that every change of
+/// what clients and generators are told is seen in review. `OPENAPI_SNAPSHOT=update cargo test -p
+/// tlink-server --test it openapi_document_matches_its_snapshot` rewrites the snapshot.
+#[test]
+fn openapi_document_matches_its_snapshot() {
+    let min_interval = tlink_server::monitoring::MonitoringConfig::default().min_interval_minutes;
+    let served = tlink_server::http::api::document::served(&tlink_server::http::api::openapi(), min_interval)
+        .expect("the document serialises");
+    let mut text = serde_json::to_string_pretty(&served).expect("the document prints");
+    text.push('\n');
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/openapi.json");
+    if std::env::var("OPENAPI_SNAPSHOT").as_deref() == Ok("update") {
+        std::fs::write(&path, &text).expect("writing the snapshot");
+        return;
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    if kept != text {
+        let first = kept.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(kept.lines().count());
+        panic!(
+            "the OpenAPI document differs from {} from line {}:\n  kept:   {}\n  served: {}\nReview the change, \
+             then rewrite the snapshot with OPENAPI_SNAPSHOT=update (see this test's documentation).",
+            path.display(),
+            first + 1,
+            kept.lines().nth(first).unwrap_or("<end>"),
+            text.lines().nth(first).unwrap_or("<end>"),
+        );
+    }
+}

@@ -52,3 +52,31 @@ pub enum DbError {
         source: serde_json::Error,
     },
 }
+
+impl DbError {
+    /// Whether the database could not be reached — down, restarting, refusing or cutting connections — as
+    /// opposed to refusing this statement: the same request may succeed once it is back (a 503, not a 500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Postgres(e) => postgres_unavailable(e),
+            DbError::Pool(deadpool_postgres::PoolError::Backend(e)) => postgres_unavailable(e),
+            DbError::Pool(deadpool_postgres::PoolError::Timeout(_) | deadpool_postgres::PoolError::Closed) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A lost or refused connection (I/O, closed), or the server's answer that it is shutting down, starting up
+/// or out of connection slots (SQLSTATE class 08, 57P01–57P03, 53300).
+fn postgres_unavailable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}

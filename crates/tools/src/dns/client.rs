@@ -116,13 +116,11 @@ async fn over_udp(resolvers: &Resolvers, server: SocketAddr, questions: &[&(Name
                 p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await);
                 continue;
             }
-            match Message::from_vec(datagram) {
-                Ok(msg) if !answers(&msg, &p.query) => {}
-                Ok(msg) if msg.metadata.truncation => {
-                    p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await);
-                }
-                Ok(msg) => p.answer = Some(classify(msg, &p.query, server)),
-                Err(e) => p.unreadable = Some(e.to_string()),
+            match read(datagram, &p.query, server) {
+                Read::Other => {}
+                Read::Truncated => p.answer = Some(retry_over_tcp(server, p, resolvers.timeout).await),
+                Read::Answer(answer) => p.answer = Some(answer),
+                Read::Unreadable(why) => p.unreadable = Some(why),
             }
         }
         break;
@@ -171,6 +169,50 @@ async fn connect(server: SocketAddr) -> std::io::Result<UdpSocket> {
 /// Whether `msg` is the response to `query` (ID already matched): a response with exactly that question.
 fn answers(msg: &Message, query: &Query) -> bool {
     msg.metadata.message_type == MessageType::Response && msg.queries.len() == 1 && msg.queries[0] == *query
+}
+
+/// What a datagram whose ID matched a pending question says.
+enum Read {
+    /// A message that is not the response to the question: ignored, the wait goes on.
+    Other,
+    /// The response, truncated: asked again over TCP.
+    Truncated,
+    Answer(Answer),
+    /// Not a DNS message: remembered as the reason, should nothing better come.
+    Unreadable(String),
+}
+
+/// Reads a datagram that came for `query`.
+fn read(datagram: &[u8], query: &Query, server: SocketAddr) -> Read {
+    match Message::from_vec(datagram) {
+        Ok(msg) if !answers(&msg, query) => Read::Other,
+        Ok(msg) if msg.metadata.truncation => Read::Truncated,
+        Ok(msg) => Read::Answer(classify(msg, query, server)),
+        Err(e) => Read::Unreadable(e.to_string()),
+    }
+}
+
+/// A datagram read as the answer to the question it carries itself (any question, so that arbitrary bytes
+/// get past the question check), rendered as the `dns` tool renders records: `None` when it would be ignored
+/// or asked again over TCP. For the fuzz targets and property tests (`crate::fuzzing`).
+pub(crate) fn read_own_question(datagram: &[u8], server: SocketAddr) -> Option<Result<super::DnsResult, String>> {
+    let query = Message::from_vec(datagram)
+        .ok()
+        .and_then(|msg| msg.queries.first().cloned())
+        .unwrap_or_else(|| Query::query(Name::root(), RecordType::A));
+    match read(datagram, &query, server) {
+        Read::Other | Read::Truncated => None,
+        Read::Unreadable(why) => Some(Err(why)),
+        Read::Answer(Answer::Records(records)) => {
+            let mut out = super::DnsResult::default();
+            out.add(&records);
+            out.finish();
+            Some(Ok(out))
+        }
+        Read::Answer(Answer::NxDomain) => Some(Ok(super::DnsResult { nxdomain: true, ..Default::default() })),
+        Read::Answer(Answer::NoData) => Some(Ok(super::DnsResult::default())),
+        Read::Answer(Answer::Failed { message, .. }) => Some(Err(message)),
+    }
 }
 
 /// The answer to `p` over TCP, after a truncated one over UDP.

@@ -147,7 +147,7 @@ impl DmarcCheck {
     }
 }
 
-fn is_dmarc_record(txt: &str) -> bool {
+pub(crate) fn is_dmarc_record(txt: &str) -> bool {
     let first = txt.split(';').next().unwrap_or("");
     match first.split_once('=') {
         Some((k, v)) => k.trim().eq_ignore_ascii_case("v") && v.trim().eq_ignore_ascii_case("DMARC1"),
@@ -220,7 +220,7 @@ async fn inherited_dmarc(tb: &Toolbox, domain: &str) -> Option<(String, Vec<Stri
 
 /// One parsed DMARC record.
 #[derive(Debug, Clone, PartialEq)]
-struct DmarcRecord {
+pub(crate) struct DmarcRecord {
     policy: Option<DmarcPolicy>,
     /// `sp=` as published.
     subdomain_policy: Option<DmarcPolicy>,
@@ -236,7 +236,7 @@ struct DmarcRecord {
 
 /// Parses a `v=DMARC1` record (RFC 7489 §6.3, with the DMARCbis tags `np`, `psd`, `t`). Never fails: problems
 /// are listed in `errors`; an error about `p=` starts with `p=` or `missing p=`.
-fn parse_dmarc(record: &str) -> DmarcRecord {
+pub(crate) fn parse_dmarc(record: &str) -> DmarcRecord {
     let mut d = DmarcRecord {
         policy: None,
         subdomain_policy: None,

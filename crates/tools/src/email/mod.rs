@@ -36,10 +36,10 @@
 //! `spf_record.rs`, DMARC in `dmarc.rs` and Have I Been Pwned in `hibp.rs`. This file holds the result, the
 //! findings, the TXT lookup the policy checks share, and the run that puts them together.
 
-mod dmarc;
+pub(crate) mod dmarc;
 mod hibp;
 mod spf;
-mod spf_record;
+pub(crate) mod spf_record;
 
 use std::collections::BTreeMap;
 

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::printable;
 use super::spf::{SpfMechanism, SpfModifier, SpfQualifier};
 
-pub(super) fn is_spf_record(txt: &str) -> bool {
+pub(crate) fn is_spf_record(txt: &str) -> bool {
     match txt.get(..6) {
         Some(v) => v.eq_ignore_ascii_case("v=spf1") && matches!(txt.as_bytes().get(6), None | Some(b' ')),
         None => false,
@@ -19,7 +19,7 @@ pub(super) fn is_spf_record(txt: &str) -> bool {
 
 /// One parsed SPF record.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct SpfRecord {
+pub(crate) struct SpfRecord {
     pub(super) mechanisms: Vec<SpfMechanism>,
     pub(super) modifiers: Vec<SpfModifier>,
     pub(super) redirect: Option<String>,
@@ -34,7 +34,7 @@ pub(super) struct SpfRecord {
 }
 
 /// Parses a `v=spf1` record (RFC 7208 §4.6.1 and §12). Never fails: problems are listed in `errors`.
-pub(super) fn parse_spf(record: &str) -> SpfRecord {
+pub(crate) fn parse_spf(record: &str) -> SpfRecord {
     let mut rec = SpfRecord::default();
     let body = if is_spf_record(record) { record.get(6..).unwrap_or("") } else { record };
     if !is_spf_record(record) {
@@ -184,7 +184,7 @@ fn split_dual_cidr(s: &str) -> Result<&str, String> {
 }
 
 /// Checks a `domain-spec` (RFC 7208 §7.1): a macro string ending in `.toplabel` or a macro expansion.
-pub(super) fn check_domain_spec(spec: &str) -> Result<(), String> {
+pub(crate) fn check_domain_spec(spec: &str) -> Result<(), String> {
     if spec.is_empty() {
         return Err("empty domain".into());
     }

@@ -236,7 +236,7 @@ async fn read_reply(stream: &mut TcpStream, wait: Duration) -> Reply {
 }
 
 /// Whether `data` already holds a whole reply, so that waiting for more would only cost time.
-fn looks_complete(data: &[u8]) -> bool {
+pub(crate) fn looks_complete(data: &[u8]) -> bool {
     if let Some(len) = mysql_packet_len(data) {
         return data.len() >= 4 + len;
     }
@@ -354,7 +354,8 @@ fn generic_service(text: &str) -> Option<&'static str> {
 fn http_summary(text: &str) -> String {
     let mut lines = text.lines();
     let mut out = lines.next().unwrap_or_default().trim().to_string();
-    if let Some(server) = lines.find(|l| l.len() > 7 && l[..7].eq_ignore_ascii_case("server:")) {
+    // Compared as bytes: the reply is outside text, and a multi-byte character may straddle byte 7.
+    if let Some(server) = lines.find(|l| l.len() > 7 && l.as_bytes()[..7].eq_ignore_ascii_case(b"server:")) {
         out.push('\n');
         out.push_str(server.trim());
     }
@@ -508,6 +509,16 @@ mod tests {
         assert_eq!(g.service, Some("tls"));
         let g = identify(b"hello\x00\x01world \r\n\r\n");
         assert_eq!((g.service, g.banner.as_deref()), (None, Some("hello..world")));
+    }
+
+    /// Found by the `service_banner` fuzz target: a header line with a multi-byte character across byte 7
+    /// panicked when its first seven bytes were compared with `server:`.
+    #[test]
+    fn http_headers_with_multibyte_characters_are_read() {
+        let g = identify("HTTP/1.1 200 OK\r\nServer\u{e9}: x\r\nServer: Apache/2.4.52\r\n\r\n".as_bytes());
+        assert_eq!(g.banner.as_deref(), Some("HTTP/1.1 200 OK\nServer: Apache/2.4.52"));
+        let g = identify("HTTP/1.1 200 OK\r\nDate9.\u{7c7}x\r\n\r\n".as_bytes());
+        assert_eq!(g.banner.as_deref(), Some("HTTP/1.1 200 OK"));
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub struct CertificateInfo {
 }
 
 /// Describes each certificate; stops at the first that cannot be parsed (the leaf must parse).
-pub(super) fn describe_chain(
+pub(crate) fn describe_chain(
     chain: &[CertificateDer<'_>],
     now: DateTime<Utc>,
 ) -> Result<(Vec<CertificateInfo>, Option<Finding>), ToolError> {

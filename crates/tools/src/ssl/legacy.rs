@@ -178,6 +178,29 @@ async fn probe(
     Probe { wire_version: version, summary, address: Some(address), chain: answer.chain.unwrap_or_default() }
 }
 
+/// Reads a server's answer to a probe offering `offered` as [`probe`] reads it, from `chunks` as they would
+/// arrive, then the connection closing: the verdict and the chain read. For the fuzz targets and property
+/// tests (`crate::fuzzing`).
+pub(crate) fn read_answer<'a>(
+    offered: u16,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> (LegacyProbe, Vec<CertificateDer<'static>>) {
+    let mut answer = Answer::new(offered);
+    let mut end = End::Closed;
+    for chunk in chunks {
+        if let Some(done) = answer.finished() {
+            end = done;
+            break;
+        }
+        answer.feed(chunk);
+    }
+    if let Some(done) = answer.finished() {
+        end = done;
+    }
+    let summary = answer.summary(&version_name(offered), end, Duration::from_secs(1));
+    (summary, answer.chain.unwrap_or_default())
+}
+
 /// Why reading stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {

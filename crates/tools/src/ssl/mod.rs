@@ -56,9 +56,9 @@
 //! on the recorded chain in `verdict.rs`, and the reading of each certificate in `certificate.rs`; this file
 //! holds the result, the run and the findings drawn from the others.
 
-mod certificate;
+pub(crate) mod certificate;
 mod handshake;
-mod legacy;
+pub(crate) mod legacy;
 mod verdict;
 
 use std::net::IpAddr;

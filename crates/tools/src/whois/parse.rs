@@ -19,14 +19,14 @@ const MAX_KEY_LEN: usize = 48;
 
 /// What kind of object was asked for; decides which fields are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Domain,
     Ip,
     Asn,
 }
 
 /// The `key: value` pairs of an answer, in order, keys lower-case with single spaces.
-pub(super) fn pairs(text: &str) -> Vec<(String, String)> {
+pub(crate) fn pairs(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     // A key alone on its line opens a section whose more indented lines are its values.
     let mut section: Option<(String, usize)> = None;
@@ -129,7 +129,7 @@ const NOT_FOUND: &[&str] = &[
 ];
 
 /// Whether the answer says that nothing matched the query.
-pub(super) fn is_not_found(text: &str) -> bool {
+pub(crate) fn is_not_found(text: &str) -> bool {
     text.lines().take(MAX_LINES).any(|line| {
         let line = line.trim_start_matches(|c: char| c == '%' || c == '#' || c.is_whitespace()).to_lowercase();
         NOT_FOUND.iter().any(|p| line.starts_with(p))
@@ -138,13 +138,13 @@ pub(super) fn is_not_found(text: &str) -> bool {
 
 /// The server an answer refers to, as written (`whois.example.net`, `whois://host:port`, `rwhois://…`):
 /// ARIN's `ReferralServer`, a registry's `Registrar WHOIS Server` / `Whois Server`, IANA's `refer` / `whois`.
-pub(super) fn referral(pairs: &[(String, String)]) -> Option<&str> {
+pub(crate) fn referral(pairs: &[(String, String)]) -> Option<&str> {
     first(pairs, &["referralserver", "registrar whois server", "whois server", "refer", "whois"])
 }
 
 /// The fields one answer gives.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Fields {
+pub(crate) struct Fields {
     pub domain: Option<String>,
     pub registrar: Option<String>,
     pub registrar_iana_id: Option<u32>,
@@ -230,7 +230,7 @@ const EXPIRES: &[&str] = &[
 ];
 
 /// Reads the fields of one answer given by `server_host` to a query of `kind`.
-pub(super) fn fields(text: &str, kind: Kind, server_host: &str) -> Fields {
+pub(crate) fn fields(text: &str, kind: Kind, server_host: &str) -> Fields {
     let pairs = pairs(text);
     match kind {
         Kind::Domain => domain_fields(&pairs),
@@ -347,7 +347,7 @@ fn most_specific_record(pairs: &[(String, String)]) -> &[(String, String)] {
 }
 
 /// `a - b` or a CIDR block, as (`a - b`, covering CIDR blocks, number of addresses - 1).
-pub(super) fn range(value: &str) -> Option<(String, Vec<String>, u128)> {
+pub(crate) fn range(value: &str) -> Option<(String, Vec<String>, u128)> {
     let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
     if let Some((a, b)) = value.split_once(" - ").or_else(|| value.split_once('-')) {
         let (a, b) = (a.trim().parse::<IpAddr>().ok()?, b.trim().parse::<IpAddr>().ok()?);
@@ -489,7 +489,7 @@ const DATE_ONLY: &[&str] = &[
 /// Reads the date formats WHOIS servers use: RFC 3339 with or without fractions, `-0700` offsets,
 /// `2024-08-13 04:00:00 UTC`, `13-aug-2024`, `2024.08.13 04:00:00`, `2024/08/13 04:00:00 (JST)`, `20240813`,
 /// `changed: hostmaster@example.net 20040526`, …
-pub(super) fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
     let value = raw.split(" #").next().unwrap_or_default().trim();
     parse_date_exact(value).or_else(|| {
         // A date after other words (`changed: e-mail date`) or before a comment.
@@ -551,7 +551,7 @@ fn strip_zone(value: &str) -> (&str, FixedOffset) {
 }
 
 /// RFC 3339 UTC with whole seconds: `2024-08-13T04:00:00Z`.
-pub(super) fn rfc3339(d: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(d: DateTime<Utc>) -> String {
     d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

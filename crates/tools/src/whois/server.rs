@@ -19,7 +19,7 @@ use crate::{ToolError, Toolbox};
 
 /// A WHOIS server: a host name or IP address, and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Server {
+pub(crate) struct Server {
     pub(super) host: String,
     pub(super) port: u16,
 }
@@ -67,7 +67,7 @@ impl fmt::Display for Server {
 }
 
 /// The server a referral names, or why it is not followed.
-pub(super) fn follow(raw: &str) -> Result<Server, String> {
+pub(crate) fn follow(raw: &str) -> Result<Server, String> {
     let lower = raw.trim().to_ascii_lowercase();
     if lower.starts_with("rwhois://") {
         return Err("RWhois referrals are not followed".into());

@@ -7,6 +7,7 @@ mod email;
 mod exposure;
 mod feed;
 mod notify;
+mod props;
 mod reputation;
 mod smtpsink;
 mod ssl;

@@ -144,6 +144,7 @@ pub struct TagIn {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AgentReportOut)]
 pub struct ReportOut {
     pub agent_id: String,
     /// Send the full inventory with the next report.
@@ -158,7 +159,7 @@ fn check_len(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
 }
 
 /// An agent reports its host (`X-Agent-Token` from an enrollment).
-#[utoipa::path(post, path = "/api/agent/report", tag = "agents", request_body = ReportIn,
+#[utoipa::path(post, path = "/api/agent/report", tag = "agents", request_body = ReportIn, security(("agentToken" = [])),
     responses((status = 200, body = Envelope<ReportOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn report(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let invalid = || ApiError::Unauthorized("invalid or revoked agent token (X-Agent-Token)".into());
@@ -286,6 +287,7 @@ fn status_filter(q: &QueryMap) -> Result<Option<bool>, ApiError> {
 #[allow(dead_code)]
 pub struct AgentStatusQuery {
     /// `online` (reported recently) or `offline`.
+    #[param(pattern = "^(online|offline)$")]
     status: Option<String>,
 }
 

@@ -178,8 +178,10 @@ fn alert_id(raw: &str) -> ApiResult<AlertId> {
 #[allow(dead_code)]
 pub struct AlertListQuery {
     /// `OPEN`, `ACKNOWLEDGED` or `RESOLVED`.
+    #[param(pattern = "^(OPEN|ACKNOWLEDGED|RESOLVED)$")]
     status: Option<String>,
     /// `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`.
+    #[param(pattern = "^(LOW|MEDIUM|HIGH|CRITICAL)$")]
     severity: Option<String>,
     #[param(rename = "assetId")]
     asset_id: Option<String>,

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod document;
 pub mod orgs;
 pub mod rules;
 pub mod settings;
@@ -95,6 +96,13 @@ impl Modify for SecuritySchemes {
         );
         components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
         components.add_security_scheme(
+            "agentToken",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Agent-Token",
+                "An agent enrollment token (`tlink agent --token`): it can only report a host's inventory.",
+            ))),
+        );
+        components.add_security_scheme(
             "hawk",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "Authorization",
@@ -166,6 +174,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .split_for_parts();
+    document::document(&mut doc);
     crate::http::limits::openapi::document(&mut doc);
     (router, doc)
 }
@@ -176,7 +185,7 @@ fn family_error(uri: &Uri, err: ApiError) -> axum::response::Response {
     crate::http::error::respond(err, crate::http::limits::is_threat_stack_path(uri.path()))
 }
 
-/// The OpenAPI document, as served at `/api/openapi.json`.
+/// The OpenAPI document (served at `/api/openapi.json` through [`document::served`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api_routes().1
 }
@@ -205,7 +214,7 @@ pub fn router(state: AppState, pages: Option<Pages>) -> Router {
         None => (Router::new(), None),
     };
     let app = api
-        .merge(system::routes(&doc))
+        .merge(system::routes(&doc, state.config.monitoring.min_interval_minutes.max(1)))
         .merge(routes)
         .fallback(move |uri: Uri| async move {
             match owns {

@@ -50,12 +50,14 @@ pub fn worker_routes() -> Router {
 /// `/metrics`, `/api/openapi.json` and `/docs`. The document is serialised once, here: the bytes (about
 /// half a megabyte) are all that is kept, not the document's tree, which is several times larger, and each
 /// request for it is a copy-free answer instead of a serialisation.
-pub fn routes(doc: &utoipa::openapi::OpenApi) -> Router<AppState> {
-    let json = axum::body::Bytes::from(doc.to_json().unwrap_or_else(|e| {
-        // A document built from our own types always serialises; say so loudly if it ever does not.
-        tracing::error!(error = %e, "the OpenAPI document could not be serialised");
-        String::from("{}")
-    }));
+pub fn routes(doc: &utoipa::openapi::OpenApi, min_interval: i64) -> Router<AppState> {
+    let json = axum::body::Bytes::from(
+        super::document::served(doc, min_interval).and_then(|v| serde_json::to_vec(&v)).unwrap_or_else(|e| {
+            // A document built from our own types always serialises; say so loudly if it ever does not.
+            tracing::error!(error = %e, "the OpenAPI document could not be serialised");
+            b"{}".to_vec()
+        }),
+    );
     let document = move || {
         let json = json.clone();
         async move { ([(header::CONTENT_TYPE, "application/json")], json) }

@@ -163,9 +163,10 @@ pub async fn run_tool(
 #[allow(dead_code)]
 pub struct ReportListQuery {
     /// Only reports of this tool.
-    #[param(rename = "toolKey")]
+    #[param(rename = "toolKey", pattern = "^(dns|whois|ip-reputation|email|exposure|ssl|threat-feed)$")]
     tool_key: Option<String>,
     /// `QUEUED`, `RUNNING`, `COMPLETED` or `FAILED`.
+    #[param(pattern = "^(QUEUED|RUNNING|COMPLETED|FAILED)$")]
     status: Option<String>,
     /// Only reports linked to this asset.
     #[param(rename = "assetId")]
@@ -244,6 +245,7 @@ const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 pub struct ReportQuery {
     /// Wait up to this many seconds (at most 30) for the run to finish before answering, instead of polling.
     /// The answer is the report as it is then: COMPLETED or FAILED, or still QUEUED/RUNNING when time ran out.
+    #[param(maximum = 30)]
     wait: Option<u64>,
 }
 

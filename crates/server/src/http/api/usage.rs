@@ -1,6 +1,7 @@
 //! An organization's plan and usage: its rate limit, the month's tool runs, and changing the plan; and
 //! Threat Stack's Hawk self-test.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use tlink_domain::{OrgId, Plan, PlanLimits, format_millis, usage_month};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::http::auth::hawk::HawkAuth;
 use crate::http::auth::{Caller, HawkCaller, OrgCaller};
 use crate::http::error::{ApiError, ApiResult, Envelope, ErrorBody, ok};
 use crate::http::extract::{ApiJson, path_id};
@@ -73,15 +75,22 @@ pub struct SetPlan {
 /// and read their plan with `GET …/usage`. Takes effect at once for rate limits and quotas.
 #[utoipa::path(put, path = "/api/orgs/{orgId}/plan", tag = "orgs", request_body = SetPlan,
     security(("bearer" = []), ("apiKey" = []), ("hawk" = [])), params(("orgId" = String, Path)),
-    responses((status = 200, body = Envelope<UsageOut>), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Envelope<UsageOut>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "Not an instance operator"), (status = 404, body = ErrorBody)))]
 pub async fn set_plan(
     State(state): State<AppState>,
     caller: Caller,
+    hawk: Option<Extension<HawkAuth>>,
     Path(org): Path<String>,
     ApiJson(req): ApiJson<SetPlan>,
 ) -> ApiResult<Response> {
     let org_id = path_id("orgId", &org, OrgId::parse)?;
+    // As on every route of an organization, the organization in Hawk `ext` is the one the request acts in.
+    if let Some(Extension(HawkAuth { org: Some((ext, ..)), .. })) = &hawk
+        && *ext != org_id
+    {
+        return Err(ApiError::Unauthorized("the organization in Hawk ext is not the organization in the path".into()));
+    }
     let change = PlanChange {
         plan: req.plan,
         requests_per_minute: req.requests_per_minute,

@@ -186,8 +186,10 @@ fn alert_query(
 #[allow(dead_code)]
 pub struct TsAlertQuery {
     /// `active` (OPEN or ACKNOWLEDGED) or `dismissed` (RESOLVED).
+    #[param(pattern = "^(active|dismissed)$")]
     status: Option<String>,
     /// `1` (CRITICAL or HIGH), `2` (MEDIUM) or `3` (LOW).
+    #[param(minimum = 1, maximum = 3)]
     severity: Option<u8>,
     /// Only alerts raised by this rule.
     #[param(rename = "ruleId")]
@@ -352,6 +354,7 @@ pub struct SeverityCountsQuery {
     /// Only alerts created before the end of this period: `until=2026-01-31` includes that whole day.
     until: Option<String>,
     /// `active` or `dismissed`.
+    #[param(pattern = "^(active|dismissed)$")]
     status: Option<String>,
 }
 

@@ -153,6 +153,7 @@ async fn list(state: &AppState, caller: &HawkCaller, q: &QueryMap, scope: &str, 
 #[allow(dead_code)]
 pub struct VulnQuery {
     /// `active` (the default) or `suppressed`.
+    #[param(pattern = "^(active|suppressed)$")]
     status: Option<String>,
     /// Only this agent's findings.
     #[param(rename = "agentId")]
@@ -168,6 +169,7 @@ pub struct VulnQuery {
 #[allow(dead_code)]
 pub struct VulnAgentQuery {
     /// `active` (the default) or `suppressed`.
+    #[param(pattern = "^(active|suppressed)$")]
     status: Option<String>,
     /// `true`: only entries for which a fix has been published.
     #[param(rename = "hasSecurityNotices")]
@@ -193,6 +195,7 @@ pub struct VulnSuppressedQuery {
 #[allow(dead_code)]
 pub struct ServersQuery {
     /// `active` (the default) or `suppressed`.
+    #[param(pattern = "^(active|suppressed)$")]
     status: Option<String>,
 }
 
@@ -260,7 +263,7 @@ pub async fn list_for_package(
     q: Result<QueryMap, ApiError>,
 ) -> TsResult {
     let pkg = pkg.trim().to_string();
-    if pkg.is_empty() || pkg.len() > 200 || pkg.chars().any(char::is_control) {
+    if pkg.is_empty() || pkg.chars().count() > 200 || pkg.chars().any(char::is_control) {
         return Err(bad("pkg", "must be a package name of at most 200 characters"));
     }
     let scope = format!("package:{pkg}");
@@ -372,7 +375,7 @@ pub async fn suppress(
 
 /// Lift a suppression (`{agentId?}`, or no body for the org-wide one); 404 when there is none.
 #[utoipa::path(post, path = "/v2/vulnerabilities/{cve}/unsuppress", tag = "threat-stack", security(("hawk" = [])),
-    params(("cve" = String, Path)), request_body = UnsuppressIn,
+    params(("cve" = String, Path)), request_body(content = Option<UnsuppressIn>, description = "Optional: no body lifts the organization-wide suppression."),
     responses((status = 204), (status = 400, body = ErrorsBody), (status = 403, body = ErrorsBody), (status = 404, body = ErrorsBody)))]
 pub async fn unsuppress(
     State(state): State<AppState>,

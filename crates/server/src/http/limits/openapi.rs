@@ -82,7 +82,8 @@ fn too_many(threat_stack: bool) -> Response {
     r
 }
 
-fn operations(item: &mut utoipa::openapi::path::PathItem) -> impl Iterator<Item = &mut Operation> {
+/// Every operation of a path item.
+pub(crate) fn operations(item: &mut utoipa::openapi::path::PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.put,

@@ -159,7 +159,10 @@ impl Shared {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
-                .set_number_of_retries(2);
+                // No retries inside a request: while Redis is down each check fails after at most
+                // `redis_timeout_ms` (and falls back), instead of waiting out reconnection attempts; the
+                // manager reconnects on later use.
+                .set_number_of_retries(0);
             let mut wait = Duration::from_millis(200);
             loop {
                 match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
