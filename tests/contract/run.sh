@@ -118,7 +118,7 @@ for role in $ROLES; do
     SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$ROOT/tests/contract" \
     st --config-file "$ROOT/tests/contract/schemathesis.toml" run "$BASE/api/openapi.json" --url "$BASE" --checks all --phases examples,coverage,fuzzing,stateful \
       --max-examples "$EXAMPLES" --seed "$SEED" --generation-deterministic --workers 1 --no-color \
-      --suppress-health-check all --request-timeout 20 --generation-database none \
+      --suppress-health-check all --request-timeout 20 \
       --report junit --report-dir "$WORK/reports-$role" >"$WORK/schemathesis-$role.txt" 2>&1; then
     failed=1
   fi

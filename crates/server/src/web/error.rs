@@ -1,5 +1,6 @@
 //! Why a page is not shown, as a page: not signed in (to the sign-in page), not found (also another
-//! organization's), forbidden, a failed CSRF check, bad input, or an internal error (logged once, here).
+//! organization's), forbidden, a failed CSRF check, bad input, the database out of reach (503), or an internal error
+//! (logged once, here).
 
 use askama::Template;
 use axum::http::{StatusCode, header};
@@ -23,6 +24,9 @@ pub enum WebError {
     Csrf,
     #[error("{0}")]
     BadRequest(String),
+    /// The database cannot be reached (down, restarting): the same request may work shortly.
+    #[error("the database is unavailable")]
+    Unavailable,
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -32,6 +36,10 @@ impl From<OpError> for WebError {
         match e {
             OpError::NotFound(_) => WebError::NotFound,
             OpError::Forbidden(m) => WebError::Forbidden(m),
+            OpError::Internal(e) if e.downcast_ref::<tlink_store::DbError>().is_some_and(tlink_store::DbError::is_unavailable) => {
+                tracing::warn!(error = %format!("{e:#}"), "database unavailable");
+                WebError::Unavailable
+            }
             OpError::Internal(e) => WebError::Internal(e),
             other => WebError::BadRequest(other.to_string()),
         }
@@ -40,6 +48,10 @@ impl From<OpError> for WebError {
 
 impl From<tlink_store::DbError> for WebError {
     fn from(e: tlink_store::DbError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return WebError::Unavailable;
+        }
         WebError::Internal(anyhow::Error::new(e).context("database"))
     }
 }
@@ -78,6 +90,11 @@ impl IntoResponse for WebError {
                 "This form's security token is missing or invalid. Go back, reload the page and try again.".to_string(),
             ),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m.clone()),
+            WebError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The database cannot be reached just now. Try again in a moment.".into(),
+            ),
             WebError::Internal(e) => {
                 tracing::error!(error = %crate::telemetry::error_chain(e.as_ref()), "dashboard request failed");
                 (
