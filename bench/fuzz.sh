@@ -6,7 +6,8 @@
 #
 #   bench/fuzz.sh                    every target for FUZZ_SECONDS (default 60) each
 #   bench/fuzz.sh dns_message bdb_hash
-#   bench/fuzz.sh --smoke            every target for FUZZ_SECONDS (default 3) each, on a throwaway corpus (CI)
+#   bench/fuzz.sh --smoke            every target for FUZZ_SECONDS (default 3) each, on a throwaway corpus,
+#                                    built without optimisation (CI)
 #   bench/fuzz.sh --list             the targets
 #
 # Stable Rust: cargo-fuzz's default AddressSanitizer needs nightly (`-Zsanitizer`), so the targets are built
@@ -49,17 +50,24 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 need g++ # libFuzzer itself is C++, built by libfuzzer-sys
 
-log "building ${#targets[@]} fuzz targets (release, coverage-instrumented, debug assertions)"
+# The smoke run builds without optimisation: it runs each target for seconds, so build time dominates (a
+# fresh release build of the dependency tree takes several times longer).
+if [[ $smoke == 1 ]]; then
+  profile=(--dev) profile_dir=debug
+else
+  profile=(--release) profile_dir=release
+fi
+log "building ${#targets[@]} fuzz targets (${profile_dir}, coverage-instrumented, debug assertions)"
 build_start=$SECONDS
 # `cargo fuzz build` takes one target or all of them.
 if ((${#targets[@]} == 1)); then
-  (cd fuzz && nice -n 10 cargo fuzz build -s none -a "${targets[0]}")
+  (cd fuzz && nice -n 10 cargo fuzz build -s none -a "${profile[@]}" "${targets[0]}")
 else
-  (cd fuzz && nice -n 10 cargo fuzz build -s none -a)
+  (cd fuzz && nice -n 10 cargo fuzz build -s none -a "${profile[@]}")
 fi
 log "built in $((SECONDS - build_start)) s"
 
-bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
+bin_dir=fuzz/target/x86_64-unknown-linux-gnu/$profile_dir
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 failed=()
