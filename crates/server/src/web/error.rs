@@ -36,7 +36,9 @@ impl From<OpError> for WebError {
         match e {
             OpError::NotFound(_) => WebError::NotFound,
             OpError::Forbidden(m) => WebError::Forbidden(m),
-            OpError::Internal(e) if e.downcast_ref::<tlink_store::DbError>().is_some_and(tlink_store::DbError::is_unavailable) => {
+            OpError::Internal(e)
+                if e.downcast_ref::<tlink_store::DbError>().is_some_and(tlink_store::DbError::is_unavailable) =>
+            {
                 tracing::warn!(error = %format!("{e:#}"), "database unavailable");
                 WebError::Unavailable
             }

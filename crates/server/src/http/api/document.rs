@@ -1,8 +1,13 @@
-//! What every operation's entry in the OpenAPI document says because of the middleware and extractors
-//! around its handler rather than the handler itself: the format of path ids, the 401 of an authenticated
-//! operation, the 400, 413 and 415 of one that reads a body, and the `Server-Authorization` header of Hawk
-//! answers. Written once here, from the same rules the code applies, so that no operation can forget one
-//! (clients and generators trust the document; `tests/contract/run.sh` holds the server to it).
+//! What the OpenAPI document says beyond the handlers' annotations, written once here from the same rules
+//! the code applies, so that no operation can forget one. Clients and generators trust the document; the
+//! snapshot test and `tests/contract/run.sh` (schemathesis) hold the server to it.
+//!
+//! - [`document`], on the document's types: the statuses the middleware and extractors answer (400 for a
+//!   parameter or body, 401 for credentials, 404 for an id, 413 and 415 for a body, 503 when the database
+//!   is out of reach), UUID path ids on `/api`, and `Server-Authorization` on Hawk answers.
+//! - [`served`], on its JSON form: the grammars of `from`/`until`, CVE and package names and id filters;
+//!   the field rules of request bodies (lengths, ranges, enums; in `body_facts`, beside the figures the
+//!   operations use); and the text policy as a pattern on every other string a request carries.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -33,9 +38,9 @@ fn authenticated(op: &Operation) -> bool {
 
 /// Whether the Hawk scheme is among an operation's credentials (its answers are then signed).
 fn takes_hawk(op: &Operation) -> bool {
-    op.security.as_ref().is_some_and(|reqs| {
-        reqs.iter().any(|r| serde_json::to_value(r).is_ok_and(|v| v.get("hawk").is_some()))
-    })
+    op.security
+        .as_ref()
+        .is_some_and(|reqs| reqs.iter().any(|r| serde_json::to_value(r).is_ok_and(|v| v.get("hawk").is_some())))
 }
 
 fn add(op: &mut Operation, status: &str, response: impl FnOnce() -> Response) {
@@ -51,14 +56,15 @@ const URI_TEXT: &str = "^[^\\u0000-\\u001F]+$";
 const URI_TEXT_OR_EMPTY: &str = "^[^\\u0000-\\u001F]*$";
 
 /// A name: free text that is not blank (names are trimmed, then must not be empty).
-const NAME_TEXT: &str =
-    "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*[^\\s\\u0000-\\u001F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$";
-/// The periods of `from` and `until` below a whole date or date-time: `yyyy`, `yyyy-mm`, `yyyy-mm-ddThh`,
-/// `yyyy-mm-ddThh:mm`, each with an optional offset (a whole date and a date-time are their own formats).
-/// An offset needs a time of day.
+const NAME_TEXT: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*[^\\s\\u0000-\\u001F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$";
+/// The periods of `from` and `until` below a whole date or date-time: `yyyy`, `yyyy-mm`, `yyyy-mm-ddThh`
+/// and `yyyy-mm-ddThh:mm`, the last two with an optional offset (a whole date and a date-time are their own
+/// formats). A pattern cannot know the length of each month, so these forms name days 01–28 only; the
+/// server takes every real day.
 const PARTIAL_PERIOD: &str = "^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3])(:[0-5][0-9])?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)?$";
 /// A package name in a path: not blank, no control character (C0, DEL or C1).
-const PACKAGE: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$";
+const PACKAGE: &str =
+    "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$";
 
 /// What the operations check about a body field beyond its type, by component schema and property, as
 /// JSON Schema keywords. The figures are the ones the operations use.
@@ -100,7 +106,8 @@ fn body_facts(min_interval: i64) -> Vec<(&'static str, &'static str, Value)> {
 /// Writes [`body_facts`] into the component schemas.
 fn apply_body_facts(doc: &mut Value, min_interval: i64) {
     for (schema, property, facts) in body_facts(min_interval) {
-        let Some(Value::Object(target)) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{property}"))
+        let Some(Value::Object(target)) =
+            doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{property}"))
         else {
             tracing::error!(schema, property, "the OpenAPI document has no such property to constrain");
             continue;
@@ -126,7 +133,7 @@ fn apply_body_facts(doc: &mut Value, min_interval: i64) {
 
 /// Query and path parameters the handlers read beyond their type: `from` and `until` (a date-time, a date,
 /// or one of the partial periods), tools, ids, CVE and package names.
-fn periods(doc: &mut Value) {
+fn parameter_grammars(doc: &mut Value) {
     let period = json!({"anyOf": [
         {"type": "string", "format": "date-time"},
         {"type": "string", "format": "date"},
@@ -206,7 +213,12 @@ fn text_policy(doc: &mut Value) {
                     constrain_text(schema, pattern, &mut Vec::new());
                 }
             }
-            for media in op.pointer_mut("/requestBody/content").and_then(Value::as_object_mut).into_iter().flat_map(|m| m.values_mut()) {
+            for media in op
+                .pointer_mut("/requestBody/content")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|m| m.values_mut())
+            {
                 if let Some(schema) = media.get_mut("schema") {
                     constrain_text(schema, BODY_TEXT, &mut refs);
                 }
@@ -230,7 +242,7 @@ fn text_policy(doc: &mut Value) {
 pub fn served(doc: &OpenApi, min_interval: i64) -> serde_json::Result<Value> {
     let mut value = serde_json::to_value(doc)?;
     apply_body_facts(&mut value, min_interval);
-    periods(&mut value);
+    parameter_grammars(&mut value);
     text_policy(&mut value);
     Ok(value)
 }
@@ -268,7 +280,12 @@ pub fn document(doc: &mut OpenApi) {
                     || (p.parameter_in == ParameterIn::Query && p.name.ends_with("Id")))
             });
             if has_path_ids {
-                add(op, "404", || error(threat_stack, "Nothing of that id in the caller's organization (another organization's is not found either)."));
+                add(op, "404", || {
+                    error(
+                        threat_stack,
+                        "Nothing of that id in the caller's organization (another organization's is not found either).",
+                    )
+                });
             }
             if authenticated(op) {
                 add(op, "401", || {
@@ -297,5 +314,57 @@ pub fn document(doc: &mut OpenApi) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served_document() -> Value {
+        served(&crate::http::api::openapi(), 5).expect("the document serialises")
+    }
+
+    #[test]
+    fn every_body_fact_lands_on_a_property_of_the_document() {
+        let doc = served_document();
+        for (schema, property, facts) in body_facts(5) {
+            let target = doc
+                .pointer(&format!("/components/schemas/{schema}/properties/{property}"))
+                .unwrap_or_else(|| panic!("{schema}.{property} is not in the document"));
+            for (key, value) in facts.as_object().expect("facts are keywords") {
+                if key == "items" {
+                    continue;
+                }
+                assert_eq!(target.get(key), Some(value), "{schema}.{property}: {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn request_strings_carry_the_text_policy_and_responses_do_not() {
+        let doc = served_document();
+        let login = doc.pointer("/components/schemas/LoginRequest/properties/email/pattern");
+        assert_eq!(login.and_then(Value::as_str), Some(BODY_TEXT));
+        // A response-only schema is left as the handlers describe it.
+        assert!(doc.pointer("/components/schemas/AssetOut/properties/value/pattern").is_none());
+        let token = doc["paths"]["/api/orgs"]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "token"))
+            .expect("the token parameter");
+        assert_eq!(token["schema"]["pattern"], URI_TEXT);
+    }
+
+    #[test]
+    fn operations_document_what_the_middleware_answers() {
+        let doc = served_document();
+        let asset = &doc["paths"]["/api/orgs/{orgId}/assets/{assetId}"]["patch"];
+        for status in ["400", "401", "404", "413", "415", "429", "503"] {
+            assert!(asset["responses"].get(status).is_some(), "PATCH asset documents {status}");
+        }
+        let id = asset["parameters"].as_array().and_then(|ps| ps.iter().find(|p| p["name"] == "assetId"));
+        assert_eq!(id.map(|p| &p["schema"]["format"]), Some(&json!("uuid")));
+        let hawk = &doc["paths"]["/v2/alerts"]["get"]["responses"]["200"]["headers"];
+        assert!(hawk.get("Server-Authorization").is_some());
     }
 }
