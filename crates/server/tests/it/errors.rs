@@ -23,6 +23,11 @@ async fn malformed_json_is_400_case(app: TestApp) {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body:?}: {}", r.text);
         r.invalid("body");
     }
+    // Serde would read a struct of optional fields from an array of them; a body is an object or nothing.
+    let settings = format!("/api/orgs/{}/settings", alice.org());
+    let r = app.raw(Method::PATCH, &settings, &alice.auth(), Some("application/json"), "[null, null]").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    r.invalid("body");
 }
 
 both!(wrong_json_types_name_the_field, wrong_json_types_name_the_field_case);
