@@ -180,12 +180,15 @@ pub(crate) fn insert_stmts(
     }
 }
 
-/// The statements that record a delivery attempt for the job `job_id`, guarded by `worker`'s lock.
+/// The statements that record a delivery attempt for the job `job_id`, guarded by `worker`'s lock. A delivery
+/// deleted while it was being sent (its asset deleted, and its alert with it) records nothing: its attempt
+/// would break the batch of outcomes it is finished in.
 pub(crate) fn attempt_stmts(job_id: &str, worker: &str, u: &DeliveryUpdate, now: i64, out: &mut Vec<Stmt>) {
     const ATTEMPT: &str = "INSERT INTO delivery_attempts (id, delivery_id, attempt, trigger_kind, started_at, \
         duration_ms, status_code, response_excerpt, error, outcome) \
         SELECT $1, $2, (SELECT attempts + 1 FROM deliveries WHERE id = $2), $3, $4, $5, $6, $7, $8, $9 \
-        WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $10 AND locked_by = $11)";
+        WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $10 AND locked_by = $11) \
+        AND EXISTS (SELECT 1 FROM deliveries WHERE id = $2)";
     const UPDATE: &str = "UPDATE deliveries SET attempts = attempts + 1, status = $2, next_attempt_at = $3, \
         last_error = $4, updated_at = $5 WHERE id = $1 \
         AND EXISTS (SELECT 1 FROM jobs WHERE id = $6 AND locked_by = $7)";

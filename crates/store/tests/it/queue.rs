@@ -469,7 +469,7 @@ async fn alerts_and_deliveries_are_written_by_the_jobs_that_own_them() {
             disable_webhook: None,
         };
         let mut f = Finish::new(delivery_id.to_string(), JobOutcome::Done, ReportUpdate::None);
-        f.effects.delivery = Some(update);
+        f.effects.delivery = Some(update.clone());
         assert_eq!(store.finish_jobs("w2", &[f]).await.expect("finish delivery").applied, 1, "{name}");
         let d = store.get_delivery(&org, &delivery_id).await.expect("get").expect("exists");
         assert_eq!((d.status.as_str(), d.attempts), ("DELIVERED", 1), "{name}");
@@ -484,5 +484,16 @@ async fn alerts_and_deliveries_are_written_by_the_jobs_that_own_them() {
         );
         let jobs = store.claim_jobs("w3", 10, 60_000).await.expect("claim again");
         assert_eq!((jobs.len(), jobs[0].kind()), (1, Some(JobKind::Delivery)), "{name}");
+
+        // The asset is deleted while the redelivery is being sent, and its alert and deliveries with it:
+        // finishing the job records no attempt for the vanished delivery and does not fail the batch.
+        assert!(store.delete_asset(&org, &a.id).await.expect("delete asset"), "{name}");
+        let mut again = update;
+        again.attempt.id = "attempt-2".into();
+        let mut f = Finish::new(delivery_id.to_string(), JobOutcome::Done, ReportUpdate::None);
+        f.effects.delivery = Some(again);
+        store.finish_jobs("w3", &[f]).await.expect("finishing a delivery whose alert is gone");
+        assert!(store.delivery_attempts(&delivery_id).await.expect("attempts").is_empty(), "{name}");
+        assert!(store.claim_jobs("w4", 10, 60_000).await.expect("claim").is_empty(), "{name}: the job is finished");
     }
 }
