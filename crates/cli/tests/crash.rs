@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, free_port, http};
+use common::{Reply, Server, free_port, http, unchunk};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -1252,19 +1252,6 @@ fn request(
     Ok(Reply { status, head: head.to_string(), body: serde_json::from_str(&body_text).unwrap_or(Value::Null) })
 }
 
-fn unchunk(mut raw: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = raw.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        raw = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 // ============================================================================================= loopback peers
 
 /// Holds the next connections of a peer until [`Hold::release`]: how many are still to be held, and
@@ -1403,34 +1390,12 @@ impl Hooks {
 
 /// Reads one request (headers and a Content-Length body), records it, and answers 200 (or holds it).
 fn receive(mut stream: TcpStream, record: &Mutex<Vec<Hook>>, hold: &Hold) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    };
-    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    while raw.len() < head_end + length {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body = serde_json::from_slice(&raw[head_end..head_end + length]).unwrap_or(Value::Null);
-    record.lock().expect("webhooks").push(Hook { id: header("webhook-id").unwrap_or_default(), body });
+    let Some((head, body)) = common::read_request(&mut stream) else { return };
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    record
+        .lock()
+        .expect("webhooks")
+        .push(Hook { id: common::header_in(&head, "webhook-id").unwrap_or_default(), body });
     if hold.take() {
         hold.wait();
         return;

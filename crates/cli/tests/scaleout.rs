@@ -936,34 +936,12 @@ impl Hooks {
 
 /// Reads one request (headers and a Content-Length body), records it, answers 200 and closes.
 fn receive(mut stream: TcpStream, record: &Mutex<Vec<Hook>>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    };
-    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    while raw.len() < head_end + length {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body = serde_json::from_slice(&raw[head_end..head_end + length]).unwrap_or(Value::Null);
-    record.lock().expect("webhooks").push(Hook { id: header("webhook-id").unwrap_or_default(), body });
+    let Some((head, body)) = common::read_request(&mut stream) else { return };
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    record
+        .lock()
+        .expect("webhooks")
+        .push(Hook { id: common::header_in(&head, "webhook-id").unwrap_or_default(), body });
     let _ = stream
         .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
 }

@@ -62,7 +62,8 @@ pub fn http(
     Reply { status, head: head.to_string(), body: serde_json::from_str(&body_text).unwrap_or(serde_json::Value::Null) }
 }
 
-fn unchunk(mut raw: &str) -> String {
+/// The body of a `Transfer-Encoding: chunked` answer.
+pub fn unchunk(mut raw: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = raw.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
@@ -109,4 +110,38 @@ impl Env {
         }
         server
     }
+}
+
+/// One request read from `stream`: its head (request line and headers) and its `Content-Length` body; `None`
+/// when the peer goes away first. The loopback receivers of the tests that run `tlink` processes use it.
+pub fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let length: usize = header_in(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    while raw.len() < head_end + length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some((head, raw[head_end..head_end + length].to_vec()))
+}
+
+/// A header's value in a message head, by case-insensitive name.
+pub fn header_in(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
 }
