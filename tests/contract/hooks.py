@@ -4,8 +4,8 @@
 signed over the request as it will be sent (method, path with its query, host, port; ext = the
 organization id), with mohawk, an independent implementation of the scheme. Credentials come from the
 environment the runner (tests/contract/run.sh) sets: CONTRACT_KEY (and its id, CONTRACT_KEY_ID),
-CONTRACT_USER, CONTRACT_ORG, and an
-agent enrollment token, CONTRACT_AGENT_TOKEN, for the one route agents call.
+CONTRACT_USER, CONTRACT_ORG, and an agent enrollment token, CONTRACT_AGENT_TOKEN, for the one route agents
+call.
 """
 
 import os
@@ -19,13 +19,11 @@ KEY_ID = os.environ["CONTRACT_KEY_ID"]
 USER = os.environ["CONTRACT_USER"]
 ORG = os.environ["CONTRACT_ORG"]
 BASE = os.environ["CONTRACT_BASE"]
+AGENT_TOKEN = os.environ["CONTRACT_AGENT_TOKEN"]
 
 
 def _threat_stack(path: str) -> bool:
     return path == "/v2" or path.startswith("/v2/") or path.startswith("/help/")
-
-
-AGENT_TOKEN = os.environ["CONTRACT_AGENT_TOKEN"]
 
 
 def _hawk_header(case) -> str:
