@@ -36,8 +36,8 @@ trap 'exit 130' INT TERM
 
 log "building (release)"
 cargo build --release --locked -p tlink --bin tlink --example copy_seed
-TLINK="$ROOT/target/release/tlink"
-SEED="$ROOT/target/release/examples/copy_seed"
+TLINK="$RELEASE_DIR/tlink"
+SEED="$RELEASE_DIR/examples/copy_seed"
 export TLINK_DATA_DIR="$WORK" TLINK_LOG_LEVEL=warn
 # TLINK_* variables are tlink's configuration: the script's own is read above and removed here.
 unset TLINK_DATABASE_URL TLINK_COPY_FROM TLINK_COPY_TO TLINK_BENCH_DATABASE_URL

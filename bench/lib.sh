@@ -26,3 +26,8 @@ for k in sys.argv[1].split("."):
     v = v[int(k)] if isinstance(v, list) else v[k]
 print("" if v is None else v)' "$1"
 }
+
+# Where cargo puts release builds: CARGO_TARGET_DIR when set (e.g. a separate directory for quicker
+# builds with `CARGO_PROFILE_RELEASE_LTO=thin`), else the workspace's target/.
+RELEASE_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+case $RELEASE_DIR in /*) ;; *) RELEASE_DIR="$ROOT/$RELEASE_DIR" ;; esac

@@ -48,10 +48,10 @@ fi
 log "building (release)"
 cargo build --release --locked -p tlink --bin tlink
 cargo build --release --locked -p tlink-server --example bench_seed
-TLINK="$ROOT/target/release/tlink"
+TLINK="$RELEASE_DIR/tlink"
 DB="sqlite://$WORK/tlink.db"
 export TLINK_DATA_DIR="$WORK" TLINK_DATABASE_URL="$DB" TLINK_LOG_LEVEL=warn
-org=$("$ROOT/target/release/examples/bench_seed" "$DB" 1000 "$EMAIL" "$PASSWORD")
+org=$("$RELEASE_DIR/examples/bench_seed" "$DB" 1000 "$EMAIL" "$PASSWORD")
 "$TLINK" org set-plan "$org" ENTERPRISE --requests-per-minute "$HUGE" >/dev/null
 
 start() { # extra env…

@@ -3,6 +3,8 @@
 # GET /api/orgs/{orgId}/assets/{assetId} with X-API-Key, sampled by `perf record` while the load runs.
 #
 #   bench/profile.sh                      # PROFILE_SECONDS=10, BENCH_ASSETS=100100
+#   PROFILE_BACKEND=postgres bench/profile.sh    # the local PostgreSQL (127.0.0.1:5432, trust auth), a
+#                                                # fresh database tlink_profile
 #
 # Stacks are unwound from the binary's .eh_frame (`--call-graph dwarf`), so the release build needs no debug
 # info. Needs: Rust, curl, python3, wrk and perf (Debian `linux-perf`; installed with apt-get when missing),
@@ -13,6 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 SECONDS_=${PROFILE_SECONDS:-10}
+BACKEND=${PROFILE_BACKEND:-sqlite}
 ASSETS=${BENCH_ASSETS:-100100}
 EMAIL=bench@example.com
 PASSWORD=bench-password-123
@@ -29,6 +32,9 @@ SERVER=""
 cleanup() {
   [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
   rm -rf "$WORK"
+  if [[ $BACKEND == postgres ]]; then
+    psql -h 127.0.0.1 -U postgres -d postgres -q -c "DROP DATABASE IF EXISTS tlink_profile WITH (FORCE)" 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -36,10 +42,18 @@ trap 'exit 130' INT TERM
 log "building (release)"
 cargo build --release --locked -p tlink --bin tlink
 cargo build --release --locked -p tlink-server --example bench_seed
-TLINK="$ROOT/target/release/tlink"
-SEED="$ROOT/target/release/examples/bench_seed"
+TLINK="$RELEASE_DIR/tlink"
+SEED="$RELEASE_DIR/examples/bench_seed"
 
-url="sqlite://$WORK/tlink.db"
+case $BACKEND in
+sqlite) url="sqlite://$WORK/tlink.db" ;;
+postgres)
+  psql -h 127.0.0.1 -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS tlink_profile WITH (FORCE)" -c "CREATE DATABASE tlink_profile"
+  url="postgres://postgres@127.0.0.1:5432/tlink_profile"
+  ;;
+*) die "PROFILE_BACKEND is sqlite or postgres" ;;
+esac
 log "seeding $ASSETS assets"
 org=$("$SEED" "$url" "$ASSETS" "$EMAIL" "$PASSWORD")
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -73,15 +87,15 @@ wrk -t2 -c64 -d"${SECONDS_}s" --latency -H "X-API-Key: $key" "$target" >"$OUT/pr
 wait "$recorder"
 
 {
-  echo "# GET asset with X-API-Key under wrk -t2 -c64, ${SECONDS_} s, SQLite, $ASSETS assets"
+  echo "# GET asset with X-API-Key under wrk -t2 -c64, ${SECONDS_} s, $BACKEND, $ASSETS assets"
   grep -E 'Requests/sec|^ +(50|99)%' "$OUT/profile-wrk.txt"
   echo
   echo "## Functions by their own time (≥ 0.5 %)"
   perf report -i "$OUT/perf.data" --stdio --no-children --sort symbol --percent-limit 0.5 -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$'
+    grep -v '^#' | grep -v '^$' | sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' | cut -c1-240
   echo
   echo "## Functions by time including what they call (≥ 3 %)"
   perf report -i "$OUT/perf.data" --stdio --children --sort symbol --percent-limit 3 -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$'
+    grep -v '^#' | grep -v '^$' | sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' | cut -c1-240
 } >"$OUT/profile.txt"
 cat "$OUT/profile.txt"

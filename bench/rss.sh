@@ -27,7 +27,7 @@ trap 'exit 130' INT TERM
 
 log "building (release)"
 cargo build --release --locked -p tlink --bin tlink
-TLINK="$ROOT/target/release/tlink"
+TLINK="$RELEASE_DIR/tlink"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export TLINK_DATA_DIR="$WORK" TLINK_LOG_LEVEL=warn TLINK_JWT_SECRET=rss-bench-secret-0123456789-abcdefghijkl
 unset TLINK_DATABASE_URL TLINK_REDIS_URL

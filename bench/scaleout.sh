@@ -106,8 +106,8 @@ need wrk
 log "building (release)"
 cargo build --release --locked -p tlink --bin tlink
 cargo build --release --locked -p tlink-server --example bench_seed
-TLINK="$ROOT/target/release/tlink"
-SEED="$ROOT/target/release/examples/bench_seed"
+TLINK="$RELEASE_DIR/tlink"
+SEED="$RELEASE_DIR/examples/bench_seed"
 
 if ! pg_isready -h "$PG_HOST" -p "$PG_PORT" -q 2>/dev/null; then
   log "starting PostgreSQL"

@@ -112,7 +112,7 @@ if [[ -n $SOAK_TLINK ]]; then
 else
   log "building (release)"
   cargo build --release --locked -p tlink --bin tlink
-  built="$ROOT/target/release/tlink"
+  built="$RELEASE_DIR/tlink"
 fi
 # A copy, so that a rebuild during the soak neither changes the binary measured nor finds it busy.
 TLINK="$WORK/tlink"

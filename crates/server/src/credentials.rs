@@ -30,8 +30,7 @@ pub fn random_token(len: usize) -> String {
 
 /// Hex SHA-256, for high-entropy secrets (refresh tokens, API keys), where a slow hash buys nothing.
 pub fn sha256_hex(s: &str) -> String {
-    let digest = Sha256::digest(s.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// Hashes a password with Argon2id (default parameters), off the async threads.

@@ -37,9 +37,13 @@ use crate::jobs::{alerting, scheduler, worker};
 pub use config::Config;
 pub use telemetry::init_logging;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one reference-counted handle, so the router's per-request clones of
+/// its services (each middleware and handler holds the state) cost one counter, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares (reached through it by `Deref`).
+pub struct Shared {
     pub store: Store,
     pub config: Arc<Config>,
     pub keys: Arc<credentials::Keys>,
@@ -53,6 +57,14 @@ pub struct AppState {
     pub limiter: Arc<limits::Limiter>,
     /// Seals stored secrets (webhook secrets, the Hawk copy of API keys).
     pub sealer: sealed::Sealer,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -85,7 +97,7 @@ impl AppState {
             mailer,
             Duration::from_secs(config.webhook_timeout_secs.max(1)),
         )?);
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             store,
             config: Arc::new(config),
             keys: Arc::new(keys),
@@ -95,7 +107,7 @@ impl AppState {
             alerting,
             limiter,
             sealer,
-        })
+        })))
     }
 
     /// A worker sharing this state's store, toolbox and wake-ups.

@@ -354,17 +354,51 @@ fn max_open_files(limits: &str) -> Option<u64> {
 }
 
 /// Counts requests and records latency by method, matched route and status.
+///
+/// The metric handles are looked up once per thread and label set and kept (the registry's lookup hashes
+/// and allocates its key): a request costs a map lookup by its route template, no allocation.
 pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_string();
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
+    let (requests, duration) =
+        request_metrics(&method, route.as_ref().map_or("unmatched", MatchedPath::as_str), resp.status().as_u16());
+    requests.increment(1);
+    duration.record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// Label sets a thread keeps handles for per route template; beyond it (a client sending made-up methods)
+/// the registry is asked each time.
+const HANDLES_PER_ROUTE: usize = 32;
+
+type RouteHandles = Vec<(axum::http::Method, u16, metrics::Counter, metrics::Histogram)>;
+
+thread_local! {
+    static REQUEST_METRICS: std::cell::RefCell<std::collections::HashMap<Box<str>, RouteHandles>> =
+        std::cell::RefCell::default();
+}
+
+/// The request counter (method, route, status) and duration histogram (method, route) of a request.
+fn request_metrics(method: &axum::http::Method, route: &str, status: u16) -> (metrics::Counter, metrics::Histogram) {
+    let cached = REQUEST_METRICS.with_borrow(|m| {
+        m.get(route)?.iter().find(|h| h.1 == status && h.0 == *method).map(|h| (h.2.clone(), h.3.clone()))
+    });
+    if let Some(handles) = cached {
+        return handles;
+    }
+    let labels =
+        [("method", method.as_str().to_string()), ("route", route.to_string()), ("status", status.to_string())];
+    let counter = metrics::counter!("http_requests_total", &labels);
+    let histogram = metrics::histogram!("http_request_duration_seconds", &labels[..2]);
+    REQUEST_METRICS.with_borrow_mut(|m| {
+        let handles = m.entry(route.into()).or_default();
+        if handles.len() < HANDLES_PER_ROUTE {
+            handles.push((method.clone(), status, counter.clone(), histogram.clone()));
+        }
+    });
+    (counter, histogram)
 }
 
 /// An error and its causes, `: `-separated, for logs and recorded job errors.

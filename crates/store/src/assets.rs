@@ -3,7 +3,7 @@
 use tlink_domain::{AssetId, AssetType, AssetValue, HashKind, OrgId};
 
 use crate::db::{Row, Stmt, now_millis};
-use crate::{Page, PageQuery, Result, Store, params};
+use crate::{Page, PageQuery, ReportRow, Result, Store, params};
 
 /// Rows per transaction in [`Store::create_assets_bulk`].
 const BULK_CHUNK: usize = 1000;
@@ -62,6 +62,19 @@ macro_rules! asset_columns {
         "id, org_id, type, value, hash_kind, label, is_monitored, created_at, updated_at, \
          monitor_interval_minutes, next_scan_at, last_scanned_at"
     };
+}
+
+/// The number of columns in a column list (names, no expressions with commas).
+const fn column_count(list: &str) -> usize {
+    let bytes = list.as_bytes();
+    let (mut i, mut n) = (0, 1);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
 }
 
 impl AssetRow {
@@ -176,6 +189,35 @@ impl Store {
     pub async fn get_asset(&self, org: &OrgId, id: &AssetId) -> Result<Option<AssetRow>> {
         const SQL: &str = concat!("SELECT ", asset_columns!(), " FROM assets WHERE org_id = $1 AND id = $2");
         self.db.query_opt(SQL, &params![org.as_str(), id.as_str()]).await?.as_ref().map(AssetRow::from_row).transpose()
+    }
+
+    /// An asset and the latest COMPLETED report of each tool on it (by tool), read by one statement: one
+    /// snapshot, one read transaction on SQLite and one round trip on PostgreSQL. `None` when the
+    /// organization has no such asset.
+    pub async fn asset_detail(&self, org: &OrgId, id: &AssetId) -> Result<Option<(AssetRow, Vec<ReportRow>)>> {
+        // The asset's columns first, then the report's (NULL when it has none).
+        const SQL: &str = concat!(
+            "SELECT a.*, l.* FROM (SELECT ",
+            asset_columns!(),
+            " FROM assets WHERE org_id = $1 AND id = $2) a LEFT JOIN (",
+            crate::reports::latest_reports_union!(),
+            ") l ON l.org_id = a.org_id"
+        );
+        const ASSET_COLUMNS: usize = column_count(asset_columns!());
+        let rows = self.db.query(SQL, &params![org.as_str(), id.as_str()]).await?;
+        let mut asset = None;
+        let mut latest = Vec::with_capacity(rows.len());
+        for mut row in rows {
+            let report = row.split_off(ASSET_COLUMNS);
+            if asset.is_none() {
+                asset = Some(AssetRow::from_row(&row)?);
+            }
+            if !report.values().first().is_none_or(|v| matches!(v, crate::db::Value::Null)) {
+                latest.push(ReportRow::from_row(&report)?);
+            }
+        }
+        latest.sort_by_key(|r| r.tool.as_str());
+        Ok(asset.map(|a| (a, latest)))
     }
 
     /// The org's assets, newest first.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
 
 use crate::db::{Row, Stmt, now_millis};
@@ -76,7 +76,7 @@ pub struct ApiKeyCandidate {
 /// the next request at once; one made by another process (another `tlink serve`, the CLI) within this time.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 
-/// Entries kept at most; the cache starts over when full.
+/// Key prefixes kept at most (each with the organizations asked about); the cache starts over when full.
 const KEY_CACHE_MAX: usize = 4096;
 
 /// Recent key lookups, so that a client's every request does not read its key and membership again.
@@ -84,11 +84,17 @@ const KEY_CACHE_MAX: usize = 4096;
 /// An entry is good for [`KEY_CACHE_TTL`], and only while the generation it was read at is current. Every
 /// change to keys, memberships or plans bumps the generation once it has committed; a lookup tags its entry
 /// with the generation it saw *before* reading, so one that raced a change is never served again.
+///
+/// Entries are found by the key's prefix, then by the organization asked about, without building a key:
+/// a hit allocates nothing to find its entry, and readers share the lock.
 #[derive(Default)]
 pub(crate) struct KeyCache {
     generation: AtomicU64,
-    entries: Mutex<HashMap<(String, Option<String>), CachedKeys>>,
+    entries: RwLock<HashMap<String, ByOrg>>,
 }
+
+/// A prefix's cached lookups, by the organization asked about (`None`: no organization).
+type ByOrg = Vec<(Option<String>, CachedKeys)>;
 
 struct CachedKeys {
     at: Instant,
@@ -99,7 +105,7 @@ struct CachedKeys {
 impl std::fmt::Debug for KeyCache {
     // The entries hold key hashes: not printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyCache").field("entries", &self.entries.lock().len()).finish_non_exhaustive()
+        f.debug_struct("KeyCache").field("prefixes", &self.entries.read().len()).finish_non_exhaustive()
     }
 }
 
@@ -108,19 +114,24 @@ impl KeyCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn get(&self, key: &(String, Option<String>)) -> Option<Vec<ApiKeyCandidate>> {
+    fn get(&self, prefix: &str, org: Option<&str>) -> Option<Vec<ApiKeyCandidate>> {
         let current = self.generation();
-        let entries = self.entries.lock();
-        let hit = entries.get(key)?;
+        let entries = self.entries.read();
+        let (_, hit) = entries.get(prefix)?.iter().find(|(o, _)| o.as_deref() == org)?;
         (hit.generation == current && hit.at.elapsed() < KEY_CACHE_TTL).then(|| hit.candidates.clone())
     }
 
-    fn put(&self, key: (String, Option<String>), generation: u64, candidates: Vec<ApiKeyCandidate>) {
-        let mut entries = self.entries.lock();
+    fn put(&self, prefix: &str, org: Option<&str>, generation: u64, candidates: Vec<ApiKeyCandidate>) {
+        let mut entries = self.entries.write();
         if entries.len() >= KEY_CACHE_MAX {
             entries.clear();
         }
-        entries.insert(key, CachedKeys { at: Instant::now(), generation, candidates });
+        let cached = CachedKeys { at: Instant::now(), generation, candidates };
+        let orgs = entries.entry(prefix.to_string()).or_default();
+        match orgs.iter_mut().find(|(o, _)| o.as_deref() == org) {
+            Some((_, entry)) => *entry = cached,
+            None => orgs.push((org.map(str::to_string), cached)),
+        }
     }
 
     /// Forgets every lookup made so far: called after any change that could alter one.
@@ -130,7 +141,7 @@ impl KeyCache {
 
     /// Records a key's use in the cached lookups, so that they do not ask for it to be recorded again.
     fn touched(&self, id: &ApiKeyId, at: i64) {
-        for entry in self.entries.lock().values_mut() {
+        for (_, entry) in self.entries.write().values_mut().flatten() {
             for c in entry.candidates.iter_mut().filter(|c| &c.id == id) {
                 c.last_used_at = Some(at);
             }
@@ -285,14 +296,13 @@ impl Store {
             WHERE k.prefix = $1 AND ",
             live!("k.", "$3")
         );
-        let cache_key = (prefix.to_string(), org.map(|o| o.as_str().to_string()));
         // A cached answer may hold a key whose grace period has ended since: it ends on time regardless.
         let now = now_millis();
-        if let Some(hit) = self.keys.get(&cache_key) {
+        let org = org.map(OrgId::as_str);
+        if let Some(hit) = self.keys.get(prefix, org) {
             return Ok(hit.into_iter().filter(|c| c.ends_at.is_none_or(|t| t > now)).collect());
         }
         let generation = self.keys.generation();
-        let org = org.map(|o| o.as_str());
         let rows = self.db.query(SQL, &params![prefix, org, now]).await?;
         let candidates = rows
             .iter()
@@ -311,7 +321,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.keys.put(cache_key, generation, candidates.clone());
+        self.keys.put(prefix, org, generation, candidates.clone());
         Ok(candidates)
     }
 

@@ -58,6 +58,7 @@
 //! - [`Store::create_asset`]: one asset.
 //! - [`Store::create_assets_bulk`]: many assets, a thousand per transaction.
 //! - [`Store::get_asset`]: one asset.
+//! - [`Store::asset_detail`]: one asset and the latest completed report of each tool on it, in one read.
 //! - [`Store::list_assets`]: one page of assets, filtered.
 //! - [`Store::update_asset`]: applies a patch.
 //! - [`Store::delete_asset`]: deletes an asset.

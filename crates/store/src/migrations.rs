@@ -15,6 +15,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_operators.sql")),
     (9, include_str!("../migrations/sqlite/0009_audit.sql")),
     (10, include_str!("../migrations/sqlite/0010_deliveries_by_rule.sql")),
+    (11, include_str!("../migrations/sqlite/0011_reports_latest.sql")),
 ];
 
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
@@ -29,6 +30,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (9, include_str!("../migrations/postgres/0009_operators.sql")),
     (10, include_str!("../migrations/postgres/0010_audit.sql")),
     (11, include_str!("../migrations/postgres/0011_deliveries_by_rule.sql")),
+    (12, include_str!("../migrations/postgres/0012_reports_latest.sql")),
 ];
 
 #[cfg(test)]

@@ -120,6 +120,34 @@ macro_rules! report_columns {
         )
     };
 }
+pub(crate) use report_columns;
+
+/// The latest COMPLETED report of each tool on asset `$2` ([`report_columns`] with the result), one row
+/// per tool that has one: a member per tool, each one seek on `reports_asset_latest` whatever the
+/// asset's history (a window over every report ranked them all). Every [`ToolKey`] has its member (a
+/// test holds the list to [`ToolKey::ALL`]). The asset decides the organization: callers join it, or
+/// filter the rows, by theirs.
+macro_rules! latest_reports_union {
+    () => {
+        crate::reports::latest_reports_union!("dns", "whois", "ip-reputation", "email", "exposure", "ssl", "threat-feed")
+    };
+    ($first:literal $(, $tool:literal)*) => {
+        concat!(
+            crate::reports::latest_reports_union!(@member $first)
+            $(, " UNION ALL ", crate::reports::latest_reports_union!(@member $tool))*
+        )
+    };
+    (@member $tool:literal) => {
+        concat!(
+            "SELECT * FROM (SELECT ",
+            crate::reports::report_columns!("result"),
+            " FROM reports WHERE asset_id = $2 AND tool = '",
+            $tool,
+            "' AND status = 'COMPLETED' ORDER BY created_at DESC, id DESC LIMIT 1) AS latest_one"
+        )
+    };
+}
+pub(crate) use latest_reports_union;
 
 impl ReportRow {
     pub(crate) fn from_row(r: &Row) -> Result<ReportRow> {
@@ -385,16 +413,11 @@ impl Store {
 
     /// The latest COMPLETED report of each tool for one asset, with results.
     pub async fn latest_reports(&self, org: &OrgId, asset: &AssetId) -> Result<Vec<ReportRow>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            report_columns!("result"),
-            " FROM ( \
-              SELECT r.*, ROW_NUMBER() OVER (PARTITION BY tool ORDER BY created_at DESC, id DESC) AS rn \
-              FROM reports r WHERE org_id = $1 AND asset_id = $2 AND status = 'COMPLETED') latest \
-            WHERE rn = 1 ORDER BY tool"
-        );
+        const SQL: &str = concat!("SELECT * FROM (", latest_reports_union!(), ") AS latest WHERE org_id = $1");
         let rows = self.db.query(SQL, &params![org.as_str(), asset.as_str()]).await?;
-        rows.iter().map(ReportRow::from_row).collect()
+        let mut latest = rows.iter().map(ReportRow::from_row).collect::<Result<Vec<_>>>()?;
+        latest.sort_by_key(|r| r.tool.as_str());
+        Ok(latest)
     }
 
     /// The organization and creation time of a report (a run's quota month), whatever its organization.
@@ -497,4 +520,19 @@ async fn write_groups(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pe
 
 async fn alone(db: &Db, stmts: Vec<Stmt>, insert: usize) -> Result<bool> {
     Ok(db.transaction(stmts).await?.get(insert) == Some(&1))
+}
+
+#[cfg(test)]
+mod tests {
+    use tlink_domain::ToolKey;
+
+    /// The latest report of a tool missing from the union would never be shown or compared.
+    #[test]
+    fn the_latest_reports_union_has_one_member_per_tool() {
+        const SQL: &str = latest_reports_union!();
+        for tool in ToolKey::ALL {
+            assert_eq!(SQL.matches(&format!("tool = '{}'", tool.as_str())).count(), 1, "{}", tool.as_str());
+        }
+        assert_eq!(SQL.matches(" UNION ALL ").count() + 1, ToolKey::ALL.len());
+    }
 }

@@ -110,15 +110,11 @@ impl ListParams {
     /// The token for the page after one that ended at `next`.
     pub fn token(&self, next: Option<(i64, String)>) -> Option<String> {
         next.map(|(ts, id)| {
-            let payload = format!("{ts},{id},{}", hex(&self.fingerprint));
+            let payload = format!("{ts},{id},{}", hex::encode(self.fingerprint));
             let mac = mac(&self.key, payload.as_bytes());
             format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(&mac[..16]))
         })
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -142,7 +138,7 @@ fn decode(token: &str, key: &[u8], fingerprint: &[u8; 8]) -> Result<(i64, String
     let ts = parts.next().and_then(|s| s.parse::<i64>().ok()).ok_or_else(invalid)?;
     let id = parts.next().ok_or_else(invalid)?.to_string();
     let fp = parts.next().ok_or_else(invalid)?;
-    if fp != hex(fingerprint) {
+    if fp != hex::encode(fingerprint) {
         return Err(ApiError::field(
             "token",
             "this token belongs to a different query; repeat the same filters and limit",
@@ -213,7 +209,7 @@ mod tests {
         let p = parse(&q(&[]), &key, "l", &[]).expect("parses");
         let t = p.token(Some((42, "id".into()))).expect("token");
         let (payload, mac) = t.split_once('.').expect("two parts");
-        let forged_payload = URL_SAFE_NO_PAD.encode(format!("41,id,{}", hex(&p.fingerprint)));
+        let forged_payload = URL_SAFE_NO_PAD.encode(format!("41,id,{}", hex::encode(p.fingerprint)));
         for bad in [
             format!("{forged_payload}.{mac}"),
             format!("{payload}.AAAA"),

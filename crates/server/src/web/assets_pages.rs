@@ -337,10 +337,10 @@ async fn detail_data(
     id: &AssetId,
     mut chrome: Chrome,
 ) -> Result<DetailPage, WebError> {
-    let asset = state.store.get_asset(s.org_id(), id).await?.ok_or(WebError::NotFound)?;
+    let (asset, latest) = state.store.asset_detail(s.org_id(), id).await?.ok_or(WebError::NotFound)?;
     chrome.title = asset.value.clone();
     let mut results = Vec::new();
-    for r in state.store.latest_reports(s.org_id(), id).await? {
+    for r in latest {
         let value =
             tlink_store::decode_json_opt("reports", r.id.as_str(), "result", r.result.as_deref())?.unwrap_or_default();
         results.push(ToolResult {

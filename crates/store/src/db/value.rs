@@ -74,6 +74,11 @@ impl Row {
         self.0
     }
 
+    /// The columns from `at` on, taken out as a row of their own (a join read as two rows).
+    pub(crate) fn split_off(&mut self, at: usize) -> Row {
+        Row(self.0.split_off(at.min(self.0.len())))
+    }
+
     fn at(&self, i: usize) -> &Value {
         self.0.get(i).unwrap_or(&Value::Null)
     }

@@ -7,7 +7,9 @@ mod overview;
 mod queue;
 mod transfer;
 
-use tlink_store::{AssetFilter, DbError, MemberChange, NewAsset, NewUser, PageQuery, RotateOutcome, Store, UserId};
+use tlink_store::{
+    AssetFilter, DbError, MemberChange, NewAsset, NewUser, PageQuery, RotateOutcome, Store, UserId, params,
+};
 
 /// A fresh store on each backend that is available.
 pub(crate) async fn stores() -> Vec<(&'static str, Store)> {
@@ -209,5 +211,51 @@ async fn key_lookups_follow_changes_made_through_the_store_at_once() {
         assert!(store.revoke_api_key(&member, &id).await.expect("revoke"), "{name}");
         assert!(lookup().await.is_empty(), "{name}: a revoked key is refused at once");
         let _ = owner;
+    }
+}
+
+/// An asset's detail holds the newest COMPLETED report of each tool (ties on time go to the greater id),
+/// sorted by tool, whatever came after it; another organization sees neither the asset nor its reports.
+#[tokio::test]
+async fn an_asset_detail_holds_the_latest_completed_report_of_each_tool() {
+    for (name, store) in stores().await {
+        let (_, org) = user(&store, &format!("d-{name}@example.com")).await;
+        let (_, other) = user(&store, &format!("e-{name}@example.com")).await;
+        let a = store.create_asset(&org, asset(AssetType::Domain, "detail.example")).await.expect("asset");
+        let (got, latest) = store.asset_detail(&org, &a.id).await.expect("read").expect("found");
+        assert!(got.id == a.id && latest.is_empty(), "{name}: a new asset has no results");
+
+        let reports: [(&str, &str, &str, i64); 8] = [
+            ("r1", "whois", "COMPLETED", 10),
+            ("r2", "dns", "COMPLETED", 10),
+            ("r3", "dns", "COMPLETED", 20),
+            ("r4", "dns", "FAILED", 30),
+            ("r5", "dns", "RUNNING", 40),
+            ("r6", "ssl", "COMPLETED", 5),
+            ("r7", "ssl", "COMPLETED", 5),
+            ("r8", "exposure", "QUEUED", 50),
+        ];
+        for (id, tool, status, at) in reports {
+            store
+                .db()
+                .execute(
+                    "INSERT INTO reports (id, org_id, tool, target, target_type, asset_id, origin, status, attempts, \
+                     result, created_at, updated_at) VALUES ($1, $2, $3, 'detail.example', 'DOMAIN', $4, 'MANUAL', \
+                     $5, 1, $6, $7, $7)",
+                    &params![id, org.as_str(), tool, a.id.as_str(), status, format!("{{\"n\":\"{id}\"}}"), at],
+                )
+                .await
+                .expect("report");
+        }
+        let (_, latest) = store.asset_detail(&org, &a.id).await.expect("read").expect("found");
+        let ids: Vec<(&str, &str)> = latest.iter().map(|r| (r.tool.as_str(), r.id.as_str())).collect();
+        assert_eq!(ids, [("dns", "r3"), ("ssl", "r7"), ("whois", "r1")], "{name}");
+        assert_eq!(latest[0].result.as_deref(), Some("{\"n\":\"r3\"}"), "{name}: results are read");
+        let again: Vec<String> =
+            store.latest_reports(&org, &a.id).await.expect("latest").iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(again, ["r3", "r7", "r1"], "{name}");
+
+        assert!(store.asset_detail(&other, &a.id).await.expect("read").is_none(), "{name}");
+        assert!(store.latest_reports(&other, &a.id).await.expect("read").is_empty(), "{name}");
     }
 }

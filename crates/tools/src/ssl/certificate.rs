@@ -5,7 +5,6 @@
 //! know), independent of how the chain was obtained or whether it is trusted; the findings of the tool are drawn
 //! from what it reads.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -117,7 +116,7 @@ fn describe_certificate(der: &[u8], now: DateTime<Utc>) -> Result<CertificateInf
         issuer: cert.issuer().to_string(),
         common_name,
         subject_alt_names,
-        serial_number: hex(cert.raw_serial()),
+        serial_number: hex::encode(cert.raw_serial()),
         not_before: rfc3339(not_before),
         not_after: rfc3339(not_after),
         days_to_expiry: (not_after - now_secs).div_euclid(86_400),
@@ -146,16 +145,9 @@ pub(super) fn rfc3339(secs: i64) -> String {
         .map_or_else(|| secs.to_string(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 fn sha256_hex(data: &[u8]) -> String {
     match rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13() {
-        Some(suite) => hex(suite.common.hash_provider.hash(data).as_ref()),
+        Some(suite) => hex::encode(suite.common.hash_provider.hash(data).as_ref()),
         None => String::new(),
     }
 }

@@ -120,10 +120,6 @@ fn unix_now() -> i64 {
     i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test]
 async fn a_delivery_carries_both_signatures_and_the_exact_body() {
     let rx = Receiver::start().await;
@@ -158,7 +154,7 @@ async fn a_delivery_carries_both_signatures_and_the_exact_body() {
     // X-TLINK-Signature: hex HMAC-SHA256 of the body keyed with the secret's text.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_str().as_bytes()).unwrap();
     mac.update(&got.body);
-    assert_eq!(got.header("x-tlink-signature"), hex(&mac.finalize().into_bytes()));
+    assert_eq!(got.header("x-tlink-signature"), hex::encode(mac.finalize().into_bytes()));
 
     // The recipes in the module documentation, run as written (when Python is here).
     python_recipes_agree(&secret, got);

@@ -205,11 +205,9 @@ pub async fn get_asset(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let id = asset_id(&id)?;
-    let row = state.store.get_asset(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
-    let latest_results = state
-        .store
-        .latest_reports(&caller.org_id, &id)
-        .await?
+    let (row, latest) =
+        state.store.asset_detail(&caller.org_id, &id).await?.ok_or_else(|| ApiError::not_found("asset"))?;
+    let latest_results = latest
         .into_iter()
         .map(|r| {
             let result = tlink_store::decode_json_opt("reports", r.id.as_str(), "result", r.result.as_deref())?
