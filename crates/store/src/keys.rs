@@ -76,8 +76,12 @@ pub struct ApiKeyCandidate {
 /// the next request at once; one made by another process (another `tlink serve`, the CLI) within this time.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 
-/// Key prefixes kept at most (each with the organizations asked about); the cache starts over when full.
+/// Key prefixes kept at most; the cache starts over when full.
 const KEY_CACHE_MAX: usize = 4096;
+
+/// Organizations kept per key prefix (a key asked about many organizations' paths, most of them not its
+/// own); its list starts over when full.
+const KEY_CACHE_ORGS: usize = 16;
 
 /// Recent key lookups, so that a client's every request does not read its key and membership again.
 ///
@@ -130,7 +134,12 @@ impl KeyCache {
         let orgs = entries.entry(prefix.to_string()).or_default();
         match orgs.iter_mut().find(|(o, _)| o.as_deref() == org) {
             Some((_, entry)) => *entry = cached,
-            None => orgs.push((org.map(str::to_string), cached)),
+            None => {
+                if orgs.len() >= KEY_CACHE_ORGS {
+                    orgs.clear();
+                }
+                orgs.push((org.map(str::to_string), cached));
+            }
         }
     }
 
@@ -350,5 +359,46 @@ impl Store {
         self.db.execute("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", &params![id.as_str(), at]).await?;
         self.keys.touched(id, at);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(hash: &str) -> ApiKeyCandidate {
+        ApiKeyCandidate {
+            id: ApiKeyId::from_trusted(format!("k-{hash}")),
+            user_id: UserId::from_trusted("u".to_string()),
+            key_hash: hash.to_string(),
+            last_used_at: None,
+            role: None,
+            limits: None,
+            ends_at: None,
+        }
+    }
+
+    /// A lookup is answered for its own prefix and organization only, until a change bumps the generation;
+    /// a key asked about many organizations keeps a bounded list.
+    #[test]
+    fn the_key_cache_answers_by_prefix_and_org_and_stays_bounded() {
+        let cache = KeyCache::default();
+        let g = cache.generation();
+        cache.put("tlpro_aaaaaa", Some("o1"), g, vec![candidate("h1")]);
+        cache.put("tlpro_aaaaaa", None, g, vec![candidate("h2")]);
+        let hash = |c: Option<Vec<ApiKeyCandidate>>| c.map(|v| v.into_iter().map(|c| c.key_hash).collect::<Vec<_>>());
+        assert_eq!(hash(cache.get("tlpro_aaaaaa", Some("o1"))), Some(vec!["h1".to_string()]));
+        assert_eq!(hash(cache.get("tlpro_aaaaaa", None)), Some(vec!["h2".to_string()]));
+        assert!(cache.get("tlpro_aaaaaa", Some("o2")).is_none());
+        assert!(cache.get("tlpro_bbbbbb", Some("o1")).is_none());
+
+        for n in 0..10 * KEY_CACHE_ORGS {
+            cache.put("tlpro_aaaaaa", Some(&format!("x{n}")), g, Vec::new());
+        }
+        assert!(cache.entries.read().get("tlpro_aaaaaa").is_some_and(|orgs| orgs.len() <= KEY_CACHE_ORGS));
+
+        cache.put("tlpro_cccccc", Some("o1"), g, vec![candidate("h3")]);
+        cache.invalidate();
+        assert!(cache.get("tlpro_cccccc", Some("o1")).is_none(), "a change forgets earlier lookups");
     }
 }
