@@ -83,64 +83,96 @@ const KEY_CACHE_MAX: usize = 4096;
 /// own); its list starts over when full.
 const KEY_CACHE_ORGS: usize = 16;
 
-/// Recent key lookups, so that a client's every request does not read its key and membership again.
+/// Recent key lookups and memberships, so that a client's every request does not read its key and
+/// membership again.
 ///
 /// An entry is good for [`KEY_CACHE_TTL`], and only while the generation it was read at is current. Every
 /// change to keys, memberships or plans bumps the generation once it has committed; a lookup tags its entry
 /// with the generation it saw *before* reading, so one that raced a change is never served again.
-///
-/// Entries are found by the key's prefix, then by the organization asked about, without building a key:
-/// a hit allocates nothing to find its entry, and readers share the lock.
 #[derive(Default)]
 pub(crate) struct KeyCache {
     generation: AtomicU64,
-    entries: RwLock<HashMap<String, ByOrg>>,
+    /// Key lookups by the key's prefix, then by the organization asked about.
+    keys: Lookups<Vec<ApiKeyCandidate>>,
+    /// A user's membership (role and plan) by user, then by organization.
+    memberships: Lookups<Option<(Role, PlanLimits)>>,
 }
 
-/// A prefix's cached lookups, by the organization asked about (`None`: no organization).
-type ByOrg = Vec<(Option<String>, CachedKeys)>;
+/// Cached answers found by an outer key, then by an optional inner one, without building a key: a hit
+/// allocates nothing to find its entry, and readers share the lock.
+struct Lookups<V> {
+    entries: RwLock<HashMap<String, Vec<(Option<String>, Cached<V>)>>>,
+}
 
-struct CachedKeys {
+impl<V> Default for Lookups<V> {
+    fn default() -> Self {
+        Lookups { entries: RwLock::default() }
+    }
+}
+
+struct Cached<V> {
     at: Instant,
     generation: u64,
-    candidates: Vec<ApiKeyCandidate>,
+    value: V,
+}
+
+impl<V: Clone> Lookups<V> {
+    fn get(&self, outer: &str, inner: Option<&str>, current: u64) -> Option<V> {
+        let entries = self.entries.read();
+        let (_, hit) = entries.get(outer)?.iter().find(|(o, _)| o.as_deref() == inner)?;
+        (hit.generation == current && hit.at.elapsed() < KEY_CACHE_TTL).then(|| hit.value.clone())
+    }
+
+    fn put(&self, outer: &str, inner: Option<&str>, generation: u64, value: V) {
+        let mut entries = self.entries.write();
+        if entries.len() >= KEY_CACHE_MAX {
+            entries.clear();
+        }
+        let cached = Cached { at: Instant::now(), generation, value };
+        let list = entries.entry(outer.to_string()).or_default();
+        match list.iter_mut().find(|(o, _)| o.as_deref() == inner) {
+            Some((_, entry)) => *entry = cached,
+            None => {
+                if list.len() >= KEY_CACHE_ORGS {
+                    list.clear();
+                }
+                list.push((inner.map(str::to_string), cached));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for KeyCache {
     // The entries hold key hashes: not printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyCache").field("prefixes", &self.entries.read().len()).finish_non_exhaustive()
+        f.debug_struct("KeyCache")
+            .field("prefixes", &self.keys.entries.read().len())
+            .field("users", &self.memberships.entries.read().len())
+            .finish_non_exhaustive()
     }
 }
 
 impl KeyCache {
-    fn generation(&self) -> u64 {
+    /// The generation a lookup about to read the database tags its answer with.
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     fn get(&self, prefix: &str, org: Option<&str>) -> Option<Vec<ApiKeyCandidate>> {
-        let current = self.generation();
-        let entries = self.entries.read();
-        let (_, hit) = entries.get(prefix)?.iter().find(|(o, _)| o.as_deref() == org)?;
-        (hit.generation == current && hit.at.elapsed() < KEY_CACHE_TTL).then(|| hit.candidates.clone())
+        self.keys.get(prefix, org, self.generation())
     }
 
     fn put(&self, prefix: &str, org: Option<&str>, generation: u64, candidates: Vec<ApiKeyCandidate>) {
-        let mut entries = self.entries.write();
-        if entries.len() >= KEY_CACHE_MAX {
-            entries.clear();
-        }
-        let cached = CachedKeys { at: Instant::now(), generation, candidates };
-        let orgs = entries.entry(prefix.to_string()).or_default();
-        match orgs.iter_mut().find(|(o, _)| o.as_deref() == org) {
-            Some((_, entry)) => *entry = cached,
-            None => {
-                if orgs.len() >= KEY_CACHE_ORGS {
-                    orgs.clear();
-                }
-                orgs.push((org.map(str::to_string), cached));
-            }
-        }
+        self.keys.put(prefix, org, generation, candidates);
+    }
+
+    /// A cached membership of `user` in `org`: `Some(None)` when it is known that there is none.
+    pub(crate) fn membership(&self, user: &str, org: &str) -> Option<Option<(Role, PlanLimits)>> {
+        self.memberships.get(user, Some(org), self.generation())
+    }
+
+    pub(crate) fn put_membership(&self, user: &str, org: &str, generation: u64, found: Option<(Role, PlanLimits)>) {
+        self.memberships.put(user, Some(org), generation, found);
     }
 
     /// Forgets every lookup made so far: called after any change that could alter one.
@@ -150,8 +182,8 @@ impl KeyCache {
 
     /// Records a key's use in the cached lookups, so that they do not ask for it to be recorded again.
     fn touched(&self, id: &ApiKeyId, at: i64) {
-        for (_, entry) in self.entries.write().values_mut().flatten() {
-            for c in entry.candidates.iter_mut().filter(|c| &c.id == id) {
+        for (_, entry) in self.keys.entries.write().values_mut().flatten() {
+            for c in entry.value.iter_mut().filter(|c| &c.id == id) {
                 c.last_used_at = Some(at);
             }
         }
@@ -395,7 +427,7 @@ mod tests {
         for n in 0..10 * KEY_CACHE_ORGS {
             cache.put("tlpro_aaaaaa", Some(&format!("x{n}")), g, Vec::new());
         }
-        assert!(cache.entries.read().get("tlpro_aaaaaa").is_some_and(|orgs| orgs.len() <= KEY_CACHE_ORGS));
+        assert!(cache.keys.entries.read().get("tlpro_aaaaaa").is_some_and(|orgs| orgs.len() <= KEY_CACHE_ORGS));
 
         cache.put("tlpro_cccccc", Some("o1"), g, vec![candidate("h3")]);
         cache.invalidate();

@@ -119,11 +119,24 @@ impl Store {
     }
 
     /// The user's role in the organization and the organization's plan; `None` if not a member.
+    ///
+    /// Served from memory for up to a second, like a key lookup ([`Store::api_key_candidates`]): a change
+    /// made through this store applies at once, one made by another process within that second.
     pub async fn membership(&self, org: &OrgId, user: &UserId) -> Result<Option<(Role, tlink_domain::PlanLimits)>> {
         const SQL: &str = "SELECT m.role, o.plan, o.requests_per_minute, o.tool_runs_per_month \
             FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2";
+        if let Some(known) = self.keys.membership(user.as_str(), org.as_str()) {
+            return Ok(known);
+        }
+        let generation = self.keys.generation();
         let row = self.db.query_opt(SQL, &params![org.as_str(), user.as_str()]).await?;
-        row.map(|r| Ok((stored_role(&r.text(0)?)?, limits_from(r.text(1)?, r.opt_i64(2)?, r.opt_i64(3)?)?))).transpose()
+        let found: Option<(Role, tlink_domain::PlanLimits)> = row
+            .map(|r| -> Result<_> {
+                Ok((stored_role(&r.text(0)?)?, limits_from(r.text(1)?, r.opt_i64(2)?, r.opt_i64(3)?)?))
+            })
+            .transpose()?;
+        self.keys.put_membership(user.as_str(), org.as_str(), generation, found);
+        Ok(found)
     }
 
     /// The organizations `user` belongs to, newest first.
