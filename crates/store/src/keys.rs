@@ -101,8 +101,11 @@ pub(crate) struct KeyCache {
 /// Cached answers found by an outer key, then by an optional inner one, without building a key: a hit
 /// allocates nothing to find its entry, and readers share the lock.
 struct Lookups<V> {
-    entries: RwLock<HashMap<String, Vec<(Option<String>, Cached<V>)>>>,
+    entries: RwLock<HashMap<String, ByInner<V>>>,
 }
+
+/// An outer key's cached answers, by the inner key asked about.
+type ByInner<V> = Vec<(Option<String>, Cached<V>)>;
 
 impl<V> Default for Lookups<V> {
     fn default() -> Self {
