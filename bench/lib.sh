@@ -29,5 +29,7 @@ print("" if v is None else v)' "$1"
 
 # Where cargo puts release builds: CARGO_TARGET_DIR when set (e.g. a separate directory for quicker
 # builds with `CARGO_PROFILE_RELEASE_LTO=thin`), else the workspace's target/.
-RELEASE_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-case $RELEASE_DIR in /*) ;; *) RELEASE_DIR="$ROOT/$RELEASE_DIR" ;; esac
+# (Relative to the workspace, found from this file: a script may source it before setting its own ROOT.)
+BENCH_WORKSPACE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RELEASE_DIR="${CARGO_TARGET_DIR:-$BENCH_WORKSPACE/target}/release"
+case $RELEASE_DIR in /*) ;; *) RELEASE_DIR="$BENCH_WORKSPACE/$RELEASE_DIR" ;; esac
