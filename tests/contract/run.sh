@@ -60,19 +60,19 @@ TLINK="$ROOT/target/debug/tlink"
 
 # The server: SQLite in $WORK, workers and the scheduler off (no tool reaches the network; runs stay
 # queued), rate limits on but far above what the run sends, so their headers are real.
-tlink_env() {
-  env -u RUST_LOG -u TLINK_CONFIG -u TLINK_DATABASE_URL -u TLINK_REDIS_URL \
-    TLINK_DATA_DIR="$WORK/data" TLINK_LISTEN="127.0.0.1:$PORT" TLINK_LOG_LEVEL=warn \
-    TLINK_WORKER__ENABLED=false TLINK_MONITORING__ENABLED=false \
-    TLINK_LIMITS__IP_PER_MINUTE=100000000 TLINK_LIMITS__ACCOUNT_PER_MINUTE=100000000 \
-    TLINK_LIMITS__ORG_PER_MINUTE=100000000 TLINK_LIMITS__ENTERPRISE_DEFAULT_PER_MINUTE=100000000 "$@"
-}
+# (An array, not a function: a function run in the background is a subshell whose PID is not the server's,
+# and killing it would leave the server running.)
+TLINK_ENV=(env -u RUST_LOG -u TLINK_CONFIG -u TLINK_DATABASE_URL -u TLINK_REDIS_URL
+  TLINK_DATA_DIR="$WORK/data" TLINK_LISTEN="127.0.0.1:$PORT" TLINK_LOG_LEVEL=warn
+  TLINK_WORKER__ENABLED=false TLINK_MONITORING__ENABLED=false
+  TLINK_LIMITS__IP_PER_MINUTE=100000000 TLINK_LIMITS__ACCOUNT_PER_MINUTE=100000000
+  TLINK_LIMITS__ORG_PER_MINUTE=100000000 TLINK_LIMITS__ENTERPRISE_DEFAULT_PER_MINUTE=100000000)
 
 # Two ordinary users (neither an instance operator, as the clients of a deployment are): the owner of an
 # organization and a viewer in it.
-tlink_env "$TLINK" user create --email "$OWNER_EMAIL" --password "$PASSWORD" --org Contract >/dev/null
-tlink_env "$TLINK" user create --email "$VIEWER_EMAIL" --password "$PASSWORD" >/dev/null
-tlink_env "$TLINK" serve >"$WORK/server.log" 2>&1 &
+"${TLINK_ENV[@]}" "$TLINK" user create --email "$OWNER_EMAIL" --password "$PASSWORD" --org Contract >/dev/null
+"${TLINK_ENV[@]}" "$TLINK" user create --email "$VIEWER_EMAIL" --password "$PASSWORD" >/dev/null
+"${TLINK_ENV[@]}" "$TLINK" serve >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 150); do
   curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null && break
@@ -91,7 +91,7 @@ login() { # EMAIL -> access token
 AUTH_HEADER="Authorization: Bearer $(login "$OWNER_EMAIL")"
 ORG=$(api GET /api/orgs | jget data.0.id)
 # ENTERPRISE, whose per-credential limit is the (raised) enterprise default, before any request names it.
-tlink_env "$TLINK" org set-plan "$ORG" ENTERPRISE >/dev/null
+"${TLINK_ENV[@]}" "$TLINK" org set-plan "$ORG" ENTERPRISE >/dev/null
 OWNER_USER=$(api GET /api/users/me | jget data.id)
 OWNER_KEY_JSON=$(api POST /api/users/me/api-keys '{"name":"contract owner"}')
 OWNER_KEY=$(jget data.key <<<"$OWNER_KEY_JSON")
