@@ -17,7 +17,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tlink_domain::ToolKey;
@@ -357,11 +356,16 @@ fn max_open_files(limits: &str) -> Option<u64> {
 ///
 /// The metric handles are looked up once per thread and label set and kept (the registry's lookup hashes
 /// and allocates its key): a request costs a map lookup by its route template, no allocation.
-pub async fn track(req: Request, next: Next) -> Response {
+/// The first step of [`crate::http::gate`]: `inner` answers.
+pub(crate) async fn measured<F, Fut>(req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let start = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let resp = next.run(req).await;
+    let resp = inner(req).await;
     let (requests, duration) =
         request_metrics(&method, route.as_ref().map_or("unmatched", MatchedPath::as_str), resp.status().as_u16());
     requests.increment(1);

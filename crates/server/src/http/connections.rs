@@ -33,7 +33,6 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -81,20 +80,17 @@ impl HttpConfig {
     }
 }
 
-/// Refuses a request whose `Content-Length` is over the body limit with 413, before reading any of it.
-pub async fn refuse_oversized(
-    axum::extract::State(max): axum::extract::State<usize>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// The 413 for a request whose `Content-Length` is over the body limit, answered before reading any of it
+/// (a step of [`crate::http::gate`]); `None` for every other request.
+pub(crate) fn refuse_oversized(max: usize, req: &Request) -> Option<Response> {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        let err = ApiError::PayloadTooLarge(format!("request body over {max} bytes (from its Content-Length)"));
-        let mut resp = crate::http::error::respond(err, crate::http::limits::is_threat_stack_path(req.uri().path()));
-        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return resp;
+    if declared.is_none_or(|n| n <= max as u64) {
+        return None;
     }
-    next.run(req).await
+    let err = ApiError::PayloadTooLarge(format!("request body over {max} bytes (from its Content-Length)"));
+    let mut resp = crate::http::error::respond(err, crate::http::limits::is_threat_stack_path(req.uri().path()));
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(resp)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets the connections finish their

@@ -148,15 +148,6 @@ pub fn check_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The middleware that applies [`check_uri`] in front of every route, answering in the route family's
-/// error shape.
-pub async fn uri_layer(req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    match check_uri(req.uri()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => crate::http::error::respond(e, crate::http::limits::is_threat_stack_path(req.uri().path())),
-    }
-}
-
 /// Deserialises a JSON document (and nothing after it), mapping errors to 400s that name the field. A
 /// string holding a control character is refused here, for every field of every body (see the module
 /// documentation).

@@ -225,11 +225,7 @@ pub fn router(state: AppState, pages: Option<Pages>) -> Router {
         .method_not_allowed_fallback(|uri: Uri| async move {
             family_error(&uri, ApiError::MethodNotAllowed("method not allowed on this route".into()))
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::auth::hawk::layer))
-        .layer(axum::middleware::from_fn(crate::http::extract::uri_layer))
-        .layer(axum::middleware::from_fn_with_state(max_body, crate::http::connections::refuse_oversized))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::limits::layer))
-        .layer(axum::middleware::from_fn(crate::telemetry::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::gate))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
 

@@ -1,7 +1,7 @@
 //! Hawk request authentication (Threat Stack's scheme): `Authorization: Hawk id="<user id>", …,
 //! ext="<organization id>", mac="…"`, signed with one of the user's API keys.
 //!
-//! [`layer`] does the whole check before routing, because the payload hash needs the body: parse the
+//! [`verify`] does the whole check before routing, because the payload hash needs the body: parse the
 //! header, find the user's key whose MAC matches (keys are kept sealed for this; see the `api_keys`
 //! migration), verify the payload hash when a body was sent, refuse a replayed nonce (remembered for twice
 //! the allowed skew, in Redis when limits are shared) and a stale timestamp (answered with the server's
@@ -15,9 +15,8 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tlink_domain::hawk::{self, Artifacts, Kind};
@@ -106,11 +105,16 @@ fn split_host(raw: &str) -> (String, Option<u16>) {
     }
 }
 
-/// The middleware (see the module documentation).
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The verification (see the module documentation), a step of [`crate::http::gate`]: `inner` answers
+/// the request when it carries no Hawk header, or once its header is verified (its response is then signed).
+pub(crate) async fn verify<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let cfg = &state.config.hawk;
     let Some(auth) = req.headers().get(header::AUTHORIZATION).filter(|v| is_hawk(v)).cloned() else {
-        return next.run(req).await;
+        return inner(req).await;
     };
     let threat_stack = is_threat_stack_path(req.uri().path());
     if !cfg.enabled {
@@ -217,7 +221,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         }
     };
 
-    super::headers::record_key_use(&state, &key_id, last_used_at);
+    super::headers::record_key_use(state, &key_id, last_used_at);
     let answered = Artifacts { hash: None, ext: None, ..artifacts };
 
     // The Threat Stack family's request limit is the organization's, counted here for every verified
@@ -231,7 +235,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(HawkAuth { user_id, key_id, org });
-    let resp = next.run(req).await;
+    let resp = inner(req).await;
     sign(resp, secret.as_bytes(), &answered).await
 }
 

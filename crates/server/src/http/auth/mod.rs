@@ -1,5 +1,5 @@
 //! Authentication on the HTTP side: the extractors that authenticate a request (Bearer access token,
-//! `X-API-Key`, or Hawk verified by [`hawk::layer`]) and scope it to an organization, and the login
+//! `X-API-Key`, or Hawk verified by [`hawk::verify`]) and scope it to an organization, and the login
 //! throttle ([`throttle`]). The credentials themselves are made and checked in [`crate::credentials`].
 //!
 //! [`Caller`] authenticates (Bearer token or `X-API-Key`). [`OrgCaller`] also reads `{orgId}` from the
@@ -94,7 +94,7 @@ impl OrgCaller {
 enum Credential {
     Bearer(String),
     ApiKey(String),
-    /// Already verified by [`hawk::layer`].
+    /// Already verified by [`hawk::verify`].
     Hawk(hawk::HawkAuth),
 }
 

@@ -8,12 +8,12 @@
 //! | TLINK (`/api`, and everything outside `/v2` and `/help`) | the client IP's; each credential's by the organization's plan (FREE 30, PRO 120, BUSINESS 300 a minute, ENTERPRISE custom), or `limits.account_per_minute` outside an organization; the organization's only with `limits.org_per_minute_api` |
 //! | Threat Stack (`/v2`, `/help`) | the client IP's; the organization's, `limits.org_per_minute` (200 a minute) across all its credentials. The plan's per-credential limit does not apply: Threat Stack promises its clients 200 a minute per organization, and a FREE plan's 30 would refuse them long before the `x-rate-limit-limit` they are shown |
 //!
-//! Order of work for a request: [`layer`] finds the client IP and checks its bucket before anything else
+//! Order of work for a request: [`counted`] finds the client IP and checks its bucket before anything else
 //! (a locked-out IP never reaches authentication); on the TLINK routes the auth extractors then check the
 //! credential's bucket ([`Limiter::credential`]); on the Threat Stack routes the Hawk middleware checks the
 //! organization's as soon as the request is verified ([`Limiter::organization`]), so every verified request
 //! of that family counts, unknown routes and refused input included. Each writes its verdicts into the
-//! request's [`RateSlot`]; on the way out [`layer`] turns the verdicts into headers.
+//! request's [`RateSlot`]; on the way out [`counted`] turns the verdicts into headers.
 //!
 //! With Redis, a request that carries credentials has its IP counted in the same script as its
 //! credential, so an authenticated request costs at most one round trip, not two: the layer refuses at
@@ -54,9 +54,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use parking_lot::Mutex;
@@ -405,8 +404,13 @@ pub struct Verdicts {
 #[derive(Debug, Clone, Default)]
 pub struct RateSlot(pub Arc<Mutex<Verdicts>>);
 
-/// The middleware: the IP check before anything else, then the headers on the way out.
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The IP check before anything else, then `inner`, then the headers on the way out: a step of
+/// [`crate::http::gate`].
+pub(crate) async fn counted<F, Fut>(state: &AppState, mut req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let limiter = &state.limiter;
     let path = req.uri().path().to_string();
     let threat_stack = is_threat_stack_path(&path);
@@ -438,7 +442,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         }
     }
     req.extensions_mut().insert(slot.clone());
-    let mut resp = next.run(req).await;
+    let mut resp = inner(req).await;
     // A request whose credentials were never checked (refused before, or on a route without them) still
     // counts against its IP.
     // (The answer is already made; a backend failure here was logged and counted.)
