@@ -82,7 +82,7 @@ impl HttpConfig {
 
 /// The 413 for a request whose `Content-Length` is over the body limit, answered before reading any of it
 /// (a step of [`crate::http::gate`]); `None` for every other request.
-pub(crate) fn refuse_oversized(max: usize, req: &Request) -> Option<Response> {
+pub fn refuse_oversized(max: usize, req: &Request) -> Option<Response> {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if declared.is_none_or(|n| n <= max as u64) {
         return None;

@@ -23,7 +23,7 @@ use axum::response::Response;
 use crate::AppState;
 
 /// The middleware in front of every route, its steps outermost first: request metrics
-/// ([`crate::telemetry::measured`]), the request limits and their headers ([`limits::counted`]), a
+/// (`telemetry::measured`), the request limits and their headers ([`limits::counted`]), a
 /// declared body over the limit ([`connections::refuse_oversized`]), a URI holding a control character
 /// ([`extract::check_uri`]), and Hawk verification and response signing ([`auth::hawk::verify`]).
 ///

@@ -107,7 +107,7 @@ fn split_host(raw: &str) -> (String, Option<u16>) {
 
 /// The verification (see the module documentation), a step of [`crate::http::gate`]: `inner` answers
 /// the request when it carries no Hawk header, or once its header is verified (its response is then signed).
-pub(crate) async fn verify<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+pub async fn verify<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,

@@ -406,7 +406,7 @@ pub struct RateSlot(pub Arc<Mutex<Verdicts>>);
 
 /// The IP check before anything else, then `inner`, then the headers on the way out: a step of
 /// [`crate::http::gate`].
-pub(crate) async fn counted<F, Fut>(state: &AppState, mut req: Request, inner: F) -> Response
+pub async fn counted<F, Fut>(state: &AppState, mut req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,

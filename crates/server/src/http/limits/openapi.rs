@@ -1,5 +1,5 @@
 //! The rate limits in the OpenAPI document: the headers every response carries and the 429 every operation
-//! may answer, written once here from the same rules [`super::layer`] applies, instead of on each of the
+//! may answer, written once here from the same rules [`super::counted`] applies, instead of on each of the
 //! handlers' annotations (where one forgotten operation would go unnoticed).
 
 use utoipa::openapi::header::{Header, HeaderBuilder};
