@@ -247,6 +247,36 @@ pub fn served(doc: &OpenApi, min_interval: i64) -> serde_json::Result<Value> {
     Ok(value)
 }
 
+/// The document [`served`] with the default settings, as kept in the repository (`crates/server/openapi.json`,
+/// printed for review; `tests/it/openapi.rs` fails when it differs from what [`served`] makes and rewrites it
+/// with `OPENAPI_SNAPSHOT=update`). A server with the default settings answers with it (see
+/// `system::routes`).
+pub const DEFAULT: &str = include_str!("../../../openapi.json");
+
+/// `json` without the whitespace between its tokens (JSON text in, JSON text out: whitespace inside
+/// strings is kept, escapes included).
+pub fn compact(json: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
+}
+
 /// Completes every operation of `doc` with what the middleware answers; see the module documentation.
 pub fn document(doc: &mut OpenApi) {
     for (path, item) in &mut doc.paths.paths {
@@ -320,6 +350,14 @@ pub fn document(doc: &mut OpenApi) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_drops_the_whitespace_between_tokens_and_keeps_strings_whole() {
+        let value = json!({"a b": " x\t\"y\" \\", "list": [1, {"k": null}], "t": true});
+        let pretty = serde_json::to_string_pretty(&value).expect("prints");
+        let compacted = compact(&pretty);
+        assert_eq!(String::from_utf8(compacted).expect("utf-8"), serde_json::to_string(&value).expect("prints"));
+    }
 
     fn served_document() -> Value {
         served(&crate::http::api::openapi(), 5).expect("the document serialises")

@@ -48,16 +48,23 @@ pub fn worker_routes() -> Router {
 }
 
 /// `/metrics`, `/api/openapi.json` and `/docs`. The document is serialised once, here: the bytes (about
-/// half a megabyte) are all that is kept, not the document's tree, which is several times larger, and each
-/// request for it is a copy-free answer instead of a serialisation.
+/// 750 kB) are all that is kept, and each request for it is a copy-free answer instead of a serialisation.
+///
+/// With the default settings the bytes are those of [`super::document::DEFAULT`], compiled in, and the
+/// document's tree is never built: it peaks at several megabytes, and the allocator keeps memory freed at
+/// start-up resident until the process has been busy for a while, so building it would show in every
+/// idle server's memory.
 pub fn routes(doc: &utoipa::openapi::OpenApi, min_interval: i64) -> Router<AppState> {
-    let json = axum::body::Bytes::from(
-        super::document::served(doc, min_interval).and_then(|v| serde_json::to_vec(&v)).unwrap_or_else(|e| {
-            // A document built from our own types always serialises; say so loudly if it ever does not.
-            tracing::error!(error = %e, "the OpenAPI document could not be serialised");
-            b"{}".to_vec()
-        }),
-    );
+    let bytes = if min_interval == crate::monitoring::MonitoringConfig::default().min_interval_minutes {
+        Ok(super::document::compact(super::document::DEFAULT))
+    } else {
+        super::document::served(doc, min_interval).and_then(|v| serde_json::to_vec(&v))
+    };
+    let json = axum::body::Bytes::from(bytes.unwrap_or_else(|e| {
+        // A document built from our own types always serialises; say so loudly if it ever does not.
+        tracing::error!(error = %e, "the OpenAPI document could not be serialised");
+        b"{}".to_vec()
+    }));
     let document = move || {
         let json = json.clone();
         async move { ([(header::CONTENT_TYPE, "application/json")], json) }
