@@ -190,7 +190,7 @@ while IFS= read -r name; do
   [[ $name == TLINK_* ]] && server_env+=(-u "$name")
 done < <(compgen -e)
 
-log "starting tlink serve on $BASE (${SOAK_DATABASE_URL:+PostgreSQL}${SOAK_DATABASE_URL:-SQLite in $WORK})"
+log "starting tlink serve on $BASE ($([[ -n $SOAK_DATABASE_URL ]] && echo PostgreSQL || echo "SQLite in $WORK"))"
 (cd "$WORK" && exec "${server_env[@]}" "$TLINK" --config "$WORK/tlink.toml" serve) >"$OUT/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
