@@ -234,7 +234,10 @@ pub fn no_delay(
 
 /// Serves until ctrl-c / SIGTERM, with an in-process worker when `with_worker`. On shutdown the API stops
 /// accepting requests and the worker finishes or gives back its jobs.
-pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
+///
+/// `started` runs once, on the calling thread, when the listener is bound and the router built, before the
+/// first connection is accepted: the binary gives start-up's freed memory back to the system there.
+pub async fn serve(state: AppState, with_worker: bool, started: impl FnOnce()) -> anyhow::Result<()> {
     let addr = state.config.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, worker = with_worker, "tlink listening");
@@ -247,6 +250,7 @@ pub async fn serve(state: AppState, with_worker: bool) -> anyhow::Result<()> {
     });
     let http = state.config.http.clone();
     let app = router(state);
+    started();
     let stop = async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
