@@ -17,9 +17,10 @@ use tlink_server::Config;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Gives the memory freed so far on this thread back to the system. Start-up builds large short-lived
-/// structures (the route table with its OpenAPI description, migrations), and mimalloc returns freed pages
-/// only after a delay, checked on later allocations: a server that then sits idle would keep them resident
-/// for good (about 10 MB). Called once, on the thread that started the server, before it accepts requests.
+/// structures on this thread (the route table with its OpenAPI description), and mimalloc returns freed
+/// pages only after a delay, checked on later allocations: a server that then sits idle would keep them
+/// resident for good (about 9 MiB). Called once, on the thread that started the server, before it accepts
+/// requests.
 #[allow(unsafe_code)]
 fn give_back_freed_memory() {
     // SAFETY: `mi_collect` has no preconditions: it frees this thread's empty pages and purges the freed

@@ -137,8 +137,19 @@ fn two_processes_behind_one_redis_share_every_limit() {
         }
     }
     assert!(locked, "the IP limit (300/min) was reached");
-    let r = http(addrs[1], "GET", "/api/users/me", &[], None);
-    assert_eq!(r.status, 429, "the other process honours the lock-out: {:?}", r.body);
+    // The other process refuses the address as soon as the published lock-out reaches it, or when it asks
+    // Redis next: until then it may spend what it had reserved for the address, at most
+    // `limits.redis_lease_max` (32) units, usable for one second.
+    let mut spent = 0;
+    let r = loop {
+        let r = http(addrs[1], "GET", "/api/users/me", &[], None);
+        if r.status == 429 {
+            break r;
+        }
+        assert_eq!(r.status, 401, "{:?}", r.body);
+        spent += 1;
+        assert!(spent <= 32, "the other process honours the lock-out beyond its reservation: {spent} more let through");
+    };
     let wait: u64 = r.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
     assert!(wait > 800, "15-minute lock-out, {wait} s left");
     let _ = std::fs::remove_dir_all(&dir);
