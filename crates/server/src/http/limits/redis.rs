@@ -257,12 +257,25 @@ impl Shared {
         if let Some(local) = self.decide_locally(buckets, now) {
             return Ok(local);
         }
+        // A bucket that still holds reserved units asks only for what tops it up to `lease_max`, so a
+        // reservation does not grow with every round trip another bucket of the request needs.
+        let wants: Vec<u32> = {
+            let leases = self.leases.lock();
+            buckets
+                .iter()
+                .map(|(key, limit, _)| {
+                    let held =
+                        leases.get(key).filter(|l| l.expires_us > now && l.limit == *limit).map_or(0, |l| l.left);
+                    self.lease_max.saturating_sub(held).max(1)
+                })
+                .collect()
+        };
         let mut conn = self.connection()?;
         let mut inv = self.script.prepare_invoke();
         inv.arg(window_us).arg(self.channel());
-        for (key, limit, lockout) in buckets {
+        for ((key, limit, lockout), want) in buckets.iter().zip(wants) {
             inv.key(format!("{}rl:{key}", self.prefix)).key(format!("{}lock:{key}", self.prefix));
-            inv.arg((*limit).max(1)).arg(*lockout).arg(self.lease_max.max(1));
+            inv.arg((*limit).max(1)).arg(*lockout).arg(want);
         }
         let flat: Vec<i64> = inv.invoke_async(&mut conn).await?;
         let pos = |v: i64| u64::try_from(v).unwrap_or(0);
@@ -289,7 +302,8 @@ impl Shared {
                     full_at_us: 0,
                     expires_us: 0,
                 });
-                lease.left = if lease.expires_us > now { lease.left } else { 0 } + granted - 1;
+                let held = if lease.expires_us > now && lease.limit == *limit { lease.left } else { 0 };
+                lease.left = held + granted - 1;
                 lease.limit = *limit;
                 lease.remote_remaining = d.remaining;
                 lease.full_at_us = now + d.reset_us;
