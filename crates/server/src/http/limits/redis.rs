@@ -123,6 +123,14 @@ struct Lease {
     expires_us: u64,
 }
 
+impl Lease {
+    /// Units still usable at `now` for a bucket of `limit` a minute: none once the lease has expired, or
+    /// when the bucket's limit changed since the grant.
+    fn usable(&self, now: u64, limit: u32) -> u32 {
+        if self.expires_us > now && self.limit == limit { self.left } else { 0 }
+    }
+}
+
 /// A Redis connection that is (re)established in the background; until it is, checks fail.
 #[derive(Clone)]
 pub struct Shared {
@@ -264,8 +272,7 @@ impl Shared {
             buckets
                 .iter()
                 .map(|(key, limit, _)| {
-                    let held =
-                        leases.get(key).filter(|l| l.expires_us > now && l.limit == *limit).map_or(0, |l| l.left);
+                    let held = leases.get(key).map_or(0, |l| l.usable(now, *limit));
                     self.lease_max.saturating_sub(held).max(1)
                 })
                 .collect()
@@ -302,8 +309,7 @@ impl Shared {
                     full_at_us: 0,
                     expires_us: 0,
                 });
-                let held = if lease.expires_us > now && lease.limit == *limit { lease.left } else { 0 };
-                lease.left = held + granted - 1;
+                lease.left = lease.usable(now, *limit) + granted - 1;
                 lease.limit = *limit;
                 lease.remote_remaining = d.remaining;
                 lease.full_at_us = now + d.reset_us;
@@ -330,9 +336,7 @@ impl Shared {
             return Some(vec![Decision::locked(*limit, left)]);
         }
         let mut leases = self.leases.lock();
-        let usable = buckets.iter().all(|(key, limit, _)| {
-            leases.get(key).is_some_and(|l| l.left > 0 && l.expires_us > now && l.limit == *limit)
-        });
+        let usable = buckets.iter().all(|(key, limit, _)| leases.get(key).is_some_and(|l| l.usable(now, *limit) > 0));
         if !usable {
             return None;
         }
