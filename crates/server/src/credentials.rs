@@ -30,7 +30,12 @@ pub fn random_token(len: usize) -> String {
 
 /// Hex SHA-256, for high-entropy secrets (refresh tokens, API keys), where a slow hash buys nothing.
 pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
+    // Into a buffer: `hex::encode` collects chars one by one, a measurable share of an API key's check.
+    let mut out = [0u8; 64];
+    match hex::encode_to_slice(Sha256::digest(s.as_bytes()), &mut out) {
+        Ok(()) => String::from_utf8(out.to_vec()).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Hashes a password with Argon2id (default parameters), off the async threads.
@@ -100,6 +105,58 @@ pub struct Keys {
     pub cursor_key: Vec<u8>,
     /// Key for the dashboard's CSRF tokens (distinct from the others).
     csrf_key: Vec<u8>,
+    /// Access tokens verified lately.
+    verified: VerifiedTokens,
+}
+
+/// Leeway, in seconds, on an access token's expiry (clocks of several processes differ a little).
+const ACCESS_LEEWAY_SECS: i64 = 5;
+
+/// Access tokens already verified, with their subject and expiry: a client sends the same token with
+/// every request for its whole life, and decoding and checking it again (base64, two JSON documents, an
+/// HMAC with its key schedule) cost more than the rest of authenticating a request.
+///
+/// Only a token that passed [`Keys::verify_access`] in full is kept; an answer from here is what that check
+/// would give again (the token is stateless and signed), expiry included, which is tested at each use.
+/// Entries are found by a keyed hash of the token and then compared in full, in constant time. When full,
+/// the cache starts over.
+struct VerifiedTokens {
+    hasher: std::hash::RandomState,
+    entries: parking_lot::RwLock<std::collections::HashMap<u64, VerifiedToken>>,
+}
+
+struct VerifiedToken {
+    token: Box<[u8]>,
+    user: UserId,
+    exp: i64,
+}
+
+/// Tokens kept at most.
+const VERIFIED_TOKENS_MAX: usize = 4096;
+
+impl VerifiedTokens {
+    fn new() -> Self {
+        VerifiedTokens { hasher: std::hash::RandomState::new(), entries: parking_lot::RwLock::default() }
+    }
+
+    fn get(&self, token: &str, now_secs: i64) -> Option<UserId> {
+        use std::hash::BuildHasher as _;
+        use subtle::ConstantTimeEq as _;
+        let entries = self.entries.read();
+        let hit = entries.get(&self.hasher.hash_one(token.as_bytes()))?;
+        let same = bool::from(hit.token.as_ref().ct_eq(token.as_bytes()));
+        (same && now_secs <= hit.exp + ACCESS_LEEWAY_SECS).then(|| hit.user.clone())
+    }
+
+    fn put(&self, token: &str, user: &UserId, exp: i64) {
+        use std::hash::BuildHasher as _;
+        let key = self.hasher.hash_one(token.as_bytes());
+        let mut entries = self.entries.write();
+        if entries.len() >= VERIFIED_TOKENS_MAX {
+            entries.clear();
+        }
+        entries.insert(key, VerifiedToken { token: token.as_bytes().into(), user: user.clone(), exp });
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,7 +170,7 @@ struct Claims {
 impl Keys {
     pub fn new(secret: &[u8], access_ttl_secs: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = ACCESS_LEEWAY_SECS.unsigned_abs();
         validation.set_required_spec_claims(&["exp", "sub"]);
         let cursor_key = Sha256::new().chain_update(b"tlink cursor key\0").chain_update(secret).finalize().to_vec();
         let csrf_key = Sha256::new().chain_update(b"tlink csrf key\0").chain_update(secret).finalize().to_vec();
@@ -124,6 +181,7 @@ impl Keys {
             validation,
             access_ttl_secs,
             cursor_key,
+            verified: VerifiedTokens::new(),
         }
     }
 
@@ -158,10 +216,54 @@ impl Keys {
     }
 
     pub(crate) fn verify_access(&self, token: &str) -> Option<UserId> {
+        let now = now_millis() / 1000;
+        if let Some(user) = self.verified.get(token, now) {
+            return Some(user);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         if data.claims.typ != "access" {
             return None;
         }
-        UserId::parse(&data.claims.sub).ok()
+        let user = UserId::parse(&data.claims.sub).ok()?;
+        self.verified.put(token, &user, data.claims.exp);
+        Some(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Stored key hashes are lowercase hex of SHA-256: the buffered encoding must write exactly that.
+    #[test]
+    fn sha256_hex_is_lowercase_hex_of_the_digest() {
+        assert_eq!(
+            super::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "FIPS 180-2's example"
+        );
+        assert_eq!(super::sha256_hex("").len(), 64);
+    }
+
+    /// The verified-token cache answers only for the exact token it checked, and never past its expiry.
+    #[test]
+    fn a_cached_token_is_served_only_as_is_and_until_it_expires() {
+        let keys = super::Keys::new(b"a secret of reasonable length for tests", 900);
+        let user = tlink_domain::UserId::new();
+        let token = keys.issue_access(&user).expect("token");
+        assert_eq!(keys.verify_access(&token), Some(user.clone()), "checked in full");
+        assert_eq!(keys.verify_access(&token), Some(user.clone()), "from the cache");
+        // A token differing in one character of its signature is not the cached one.
+        let at = token.rfind('.').expect("three parts") + 1;
+        let swapped = if token[at..].starts_with('A') { "B" } else { "A" };
+        let forged = [&token[..at], swapped, &token[at + 1..]].concat();
+        assert_eq!(forged.len(), token.len());
+        assert_eq!(keys.verify_access(&forged), None);
+        // An entry whose expiry has passed (beyond the leeway) is not served.
+        let now = tlink_store::now_millis() / 1000;
+        let cache = super::VerifiedTokens::new();
+        cache.put("t", &user, now - super::ACCESS_LEEWAY_SECS - 1);
+        assert_eq!(cache.get("t", now), None);
+        cache.put("t", &user, now);
+        assert_eq!(cache.get("t", now), Some(user));
+        assert_eq!(cache.get("u", now), None);
     }
 }

@@ -64,6 +64,20 @@ macro_rules! asset_columns {
     };
 }
 
+/// A NULL for each of [`asset_columns`], in a row that carries no asset.
+macro_rules! asset_nulls {
+    () => {
+        "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+    };
+}
+
+/// A NULL for each of [`report_columns`](crate::reports::report_columns), in a row that carries no report.
+macro_rules! report_nulls {
+    () => {
+        "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    };
+}
+
 /// The number of columns in a column list (names, no expressions with commas).
 const fn column_count(list: &str) -> usize {
     let bytes = list.as_bytes();
@@ -194,14 +208,18 @@ impl Store {
     /// An asset and the latest COMPLETED report of each tool on it (by tool), read by one statement: one
     /// snapshot, one read transaction on SQLite and one round trip on PostgreSQL. `None` when the
     /// organization has no such asset.
+    ///
+    /// The statement is a flat `UNION ALL`: the asset's row (NULLs in the report's columns), then a row
+    /// per latest report (NULLs in the asset's columns). A join of the asset to the union instead made
+    /// SQLite materialise the union into a temporary table on every read.
     pub async fn asset_detail(&self, org: &OrgId, id: &AssetId) -> Result<Option<(AssetRow, Vec<ReportRow>)>> {
-        // The asset's columns first, then the report's (NULL when it has none).
         const SQL: &str = concat!(
-            "SELECT a.*, l.* FROM (SELECT ",
+            "SELECT ",
             asset_columns!(),
-            " FROM assets WHERE org_id = $1 AND id = $2) a LEFT JOIN (",
-            crate::reports::latest_reports_union!(),
-            ") l ON l.org_id = a.org_id"
+            ", ",
+            report_nulls!(),
+            " FROM assets WHERE org_id = $1 AND id = $2 UNION ALL ",
+            crate::reports::latest_reports_union!(select asset_nulls!())
         );
         const ASSET_COLUMNS: usize = column_count(asset_columns!());
         let rows = self.db.query(SQL, &params![org.as_str(), id.as_str()]).await?;
@@ -209,10 +227,10 @@ impl Store {
         let mut latest = Vec::with_capacity(rows.len());
         for mut row in rows {
             let report = row.split_off(ASSET_COLUMNS);
-            if asset.is_none() {
+            // The asset's row is the one whose id (its first column) is set.
+            if row.values().first().is_some_and(|v| !matches!(v, crate::db::Value::Null)) {
                 asset = Some(AssetRow::from_row(&row)?);
-            }
-            if !report.values().first().is_none_or(|v| matches!(v, crate::db::Value::Null)) {
+            } else {
                 latest.push(ReportRow::from_row(&report)?);
             }
         }
@@ -285,5 +303,17 @@ impl Store {
             .execute("DELETE FROM assets WHERE org_id = $1 AND id = $2", &params![org.as_str(), id.as_str()])
             .await?;
         Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::column_count;
+
+    /// The asset read's rows line up only if each side's NULLs match the other side's columns.
+    #[test]
+    fn the_nulls_match_the_columns_they_stand_for() {
+        assert_eq!(asset_nulls!().matches("NULL").count(), column_count(asset_columns!()));
+        assert_eq!(report_nulls!().matches("NULL").count(), column_count(crate::reports::report_columns!("result")));
     }
 }

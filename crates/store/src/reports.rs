@@ -122,28 +122,37 @@ macro_rules! report_columns {
 }
 pub(crate) use report_columns;
 
-/// The latest COMPLETED report of each tool on asset `$2` ([`report_columns`] with the result), one row
-/// per tool that has one: a member per tool, each one seek on `reports_asset_latest` whatever the
-/// asset's history (a window over every report ranked them all). Every [`ToolKey`] has its member (a
-/// test holds the list to [`ToolKey::ALL`]). The asset decides the organization: callers join it, or
-/// filter the rows, by theirs.
+/// The latest COMPLETED report of each tool on asset `$2` in organization `$1` ([`report_columns`] with
+/// the result), one row per tool that has one: a member per tool, each one seek on `reports_asset_latest`
+/// whatever the asset's history (a window over every report ranked them all). Every [`ToolKey`] has its
+/// member (a test holds the list to [`ToolKey::ALL`]).
+///
+/// `latest_reports_union!(select "…")` puts those expressions before the report's columns in each row
+/// (`latest_one.*`): an asset read appends the union to its own row with NULLs in the asset's columns.
 macro_rules! latest_reports_union {
     () => {
-        crate::reports::latest_reports_union!("dns", "whois", "ip-reputation", "email", "exposure", "ssl", "threat-feed")
+        crate::reports::latest_reports_union!(select "")
     };
-    ($first:literal $(, $tool:literal)*) => {
-        concat!(
-            crate::reports::latest_reports_union!(@member $first)
-            $(, " UNION ALL ", crate::reports::latest_reports_union!(@member $tool))*
+    (select $select:expr) => {
+        crate::reports::latest_reports_union!(
+            @tools $select, "dns", "whois", "ip-reputation", "email", "exposure", "ssl", "threat-feed"
         )
     };
-    (@member $tool:literal) => {
+    (@tools $select:expr, $first:literal $(, $tool:literal)*) => {
         concat!(
-            "SELECT * FROM (SELECT ",
+            crate::reports::latest_reports_union!(@member $select, $first)
+            $(, " UNION ALL ", crate::reports::latest_reports_union!(@member $select, $tool))*
+        )
+    };
+    (@member $select:expr, $tool:literal) => {
+        concat!(
+            "SELECT ",
+            $select,
+            "latest_one.* FROM (SELECT ",
             crate::reports::report_columns!("result"),
             " FROM reports WHERE asset_id = $2 AND tool = '",
             $tool,
-            "' AND status = 'COMPLETED' ORDER BY created_at DESC, id DESC LIMIT 1) AS latest_one"
+            "' AND status = 'COMPLETED' AND org_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1) AS latest_one"
         )
     };
 }
@@ -413,7 +422,7 @@ impl Store {
 
     /// The latest COMPLETED report of each tool for one asset, with results.
     pub async fn latest_reports(&self, org: &OrgId, asset: &AssetId) -> Result<Vec<ReportRow>> {
-        const SQL: &str = concat!("SELECT * FROM (", latest_reports_union!(), ") AS latest WHERE org_id = $1");
+        const SQL: &str = latest_reports_union!();
         let rows = self.db.query(SQL, &params![org.as_str(), asset.as_str()]).await?;
         let mut latest = rows.iter().map(ReportRow::from_row).collect::<Result<Vec<_>>>()?;
         latest.sort_by_key(|r| r.tool.as_str());

@@ -79,7 +79,7 @@ async fn record_in(state: &AppState, orgs: &[OrgId], user: Option<&UserId>, orig
             target_type: change.target_type.to_string(),
             target_id: change.target_id.to_string(),
             summary: change.summary.clone(),
-            client_ip: origin.client_ip.clone(),
+            client_ip: origin.client_ip.map(|ip| ip.to_string()),
             detail: detail.clone(),
             source: origin.source.as_str().to_string(),
         })

@@ -142,8 +142,8 @@ pub struct Origin {
     pub source: Source,
     /// The API key the request was made with (`X-API-Key` or Hawk), if any.
     pub key: Option<ApiKeyId>,
-    /// The client's address, when there was a request.
-    pub client_ip: Option<String>,
+    /// The client's address, when there was a request (formatted only when an entry is written).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// A member acting in an organization, borrowed, without the plan: what the membership and suppression

@@ -119,7 +119,7 @@ pub struct OrgSession {
     /// The user's organizations, for the switcher.
     pub orgs: Vec<OrgRow>,
     /// The client's address, for the audit log.
-    pub client_ip: Option<String>,
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl OrgSession {
@@ -133,7 +133,7 @@ impl OrgSession {
             origin: crate::ops::audit::Origin {
                 source: crate::ops::audit::Source::Dashboard,
                 key: None,
-                client_ip: self.client_ip.clone(),
+                client_ip: self.client_ip,
             },
         }
     }
@@ -173,10 +173,10 @@ impl FromRequestParts<AppState> for OrgSession {
             return Err(WebError::NotFound);
         };
         let orgs = state.store.all_orgs_for_user(&session.user.id, 100).await?;
-        let crate::http::extract::ClientIp(ip) = crate::http::extract::ClientIp::from_request_parts(parts, state)
-            .await
-            .unwrap_or(crate::http::extract::ClientIp(None));
-        let client_ip = ip.map(|ip| ip.to_string());
+        let crate::http::extract::ClientIp(client_ip) =
+            crate::http::extract::ClientIp::from_request_parts(parts, state)
+                .await
+                .unwrap_or(crate::http::extract::ClientIp(None));
         let org = match orgs.iter().find(|o| o.id == org_id).cloned() {
             Some(org) => org,
             None => state.store.org_for_member(&org_id, &session.user.id).await?.ok_or(WebError::NotFound)?,

@@ -4,11 +4,13 @@
 //! take one of a few mutex-guarded connections, and every write goes to the one writer connection owned by
 //! its own thread ([`super::writer`]), which groups concurrent writes into one commit.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::error::DbError;
 use super::value::{Batch, Changed, Row, Stmt, Value, quote_ident};
@@ -60,6 +62,21 @@ fn sqlite_sql(sql: &str) -> String {
     if sql.contains("LIMIT $") { sql.replace("LIMIT $", "LIMIT +?") } else { sql.to_string() }.replace('$', "?")
 }
 
+/// [`sqlite_sql`] of a statement written in the source, rewritten once per process. The statements form
+/// a fixed set, and on a primary-key read copying and searching a long statement on every run was a
+/// measurable share of the work. Entries are never removed: there is one per statement in the source.
+fn static_sql(sql: &'static str) -> &'static str {
+    static REWRITTEN: LazyLock<RwLock<HashMap<(usize, usize), &'static str>>> = LazyLock::new(RwLock::default);
+    // By address and length: two statements can share an address only if one is a prefix of the other.
+    let key = (sql.as_ptr() as usize, sql.len());
+    if let Some(&done) = REWRITTEN.read().get(&key) {
+        return done;
+    }
+    let mut rewritten = REWRITTEN.write();
+    let done: &&'static str = rewritten.entry(key).or_insert_with(|| Box::leak(sqlite_sql(sql).into_boxed_str()));
+    done
+}
+
 fn open_connection(path: &str) -> Result<rusqlite::Connection, DbError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
@@ -78,8 +95,8 @@ fn open_connection(path: &str) -> Result<rusqlite::Connection, DbError> {
     Ok(conn)
 }
 
-fn fetch(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
-    let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(classify)?;
+fn fetch(conn: &rusqlite::Connection, sql: &'static str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+    let mut stmt = conn.prepare_cached(static_sql(sql)).map_err(classify)?;
     read_all(&mut stmt, params)
 }
 
@@ -110,8 +127,8 @@ fn read_row(r: &rusqlite::Row<'_>, ncols: usize) -> Result<Row, DbError> {
     Ok(Row(vals))
 }
 
-fn exec(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-    let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(classify)?;
+fn exec(conn: &rusqlite::Connection, sql: &'static str, params: &[Value]) -> Result<u64, DbError> {
+    let mut stmt = conn.prepare_cached(static_sql(sql)).map_err(classify)?;
     let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(classify)?;
     Ok(n as u64)
 }
@@ -444,7 +461,7 @@ mod tests {
         for limit in 1..=5i64 {
             fetch(&conn, SQL, &[Value::Int(limit), Value::Int(limit * 10)]).unwrap();
         }
-        let stmt = conn.prepare_cached(&sqlite_sql(SQL)).unwrap();
+        let stmt = conn.prepare_cached(static_sql(SQL)).unwrap();
         assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }

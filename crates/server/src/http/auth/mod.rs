@@ -56,7 +56,7 @@ fn origin(parts: &Parts, state: &AppState, method: &AuthMethod) -> crate::ops::a
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|axum::extract::ConnectInfo(addr)| state.limiter.client_ip(addr.ip(), &parts.headers).to_string());
+        .map(|axum::extract::ConnectInfo(addr)| state.limiter.client_ip(addr.ip(), &parts.headers));
     let key = match method {
         AuthMethod::ApiKey(id) => Some(id.clone()),
         AuthMethod::Session => None,
@@ -148,8 +148,8 @@ async fn check_api_key(
 fn bucket(user: &UserId, method: &AuthMethod) -> String {
     match method {
         // All of a user's sessions share one bucket: signing in again does not buy a fresh minute.
-        AuthMethod::Session => format!("user:{user}"),
-        AuthMethod::ApiKey(id) => format!("key:{id}"),
+        AuthMethod::Session => ["user:", user.as_str()].concat(),
+        AuthMethod::ApiKey(id) => ["key:", id.as_str()].concat(),
     }
 }
 

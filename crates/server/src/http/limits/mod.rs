@@ -162,7 +162,7 @@ impl Limiter {
     }
 
     fn ip_bucket(&self, ip: IpAddr) -> (String, u32, u64) {
-        (format!("ip:{ip}"), self.config.ip_per_minute, self.config.ip_lockout_secs.saturating_mul(1_000_000))
+        (ip_key(ip), self.config.ip_per_minute, self.config.ip_lockout_secs.saturating_mul(1_000_000))
     }
 
     fn ip_limited(&self) -> bool {
@@ -274,13 +274,13 @@ impl Limiter {
         // The limit is part of the bucket's name, so a plan change starts a fresh bucket at the new rate
         // instead of inheriting time owed at the old one.
         let key = match org {
-            Some(o) => format!("cred:{credential}:{o}:{per_minute}"),
-            None => format!("cred:{credential}:{per_minute}"),
+            Some(o) => bucket_name(&["cred:", credential, ":", o], per_minute),
+            None => bucket_name(&["cred:", credential], per_minute),
         };
         let org_limit = self.config.org_per_minute_api;
         let mut buckets = vec![(key, per_minute, 0)];
         if let Some(o) = org.filter(|_| org_limit > 0) {
-            buckets.push((format!("org:{o}:{org_limit}"), org_limit, 0));
+            buckets.push((bucket_name(&["org:", o], org_limit), org_limit, 0));
         }
         let decisions = self.after_authentication(slot, buckets).await?;
         let (cred, org_decision) = (decisions.first().copied(), decisions.get(1).copied());
@@ -307,7 +307,7 @@ impl Limiter {
             return Ok(());
         }
         let limit = self.config.org_per_minute;
-        let buckets = if limit > 0 { vec![(format!("ts-org:{org}:{limit}"), limit, 0)] } else { Vec::new() };
+        let buckets = if limit > 0 { vec![(bucket_name(&["ts-org:", org], limit), limit, 0)] } else { Vec::new() };
         let decision = self.after_authentication(slot, buckets).await?.first().copied();
         if let Some(s) = slot {
             s.0.lock().org = decision;
@@ -373,6 +373,37 @@ fn refusal(who: &str, limit: u32, d: Decision) -> ApiError {
     }
 }
 
+/// A bucket's name: `parts`, then `:` and the limit (`cred:key:…:120`). Written without the formatting
+/// machinery, which cost more than the check itself.
+fn bucket_name(parts: &[&str], limit: u32) -> String {
+    let mut itoa = itoa::Buffer::new();
+    let limit = itoa.format(limit);
+    let mut name = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 1 + limit.len());
+    parts.iter().for_each(|p| name.push_str(p));
+    name.push(':');
+    name.push_str(limit);
+    name
+}
+
+/// The client IP's bucket: `ip:` and the address as it displays (`ip:192.0.2.1`).
+fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut itoa = itoa::Buffer::new();
+            let mut name = String::with_capacity(18);
+            name.push_str("ip:");
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    name.push('.');
+                }
+                name.push_str(itoa.format(octet));
+            }
+            name
+        }
+        IpAddr::V6(_) => format!("ip:{ip}"),
+    }
+}
+
 fn retry_secs(d: Decision) -> u64 {
     d.retry_after_us.div_ceil(1_000_000).max(1)
 }
@@ -412,8 +443,7 @@ where
     Fut: Future<Output = Response>,
 {
     let limiter = &state.limiter;
-    let path = req.uri().path().to_string();
-    let threat_stack = is_threat_stack_path(&path);
+    let threat_stack = is_threat_stack_path(req.uri().path());
     let slot = RateSlot::default();
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Some(peer) = peer {
@@ -492,25 +522,37 @@ fn next_allowed_us(d: Decision) -> u64 {
     (d.reset_us + t).saturating_sub(t * u64::from(d.limit.max(1)))
 }
 
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const X_RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-rate-limit-limit");
+const X_RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-rate-limit-remaining");
+const X_RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-rate-limit-reset");
+
 /// Writes the rate-limit headers for the verdicts (see the module documentation).
 fn headers(h: &mut HeaderMap, v: &Verdicts, threat_stack: bool) {
     let Some((name, main)) = governing(v) else { return };
     let reset_secs = main.reset_us.div_ceil(1_000_000);
-    let mut set = |k: &'static str, v: String| {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(HeaderName::from_static(k), v);
-        }
-    };
-    set("x-ratelimit-limit", main.limit.to_string());
-    set("x-ratelimit-remaining", main.remaining.to_string());
-    set("x-ratelimit-reset", (now_secs() + reset_secs).to_string());
-    set("ratelimit-policy", format!("\"{name}\";q={};w=60", main.limit));
-    set("ratelimit", format!("\"{name}\";r={};t={reset_secs}", main.remaining));
+    h.reserve(if threat_stack { 8 } else { 6 });
+    h.insert(X_RATELIMIT_LIMIT, HeaderValue::from(main.limit));
+    h.insert(X_RATELIMIT_REMAINING, HeaderValue::from(main.remaining));
+    h.insert(X_RATELIMIT_RESET, HeaderValue::from(now_secs() + reset_secs));
+    // `"<bucket>";q=<limit>;w=60` and `"<bucket>";r=<remaining>;t=<seconds>`.
+    let (mut n, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let draft = |fields: &[&str]| HeaderValue::try_from(fields.concat()).ok();
+    if let Some(policy) = draft(&["\"", name, "\";q=", n.format(main.limit), ";w=60"]) {
+        h.insert(RATELIMIT_POLICY, policy);
+    }
+    if let Some(state) = draft(&["\"", name, "\";r=", n.format(main.remaining), ";t=", t.format(reset_secs)]) {
+        h.insert(RATELIMIT, state);
+    }
     if threat_stack {
         let wait_ms = if main.allowed { 0 } else { main.retry_after_us.div_ceil(1000) };
-        set("x-rate-limit-limit", main.limit.to_string());
-        set("x-rate-limit-remaining", main.remaining.to_string());
-        set("x-rate-limit-reset", wait_ms.to_string());
+        h.insert(X_RATE_LIMIT_LIMIT, HeaderValue::from(main.limit));
+        h.insert(X_RATE_LIMIT_REMAINING, HeaderValue::from(main.remaining));
+        h.insert(X_RATE_LIMIT_RESET, HeaderValue::from(wait_ms));
     } else if !h.contains_key(axum::http::header::RETRY_AFTER) {
         // TLINK PRO promises `Retry-After` on every response: the seconds before this bucket takes another
         // request, 0 while it has room. A 429 already carries its own (a monthly quota's may be longer).
@@ -563,6 +605,17 @@ mod tests {
         let again = local.check("ip:x", 3, MINUTE_US, 900_000_000);
         assert!(!again.allowed && again.retry_after_us > MINUTE_US, "still locked: {again:?}");
         assert!(local.check("ip:y", 3, MINUTE_US, 900_000_000).allowed, "other addresses are not affected");
+    }
+
+    /// The names are Redis keys too: written by hand, they must read exactly as formatted ones.
+    #[test]
+    fn bucket_names_read_as_formatted() {
+        for ip in ["0.0.0.0", "10.0.0.1", "192.168.100.255", "255.255.255.255", "2001:db8::1", "::1"] {
+            let ip: IpAddr = ip.parse().expect("ip");
+            assert_eq!(ip_key(ip), format!("ip:{ip}"));
+        }
+        assert_eq!(bucket_name(&["cred:", "key:k1", ":", "org1"], 120), "cred:key:k1:org1:120");
+        assert_eq!(bucket_name(&["ts-org:", "o"], 0), "ts-org:o:0");
     }
 
     #[test]
