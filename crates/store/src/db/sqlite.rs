@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -22,7 +22,72 @@ pub struct SqliteDb {
     path: String,
     readers: Vec<Mutex<rusqlite::Connection>>,
     writer: Writer,
-    next: AtomicUsize,
+    /// Reads so far (it also picks the reader to try first).
+    next: Arc<AtomicUsize>,
+    _pin: ReadPin,
+}
+
+/// How long the pin's read transaction is held while reads are being made, and while none are.
+const PIN_BUSY: Duration = Duration::from_millis(20);
+const PIN_IDLE: Duration = Duration::from_secs(1);
+
+/// A read transaction held open on a connection of its own, renewed every [`PIN_BUSY`] while the
+/// database is being read.
+///
+/// Every statement outside a transaction begins and ends a read transaction, and in WAL mode that takes
+/// and releases a shared lock on one of the WAL's read marks: a system call (`fcntl`) each way, made under
+/// a mutex all connections of the process share. When another connection of the process already holds
+/// that lock, SQLite only counts, with no system call. Readers choose the read mark of the latest commit,
+/// so while this pin holds that mark, reads take and release it without a system call; after a write
+/// they fall back to the system calls until the pin renews.
+///
+/// The pin changes no answer: each reader still starts its own transaction at the latest commit. It
+/// delays only what needs every reader gone: the WAL's rewind to its start, by at most one renewal.
+struct ReadPin {
+    stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadPin {
+    fn spawn(conn: rusqlite::Connection, reads: Arc<AtomicUsize>) -> std::io::Result<ReadPin> {
+        let stop = Arc::new((Mutex::new(false), parking_lot::Condvar::new()));
+        let signal = Arc::clone(&stop);
+        let thread = std::thread::Builder::new().name("tlink-sqlite-pin".into()).spawn(move || {
+            let (stopped, wake) = &*signal;
+            let mut seen = reads.load(Ordering::Relaxed);
+            loop {
+                let began = conn.execute_batch("BEGIN").is_ok();
+                // The first read takes the shared lock on the latest read mark.
+                let _ = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0));
+                let now = reads.load(Ordering::Relaxed);
+                let hold = if now == seen { PIN_IDLE } else { PIN_BUSY };
+                seen = now;
+                let mut flag = stopped.lock();
+                if !*flag {
+                    wake.wait_for(&mut flag, hold);
+                }
+                let done = *flag;
+                drop(flag);
+                if began {
+                    let _ = conn.execute_batch("COMMIT");
+                }
+                if done {
+                    break;
+                }
+            }
+        })?;
+        Ok(ReadPin { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for ReadPin {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl rusqlite::ToSql for Value {
@@ -150,7 +215,9 @@ impl SqliteDb {
         let writer = Writer::spawn(open_connection(path)?, "tlink-sqlite-writer".into())?;
         let readers =
             (0..readers.max(1)).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { path: path.to_string(), readers, writer, next: AtomicUsize::new(0) })
+        let next = Arc::new(AtomicUsize::new(0));
+        let pin = ReadPin::spawn(open_connection(path)?, Arc::clone(&next))?;
+        Ok(Self { path: path.to_string(), readers, writer, next, _pin: pin })
     }
 
     /// The database file.

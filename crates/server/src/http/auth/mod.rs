@@ -10,9 +10,7 @@ pub mod hawk;
 mod headers;
 pub mod throttle;
 
-use std::collections::HashMap;
-
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 use tlink_domain::{ApiKeyId, OrgId, PlanLimits, Role, UserId};
@@ -258,10 +256,13 @@ impl axum::response::IntoResponse for ThreatStackError {
 
 /// Reads and validates `{orgId}` from the path.
 pub(crate) async fn org_id_from_path(parts: &mut Parts, state: &AppState) -> Result<OrgId, ApiError> {
-    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-        .await
-        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let raw = params.get("orgId").ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no {{orgId}}")))?;
+    // The raw (percent-decoded) parameters: no map is built to read one of them.
+    let params =
+        RawPathParams::from_request_parts(parts, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let raw = params
+        .iter()
+        .find_map(|(name, value)| (name == "orgId").then_some(value))
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no {{orgId}}")))?;
     OrgId::parse(raw).map_err(|e| ApiError::field("orgId", e.to_string()))
 }
 
