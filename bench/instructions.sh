@@ -50,26 +50,13 @@ start() { # env… command…
   (cd "$WORK" && exec env -u RUST_LOG TLINK_LISTEN="127.0.0.1:$PORT" TLINK_LIMITS__IP_PER_MINUTE="$HUGE" \
     TLINK_LIMITS__ACCOUNT_PER_MINUTE="$HUGE" "$@") >>"$WORK/server.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 1 600); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/readyz" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  die "tlink did not start; see $WORK/server.log"
-}
-stop() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-  SERVER=""
+  wait_ready "http://127.0.0.1:$PORT" "$WORK/server.log" 600
 }
 
 base="http://127.0.0.1:$PORT"
 start TLINK_LIMITS__ENABLED=false "$TLINK" serve --no-worker
-token=$(curl -fsS -X POST -H 'Content-Type: application/json' -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" \
-  "$base/api/auth/login" | jget data.accessToken)
-key=$(curl -fsS -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
-  "$base/api/users/me/api-keys" | jget data.key)
-asset=$(curl -fsS -H "X-API-Key: $key" "$base/api/orgs/$org/assets?limit=1" | jget data.0.id)
-stop
+bench_credentials "$base" "$org"
+stop_server
 url="$base/api/orgs/$org/assets/$asset"
 
 # send HEADER N: N requests on one keep-alive connection, each answered 200.
@@ -103,7 +90,7 @@ measure() { # NAME LIMITS HEADER
   send "$header" "$REQUESTS"
   callgrind_control -d "$SERVER" >/dev/null
   sleep 1
-  stop
+  stop_server
   file=$(find "$WORK" -maxdepth 1 -name "cg.$name.*" | sort | tail -1)
   cp "$file" "$OUT/callgrind.$name"
   total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')

@@ -59,26 +59,13 @@ start() { # extra env…
     TLINK_LIMITS__ACCOUNT_PER_MINUTE="$HUGE" TLINK_LIMITS__REDIS_PREFIX="bench-$$:" "$@" "$TLINK" serve --no-worker) \
     >>"$WORK/server.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/readyz" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "tlink did not start; see $WORK/server.log"
-}
-stop() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-  SERVER=""
+  wait_ready "http://127.0.0.1:$PORT" "$WORK/server.log" 100
 }
 
 base="http://127.0.0.1:$PORT"
 start env TLINK_LIMITS__ENABLED=false
-token=$(curl -fsS -X POST -H 'Content-Type: application/json' -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" \
-  "$base/api/auth/login" | jget data.accessToken)
-key=$(curl -fsS -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
-  "$base/api/users/me/api-keys" | jget data.key)
-asset=$(curl -fsS -H "X-API-Key: $key" "$base/api/orgs/$org/assets?limit=1" | jget data.0.id)
-stop
+bench_credentials "$base" "$org"
+stop_server
 url="$base/api/orgs/$org/assets/$asset"
 
 mkdir -p "$OUT"
@@ -92,7 +79,7 @@ measure() { # NAME env…
   wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d1s -H "X-API-Key: $key" "$url" >/dev/null
   wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -H "X-API-Key: $key" "$url" \
     >"$WORK/$name.txt"
-  stop
+  stop_server
   python3 - "$WORK/$name.txt" "$name" >>"$RESULTS" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
